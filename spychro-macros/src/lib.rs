@@ -1,0 +1,21 @@
+//! Procedural macros for spychro: `#[job]` turns a function into a job entry point that worker
+//! processes find by name, and `#[main]` marks `main` as the worker entry. See the `spychro`
+//! crate for documentation; generated code calls only `::spychro::__private`.
+
+use proc_macro::TokenStream;
+
+mod ast;
+mod expand;
+mod main_attr;
+
+/// Makes a function a spychro job. Documented in the `spychro` crate.
+#[proc_macro_attribute]
+pub fn job(args: TokenStream, input: TokenStream) -> TokenStream {
+    expand::job(args.into(), input.into()).into()
+}
+
+/// Marks `main` as the worker entry. Documented in the `spychro` crate.
+#[proc_macro_attribute]
+pub fn main(args: TokenStream, input: TokenStream) -> TokenStream {
+    main_attr::main(args.into(), input.into()).into()
+}

@@ -1,0 +1,68 @@
+//! Hands outcomes back in input order, whatever order the workers finish them in.
+
+use std::collections::BTreeMap;
+
+/// Outcomes keyed by item index, released in order.
+pub(crate) struct Reorder<T> {
+    next: u64,
+    current: std::vec::IntoIter<T>,
+    chunks: BTreeMap<u64, Vec<T>>,
+}
+
+impl<T> Reorder<T> {
+    pub(crate) fn new() -> Self {
+        Reorder {
+            next: 0,
+            current: Vec::new().into_iter(),
+            chunks: BTreeMap::new(),
+        }
+    }
+
+    /// The index of the next outcome to release.
+    pub(crate) fn next_index(&self) -> u64 {
+        self.next
+    }
+
+    /// Adds the outcomes of items `first..first + chunk.len()`.
+    pub(crate) fn insert(&mut self, first: u64, chunk: Vec<T>) {
+        if !chunk.is_empty() {
+            self.chunks.insert(first, chunk);
+        }
+    }
+
+    /// Releases the next outcome in order, if it has arrived.
+    pub(crate) fn pop(&mut self) -> Option<T> {
+        if let Some(t) = self.current.next() {
+            self.next += 1;
+            return Some(t);
+        }
+        let entry = self.chunks.first_entry()?;
+        if *entry.key() != self.next {
+            return None;
+        }
+        self.current = entry.remove().into_iter();
+        self.pop()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releases_in_order() {
+        let mut r = Reorder::new();
+        r.insert(3, vec![3, 4]);
+        assert_eq!(r.pop(), None);
+        r.insert(0, vec![0]);
+        assert_eq!(r.pop(), Some(0));
+        assert_eq!(r.pop(), None);
+        r.insert(1, vec![1, 2]);
+        assert_eq!(
+            (1..5).map(|_| r.pop().unwrap()).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
+        assert_eq!(r.pop(), None);
+        assert_eq!(r.next_index(), 5);
+    }
+}

@@ -1,0 +1,50 @@
+//! The trait that `#[job]` implements: a function's types, registered name and typed call.
+
+use serde::{Serialize, de::DeserializeOwned};
+
+/// A function made into a job by [`#[spychro::job]`](crate::job).
+///
+/// `#[job]` implements this trait for you; it cannot be implemented by hand (a job must also be
+/// registered so that a worker process can find it by name). It appears in bounds such as
+/// [`Job::new`](crate::Job::new), where it checks at compile time that the items you give have
+/// the job's item type.
+///
+/// ```
+/// use spychro::JobFn;
+///
+/// #[spychro::job]
+/// fn scale(x: u64, factor: u64) -> u64 { x * factor }
+///
+/// fn item_of<F: JobFn>(_: F) -> &'static str { std::any::type_name::<F::Item>() }
+/// assert_eq!(item_of(scale), "u64");
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a spychro job",
+    label = "not a `#[spychro::job]` function",
+    note = "add `#[spychro::job]` to the function's definition; closures and plain functions \
+            cannot run in worker processes because workers find jobs by their registered name"
+)]
+pub trait JobFn: Copy + Send + Sync + 'static + crate::private::Sealed {
+    /// The type of one item: the job function's first parameter, owned.
+    type Item: Serialize + DeserializeOwned;
+    /// The extra arguments after the item, given once with [`Job::args`](crate::Job::args):
+    /// `()` for none, the type itself for one, a tuple for several.
+    type Args: Serialize + DeserializeOwned;
+    /// What the job returns for one item (the `Ok` type when the function returns `Result`).
+    type Output: Serialize + DeserializeOwned;
+
+    /// The registered name: module path and function name.
+    #[doc(hidden)]
+    const NAME: &'static str;
+    /// A hash of the function's signature, checked when a worker loads the job.
+    #[doc(hidden)]
+    const SIGNATURE: u64;
+
+    /// Calls the function; `Err` carries the text of an `Err` it returned.
+    #[doc(hidden)]
+    fn call(item: Self::Item, args: &Self::Args) -> Result<Self::Output, String>;
+
+    /// A short `Debug` of the item, when its type implements `Debug`.
+    #[doc(hidden)]
+    fn describe(item: &Self::Item) -> Option<String>;
+}

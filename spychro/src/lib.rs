@@ -1,0 +1,187 @@
+//! Run ordinary functions over many items in a pool of worker **processes**, with the
+//! ergonomics of rayon and the robustness of the best Python process pools.
+//!
+//! `#[spychro::job]` makes a function a job: it stays an ordinary function, and it can also be
+//! run by [`Job`] over many items, in this process (for debugging), on threads, or in a pool
+//! of worker processes where a crash, an abort or a leak in one item cannot take the caller
+//! down.
+//!
+//! ```
+//! use spychro::Job;
+//!
+//! #[spychro::job]
+//! fn plus_one(x: u64) -> u64 { x + 1 }
+//!
+//! assert_eq!(plus_one(3), 4); // still an ordinary function
+//!
+//! let out = Job::new(plus_one, 0..100_000u64).processes(2).run_multi_processed()?;
+//! assert_eq!(out.len(), 100_000);
+//! assert_eq!(out[41], 42);
+//! # Ok::<(), spychro::Error>(())
+//! ```
+//!
+//! # How workers find the job
+//!
+//! A worker is this same program, started again with a socket to the caller. Before `main`
+//! runs, spychro sees that it is a worker, looks the job up by its registered name (module
+//! path and function name), serves items until the caller is done, and exits: your `main`
+//! never runs in a worker. This works in binaries, examples, tests and benches with no setup.
+//! If your program replaces the entry point (a custom test harness, a `#[no_main]` binary),
+//! call [`init()`] first, or put [`#[spychro::main]`](main) on `main`.
+//!
+//! # Modes
+//!
+//! | method | where items run | for |
+//! |---|---|---|
+//! | [`Job::run_multi_processed`] | a pool of worker processes | isolation, crash-prone or leaky code |
+//! | [`Job::run_multi_threaded`] | a rayon thread pool in this process | jobs that need no isolation |
+//! | [`Job::run_single_processed`] | this thread, one by one | debugging, `dbg!`, breakpoints |
+//!
+//! Each has a `stream_*` twin that returns the outputs as an iterator in bounded memory.
+
+mod engine;
+mod error;
+mod job;
+mod job_fn;
+mod panic;
+mod registry;
+mod results;
+mod single;
+mod spawn;
+mod threads;
+mod wire;
+mod worker;
+
+pub use error::{Error, ExitStatus, FailureKind, ItemError, WorkerError};
+pub use job::{ArgsReady, Job, NoArgs, WithArgs};
+pub use job_fn::JobFn;
+pub use results::Results;
+pub use wire::WireError;
+
+/// Makes a function a job that [`Job`] can run in worker processes.
+///
+/// The function stays callable as before. Its first parameter is the item; any further
+/// parameters are extra arguments given once with [`Job::args`]. Parameter and return types
+/// must be `Serialize + DeserializeOwned`; a parameter may be a reference (`&T`), which is
+/// then borrowed from the worker's deserialized copy. A function that returns `Result<T, E>`
+/// (with `E: Display`) has each `Err` reported as that item's failure, so `?` works inside.
+///
+/// ```
+/// #[spychro::job]
+/// fn parse(line: String) -> Result<u32, std::num::ParseIntError> {
+///     Ok(line.trim().parse::<u32>()?)
+/// }
+///
+/// assert_eq!(parse(" 7 ".into()).unwrap(), 7);
+/// let err = spychro::Job::new(parse, ["1".into(), "x".into()]).run_single_processed();
+/// assert_eq!(err.unwrap_err().item().unwrap().index(), 1);
+/// ```
+///
+/// The attribute rejects, at compile time, what cannot be a job: async, generic or unsafe
+/// functions, methods, functions without an item parameter.
+///
+/// The name refers to a constant whose type implements [`JobFn`] and dereferences to a
+/// function pointer, which is why `plus_one(3)` still works; where a plain function value is
+/// needed (`iter.map(...)`), write `*plus_one`.
+pub use spychro_macros::job;
+
+/// Marks `main` so that a worker process never runs it: the same as calling [`init()`] as
+/// main's first line. Only needed where spychro's automatic entry cannot run (see the crate
+/// docs); harmless elsewhere.
+///
+/// ```
+/// #[spychro::main]
+/// fn main() {
+///     println!("workers never print this");
+/// }
+/// ```
+pub use spychro_macros::main;
+
+/// Enters worker mode if this process was started as a spychro worker (it then never
+/// returns); does nothing otherwise.
+///
+/// spychro calls this automatically before `main`; call it yourself, as the first line of
+/// `main`, only in programs whose entry point bypasses that (see the crate docs).
+///
+/// ```
+/// fn main() {
+///     spychro::init();
+///     // ... the program ...
+/// }
+/// ```
+pub fn init() {
+    worker::enter_if_worker();
+}
+
+/// Not public API: what `#[job]` and `#[main]` expand to.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::registry::{JOBS, JobEntry};
+    pub use linkme;
+
+    /// Implemented by `#[job]` types only.
+    pub trait Sealed {}
+
+    /// The worker entry for `#[spychro::main]`.
+    pub fn enter_worker() {
+        crate::worker::enter_if_worker();
+    }
+
+    /// Turns a job's returned `Result` into the message of its failure.
+    pub fn returned<T, E: core::fmt::Display>(r: Result<T, E>) -> Result<T, String> {
+        r.map_err(|e| format!("{e:#}"))
+    }
+
+    /// Holds an item for [`DescribeDebug`] / [`DescribeOpaque`] method resolution: items whose
+    /// type is `Debug` are described, others are not.
+    pub struct Describe<'a, T>(pub &'a T);
+
+    /// Chosen for `Debug` items.
+    pub trait DescribeDebug {
+        /// A short `Debug` of the item.
+        fn spychro_describe(&self) -> Option<String>;
+    }
+
+    impl<T: core::fmt::Debug> DescribeDebug for &Describe<'_, T> {
+        fn spychro_describe(&self) -> Option<String> {
+            Some(short_debug(self.0))
+        }
+    }
+
+    /// Chosen for other items.
+    pub trait DescribeOpaque {
+        /// Nothing.
+        fn spychro_describe(&self) -> Option<String>;
+    }
+
+    impl<T> DescribeOpaque for Describe<'_, T> {
+        fn spychro_describe(&self) -> Option<String> {
+            None
+        }
+    }
+
+    /// `Debug` of `value`, cut at 100 characters without formatting the rest.
+    fn short_debug(value: &dyn core::fmt::Debug) -> String {
+        use core::fmt::Write;
+        const LIMIT: usize = 100;
+        struct Bounded(String);
+        impl Write for Bounded {
+            fn write_str(&mut self, s: &str) -> core::fmt::Result {
+                for c in s.chars() {
+                    if self.0.len() >= LIMIT {
+                        return Err(core::fmt::Error);
+                    }
+                    self.0.push(c);
+                }
+                Ok(())
+            }
+        }
+        let mut out = Bounded(String::new());
+        if write!(out, "{value:?}").is_err() {
+            out.0.push('…');
+        }
+        out.0
+    }
+}
+
+pub(crate) use __private as private;

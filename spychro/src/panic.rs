@@ -1,0 +1,74 @@
+//! Turns panics inside job code into [`FailureKind::Panicked`] values with message, location
+//! and backtrace, without printing them (the caller reports them).
+//!
+//! A panic hook is installed once; it records panics on threads that are running a job item
+//! and hands every other panic to the hook that was installed before it.
+
+use std::backtrace::{Backtrace, BacktraceStatus};
+use std::cell::{Cell, RefCell};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
+
+use crate::error::FailureKind;
+
+thread_local! {
+    static CAPTURING: Cell<bool> = const { Cell::new(false) };
+    static CAPTURED: RefCell<Option<(String, Option<String>, Option<String>)>> =
+        const { RefCell::new(None) };
+}
+
+fn install_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if !CAPTURING.with(Cell::get) {
+                return previous(info);
+            }
+            let message = info.payload_as_str().unwrap_or("Box<dyn Any>").to_owned();
+            let location = info.location().map(|l| l.to_string());
+            let bt = Backtrace::capture();
+            let backtrace = (bt.status() == BacktraceStatus::Captured).then(|| bt.to_string());
+            CAPTURED.with(|c| *c.borrow_mut() = Some((message, location, backtrace)));
+        }));
+    });
+}
+
+/// Runs `f`, turning a panic into a `Panicked` failure.
+pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, FailureKind> {
+    install_hook();
+    let was = CAPTURING.with(|c| c.replace(true));
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    CAPTURING.with(|c| c.set(was));
+    result.map_err(|payload| {
+        let (message, location, backtrace) =
+            CAPTURED.with(|c| c.borrow_mut().take()).unwrap_or_else(|| {
+                // Another hook replaced ours: the payload is all we have.
+                let message = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "Box<dyn Any>".to_owned());
+                (message, None, None)
+            });
+        // Dropping a payload can itself panic; keep that out of the caller.
+        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+        FailureKind::Panicked {
+            message,
+            location,
+            backtrace,
+        }
+    })
+}
+
+/// Runs one item of job `F` the same way in every mode.
+pub(crate) fn run_item<F: crate::JobFn>(
+    item: F::Item,
+    args: &F::Args,
+) -> Result<F::Output, FailureKind> {
+    match catch(|| F::call(item, args)) {
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(message)) => Err(FailureKind::Returned { message }),
+        Err(panicked) => Err(panicked),
+    }
+}

@@ -1,0 +1,76 @@
+//! The table of jobs, filled at link time by `#[job]`, that a worker searches by name.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use crate::job_fn::JobFn;
+use crate::wire::{Cursor, WireError};
+use crate::worker::ResultsSink;
+
+/// Every job linked into this binary.
+#[linkme::distributed_slice]
+pub static JOBS: [JobEntry];
+
+/// A job as the worker sees it: a name, a signature hash, and type-erased entry points.
+#[doc(hidden)]
+pub struct JobEntry {
+    pub(crate) name: &'static str,
+    pub(crate) signature: u64,
+    pub(crate) load: fn(&[u8]) -> Result<Box<dyn Any>, String>,
+    pub(crate) run_batch: fn(
+        &dyn Any,
+        first: u64,
+        count: u32,
+        Cursor<'_>,
+        &mut ResultsSink<'_>,
+    ) -> Result<(), WireError>,
+}
+
+impl JobEntry {
+    /// The entry for job `F`; `#[job]` places one in [`JOBS`].
+    pub const fn of<F: JobFn>() -> JobEntry {
+        JobEntry {
+            name: F::NAME,
+            signature: F::SIGNATURE,
+            load: load::<F>,
+            run_batch: crate::worker::run_batch::<F>,
+        }
+    }
+}
+
+fn load<F: JobFn>(args: &[u8]) -> Result<Box<dyn Any>, String> {
+    postcard::from_bytes::<F::Args>(args)
+        .map(|a| Box::new(a) as Box<dyn Any>)
+        .map_err(|e| format!("its extra arguments failed to deserialize: {e}"))
+}
+
+/// Finds a job by name and checks its signature; the error says what differs.
+pub(crate) fn find(name: &str, signature: u64) -> Result<&'static JobEntry, String> {
+    static INDEX: OnceLock<HashMap<&'static str, Vec<&'static JobEntry>>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| {
+        let mut map: HashMap<_, Vec<_>> = HashMap::new();
+        for entry in JOBS.iter() {
+            map.entry(entry.name).or_default().push(entry);
+        }
+        map
+    });
+    match index.get(name).map(Vec::as_slice) {
+        None | Some([]) => Err(format!(
+            "this binary has no job named `{name}` ({} jobs are registered); the worker \
+             program was built from different code than the caller",
+            JOBS.len()
+        )),
+        Some([entry]) if entry.signature == signature => Ok(entry),
+        Some([entry]) => Err(format!(
+            "its job `{name}` has signature hash {:#018x}, the caller's has {signature:#018x}; \
+             the worker program was built from different code than the caller",
+            entry.signature
+        )),
+        Some(many) => Err(format!(
+            "{} jobs are registered as `{name}`; give the functions distinct names or put \
+             them in distinct modules",
+            many.len()
+        )),
+    }
+}

@@ -1,0 +1,66 @@
+//! Single-processed mode: the same job, in the caller's process and thread, one item after
+//! another, with the same outcomes and error values as the pool.
+
+use crate::engine::Outcome;
+use crate::error::{FailureKind, ItemError};
+use crate::job_fn::JobFn;
+use crate::wire;
+
+/// Runs item `index` in this process. Like a worker, it first serializes the item (so an item
+/// that cannot cross a process boundary fails here too), and keeps those bytes to describe the
+/// item if it fails.
+pub(crate) fn run_here<F: JobFn>(
+    index: u64,
+    item: F::Item,
+    args: &F::Args,
+    scratch: &mut Vec<u8>,
+) -> Outcome<F::Output> {
+    scratch.clear();
+    let fail = |kind, item: Option<String>| {
+        Err(Box::new(ItemError {
+            job: F::NAME,
+            index,
+            item,
+            pid: std::process::id(),
+            kind,
+        }))
+    };
+    if let Err(message) = wire::push_postcard_record(scratch, &item) {
+        return fail(FailureKind::SerializeItem { message }, F::describe(&item));
+    }
+    match crate::panic::run_item::<F>(item, args) {
+        Ok(out) => Ok(out),
+        Err(kind) => fail(kind, describe_record::<F>(scratch)),
+    }
+}
+
+fn describe_record<F: JobFn>(record: &[u8]) -> Option<String> {
+    let bytes = wire::Cursor::new(record, "item").record().ok()?;
+    F::describe(&postcard::from_bytes(bytes).ok()?)
+}
+
+/// The single-processed backend of [`Results`](crate::Results).
+pub(crate) struct Single<F: JobFn, It> {
+    items: It,
+    args: F::Args,
+    index: u64,
+    scratch: Vec<u8>,
+}
+
+impl<F: JobFn, It: Iterator<Item = F::Item>> Single<F, It> {
+    pub(crate) fn new(items: It, args: F::Args) -> Self {
+        Single {
+            items,
+            args,
+            index: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    pub(crate) fn next(&mut self) -> Option<Outcome<F::Output>> {
+        let item = self.items.next()?;
+        let index = self.index;
+        self.index += 1;
+        Some(run_here::<F>(index, item, &self.args, &mut self.scratch))
+    }
+}

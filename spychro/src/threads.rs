@@ -1,0 +1,106 @@
+//! Multi-threaded mode: the job on a rayon thread pool inside the caller's process, reading
+//! the input in bounded chunks and keeping input order.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::prelude::*;
+
+use crate::engine::Outcome;
+use crate::error::Error;
+use crate::job_fn::JobFn;
+use crate::single::run_here;
+
+/// Items read from the input per parallel round.
+const CHUNK: usize = 64 * 1024;
+
+/// The multi-threaded backend of [`Results`](crate::Results).
+pub(crate) struct Threads<F: JobFn, It> {
+    items: It,
+    args: F::Args,
+    pool: rayon::ThreadPool,
+    next_index: u64,
+    ready: VecDeque<Outcome<F::Output>>,
+    failed: bool,
+    /// `Self::round`, taken where the `Send` bounds hold, so that using a `Threads` needs none.
+    round: fn(&mut Self),
+}
+
+impl<F: JobFn, It> Threads<F, It> {
+    pub(crate) fn next(&mut self) -> Option<Outcome<F::Output>> {
+        if self.ready.is_empty() && !self.failed {
+            (self.round)(self);
+        }
+        self.ready.pop_front()
+    }
+}
+
+impl<F, It> Threads<F, It>
+where
+    F: JobFn,
+    F::Item: Send,
+    F::Output: Send,
+    F::Args: Sync,
+    It: Iterator<Item = F::Item>,
+{
+    pub(crate) fn new(items: It, args: F::Args, threads: usize) -> Result<Self, Error> {
+        if threads == 0 {
+            return Err(Error::Config("processes must be at least 1".into()));
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("spychro-{i}"))
+            .build()
+            .map_err(|e| Error::Config(format!("could not build the thread pool: {e}")))?;
+        Ok(Threads {
+            items,
+            args,
+            pool,
+            next_index: 0,
+            ready: VecDeque::new(),
+            failed: false,
+            round: Self::round,
+        })
+    }
+
+    /// Runs the next chunk in parallel. After the first failure the remaining items of the
+    /// chunk are skipped, and the outcomes up to the lowest failed index are kept.
+    fn round(&mut self) {
+        let first = self.next_index;
+        let chunk: Vec<F::Item> = self.items.by_ref().take(CHUNK).collect();
+        self.next_index += chunk.len() as u64;
+        let stop = AtomicBool::new(false);
+        let args = &self.args;
+        let outcomes: Vec<Option<Outcome<F::Output>>> = self.pool.install(|| {
+            chunk
+                .into_par_iter()
+                .enumerate()
+                .map_init(Vec::new, |scratch, (i, item)| {
+                    if stop.load(Ordering::Relaxed) {
+                        return None;
+                    }
+                    let out = run_here::<F>(first + i as u64, item, args, scratch);
+                    if out.is_err() {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    Some(out)
+                })
+                .collect()
+        });
+        // Once an item was skipped, later successes are not delivered: the stream stays a
+        // gap-free prefix followed by the lowest failure.
+        let mut gap = false;
+        for outcome in outcomes {
+            match outcome {
+                Some(Ok(out)) if !gap => self.ready.push_back(Ok(out)),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    self.ready.push_back(Err(e));
+                    self.failed = true;
+                    return;
+                }
+                None => gap = true,
+            }
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! What travels inside frames: the handshake, job set-up, batches of items, batches of
+//! outcomes, and shutdown.
+//!
+//! Control messages are postcard-encoded structs. Batches are laid out by hand so that each
+//! item and each outcome is its own length-prefixed record: one record that fails to decode
+//! fails only its item, and the caller can keep an item's bytes to describe or resend it.
+//!
+//! ```text
+//! BATCH    job:u32 first:u64 count:u32 { len:u32 item-bytes }*count
+//! RESULTS  job:u32 first:u64 count:u32 busy_ns:u64 { kind:u8 len:u32 bytes }*count
+//!          kind 0: the output, postcard; kind 1: a WireFailure, postcard
+//! ```
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use super::frame::{Cursor, WireError, begin_frame, end_frame};
+use crate::error::FailureKind;
+
+/// Bumped whenever the layout of any message changes.
+pub(crate) const PROTOCOL_VERSION: u32 = 1;
+
+// Caller to worker.
+pub(crate) const TAG_SETUP: u8 = 1;
+pub(crate) const TAG_BATCH: u8 = 2;
+pub(crate) const TAG_SHUTDOWN: u8 = 3;
+// Worker to caller.
+pub(crate) const TAG_HELLO: u8 = 10;
+pub(crate) const TAG_SETUP_DONE: u8 = 11;
+pub(crate) const TAG_RESULTS: u8 = 12;
+
+pub(crate) const OUTCOME_OK: u8 = 0;
+pub(crate) const OUTCOME_FAILED: u8 = 1;
+
+/// The worker's first message.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Hello {
+    pub(crate) protocol: u32,
+    pub(crate) pid: u32,
+}
+
+/// Loads a job, with its extra arguments, under an id local to this pool.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Setup {
+    pub(crate) job: u32,
+    pub(crate) name: String,
+    pub(crate) signature: u64,
+    pub(crate) args: Vec<u8>,
+}
+
+/// The worker's answer to [`Setup`].
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct SetupDone {
+    pub(crate) job: u32,
+    pub(crate) result: Result<(), String>,
+}
+
+/// An item's failure as the worker reports it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct WireFailure {
+    pub(crate) kind: FailureKind,
+}
+
+/// Appends a frame holding one postcard-encoded value.
+pub(crate) fn push_message<T: Serialize>(
+    buf: &mut Vec<u8>,
+    tag: u8,
+    value: &T,
+) -> Result<(), WireError> {
+    let start = begin_frame(buf, tag);
+    if let Err(e) = postcard::to_io(value, &mut *buf) {
+        buf.truncate(start);
+        return Err(WireError::Decode {
+            what: "outgoing",
+            message: e.to_string(),
+        });
+    }
+    end_frame(buf, start)
+}
+
+/// Decodes a postcard-encoded message body.
+pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], what: &'static str) -> Result<T, WireError> {
+    postcard::from_bytes(body).map_err(|e| WireError::Decode {
+        what,
+        message: e.to_string(),
+    })
+}
+
+/// Appends an empty frame.
+pub(crate) fn push_empty(buf: &mut Vec<u8>, tag: u8) {
+    let start = begin_frame(buf, tag);
+    // An empty body is always within bounds.
+    let _ = end_frame(buf, start);
+}
+
+/// Appends a batch frame around `records` (already length-prefixed).
+pub(crate) fn push_batch(
+    buf: &mut Vec<u8>,
+    job: u32,
+    first: u64,
+    count: u32,
+    records: &[u8],
+) -> Result<(), WireError> {
+    let start = begin_frame(buf, TAG_BATCH);
+    buf.extend_from_slice(&job.to_le_bytes());
+    buf.extend_from_slice(&first.to_le_bytes());
+    buf.extend_from_slice(&count.to_le_bytes());
+    buf.extend_from_slice(records);
+    end_frame(buf, start)
+}
+
+/// A batch's header; its records follow in the cursor.
+pub(crate) struct BatchHeader {
+    pub(crate) job: u32,
+    pub(crate) first: u64,
+    pub(crate) count: u32,
+}
+
+pub(crate) fn parse_batch(body: &[u8]) -> Result<(BatchHeader, Cursor<'_>), WireError> {
+    let mut c = Cursor::new(body, "batch");
+    let header = BatchHeader {
+        job: c.u32()?,
+        first: c.u64()?,
+        count: c.u32()?,
+    };
+    Ok((header, c))
+}
+
+/// Serializes `value` as a `u32`-length-prefixed postcard record; on failure `buf` is left as
+/// it was and the serializer's message is returned.
+pub(crate) fn push_postcard_record<T: Serialize + ?Sized>(
+    buf: &mut Vec<u8>,
+    value: &T,
+) -> Result<(), String> {
+    let at = buf.len();
+    buf.extend_from_slice(&[0; 4]);
+    match postcard::to_io(value, &mut *buf) {
+        Ok(_) => {
+            let len = buf.len() - at - 4;
+            if len > super::frame::MAX_FRAME {
+                buf.truncate(at);
+                return Err(format!(
+                    "it is {len} bytes, above the {}-byte message limit",
+                    super::frame::MAX_FRAME
+                ));
+            }
+            buf[at..at + 4].copy_from_slice(&(len as u32).to_le_bytes());
+            Ok(())
+        }
+        Err(e) => {
+            buf.truncate(at);
+            Err(e.to_string())
+        }
+    }
+}
+
+/// The header of a results frame being written.
+pub(crate) struct ResultsStart {
+    frame: usize,
+    pub(crate) count: u32,
+}
+
+pub(crate) fn begin_results(buf: &mut Vec<u8>, job: u32, first: u64) -> ResultsStart {
+    let frame = begin_frame(buf, TAG_RESULTS);
+    buf.extend_from_slice(&job.to_le_bytes());
+    buf.extend_from_slice(&first.to_le_bytes());
+    buf.extend_from_slice(&[0; 12]); // count, busy_ns
+    ResultsStart { frame, count: 0 }
+}
+
+pub(crate) fn finish_results(
+    buf: &mut Vec<u8>,
+    start: ResultsStart,
+    busy_ns: u64,
+) -> Result<(), WireError> {
+    let at = start.frame + super::frame::HEADER + 12;
+    buf[at..at + 4].copy_from_slice(&start.count.to_le_bytes());
+    buf[at + 4..at + 12].copy_from_slice(&busy_ns.to_le_bytes());
+    end_frame(buf, start.frame)
+}
+
+/// A results frame's header; its outcome records follow in the cursor.
+pub(crate) struct ResultsHeader {
+    pub(crate) job: u32,
+    pub(crate) first: u64,
+    pub(crate) count: u32,
+    pub(crate) busy_ns: u64,
+}
+
+pub(crate) fn parse_results(body: &[u8]) -> Result<(ResultsHeader, Cursor<'_>), WireError> {
+    let mut c = Cursor::new(body, "results");
+    let header = ResultsHeader {
+        job: c.u32()?,
+        first: c.u64()?,
+        count: c.u32()?,
+        busy_ns: c.u64()?,
+    };
+    Ok((header, c))
+}
+
+/// One outcome record: `Ok(output bytes)` or the decoded failure.
+pub(crate) fn next_outcome<'a>(
+    c: &mut Cursor<'a>,
+) -> Result<Result<&'a [u8], WireFailure>, WireError> {
+    match c.u8()? {
+        OUTCOME_OK => Ok(Ok(c.record()?)),
+        OUTCOME_FAILED => Ok(Err(decode(c.record()?, "failure")?)),
+        other => Err(WireError::Decode {
+            what: "outcome",
+            message: format!("unknown outcome kind {other}"),
+        }),
+    }
+}
+
+/// Decodes any message fully (used by the fuzz test to drive every decoder).
+#[cfg(test)]
+pub(crate) fn decode_any(tag: u8, body: &[u8]) -> Result<(), WireError> {
+    match tag {
+        TAG_SETUP => decode::<Setup>(body, "setup").map(drop),
+        TAG_HELLO => decode::<Hello>(body, "hello").map(drop),
+        TAG_SETUP_DONE => decode::<SetupDone>(body, "setup done").map(drop),
+        TAG_BATCH => {
+            let (h, mut c) = parse_batch(body)?;
+            for _ in 0..h.count {
+                c.record()?;
+            }
+            Ok(())
+        }
+        TAG_RESULTS => {
+            let (h, mut c) = parse_results(body)?;
+            for _ in 0..h.count {
+                let _ = next_outcome(&mut c)?;
+            }
+            Ok(())
+        }
+        TAG_SHUTDOWN => Ok(()),
+        other => Err(WireError::UnknownTag(other)),
+    }
+}

@@ -1,0 +1,292 @@
+//! The worker process: how it is entered before `main`, its handshake, the watchdog that ends
+//! it when the caller goes away, and the loop that runs batches of items.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::io::{BufReader, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::error::FailureKind;
+use crate::job_fn::JobFn;
+use crate::registry::{self, JobEntry};
+use crate::wire::{self, Cursor, WireError, WireFailure};
+
+/// Names the inherited socket fd of a worker; set by the caller on the worker's command.
+pub(crate) const ENV_FD: &str = "SPYCHRO_WORKER_FD";
+
+/// Exit code of a worker whose caller went away.
+const EXIT_ORPHANED: i32 = 101;
+/// Exit code of a worker that hit a protocol error.
+const EXIT_PROTOCOL: i32 = 102;
+
+static IS_WORKER: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process is a spychro worker.
+pub(crate) fn is_worker() -> bool {
+    IS_WORKER.load(Ordering::Relaxed)
+}
+
+// SAFETY: runs before main. It reads one environment variable and returns at once unless this
+// process was started as a worker; a worker never returns to the program's `main`.
+#[ctor::ctor(unsafe)]
+fn enter_before_main() {
+    enter_if_worker();
+}
+
+/// Becomes a worker if this process was started as one, and never returns in that case.
+pub(crate) fn enter_if_worker() {
+    let Some(value) = std::env::var_os(ENV_FD) else {
+        return;
+    };
+    // SAFETY: the variable is set only on worker processes, where this runs before `main`
+    // (from a constructor) or as main's first statement, before the program starts threads.
+    // Removing it keeps programs that the job itself starts from thinking they are workers.
+    unsafe { std::env::remove_var(ENV_FD) };
+    let fd: RawFd = match value.to_str().and_then(|v| v.parse().ok()) {
+        Some(fd) if fd > 2 => fd,
+        _ => {
+            eprintln!("spychro: ignoring {ENV_FD}={value:?}: it does not name an inherited socket");
+            return;
+        }
+    };
+    IS_WORKER.store(true, Ordering::Relaxed);
+    // SAFETY: the caller passed this fd to us for our exclusive use; nothing else in this
+    // process knows it.
+    let sock = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let code = match serve(sock) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("spychro worker {}: {e}", std::process::id());
+            EXIT_PROTOCOL
+        }
+    };
+    let _ = std::io::stdout().flush();
+    std::process::exit(code);
+}
+
+fn serve(sock: UnixStream) -> Result<(), WireError> {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    // Programs the job starts must not inherit the socket.
+    fcntl(sock.as_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(std::io::Error::from)?;
+    // Before `main`, std has not yet ignored SIGPIPE; a write to a vanished caller must be an
+    // error here, not a silent death.
+    // SAFETY: installing SIG_IGN has no handler code to be unsafe.
+    unsafe {
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigIgn,
+        );
+    }
+    start_watchdog(sock.as_raw_fd());
+
+    let mut out = Vec::with_capacity(64 * 1024);
+    wire::push_message(
+        &mut out,
+        wire::TAG_HELLO,
+        &wire::Hello {
+            protocol: wire::PROTOCOL_VERSION,
+            pid: std::process::id(),
+        },
+    )?;
+    (&sock).write_all(&out)?;
+    out.clear();
+
+    let mut reader = BufReader::with_capacity(256 * 1024, &sock);
+    let mut body = Vec::new();
+    let mut jobs: HashMap<u32, (&'static JobEntry, Box<dyn Any>)> = HashMap::new();
+    while let Some(tag) = wire::read_frame(&mut reader, &mut body)? {
+        match tag {
+            wire::TAG_SETUP => {
+                let setup: wire::Setup = wire::decode(&body, "setup")?;
+                let result = registry::find(&setup.name, setup.signature)
+                    .and_then(|entry| Ok((entry, (entry.load)(&setup.args)?)))
+                    .map(|loaded| {
+                        jobs.insert(setup.job, loaded);
+                    });
+                let done = wire::SetupDone {
+                    job: setup.job,
+                    result,
+                };
+                wire::push_message(&mut out, wire::TAG_SETUP_DONE, &done)?;
+                (&sock).write_all(&out)?;
+                out.clear();
+            }
+            wire::TAG_BATCH => {
+                let (header, records) = wire::parse_batch(&body)?;
+                let Some((entry, state)) = jobs.get(&header.job) else {
+                    return Err(WireError::Decode {
+                        what: "batch",
+                        message: format!("job id {} was never set up", header.job),
+                    });
+                };
+                let mut sink = ResultsSink::new(&sock, &mut out, header.job, header.first);
+                (entry.run_batch)(&**state, header.first, header.count, records, &mut sink)?;
+                sink.flush()?;
+            }
+            wire::TAG_SHUTDOWN => return Ok(()),
+            other => return Err(WireError::UnknownTag(other)),
+        }
+    }
+    Ok(())
+}
+
+/// Ends this process as soon as the caller's end of the socket closes, even while a job runs:
+/// a caller that dies (even by SIGKILL) leaves no workers behind.
+fn start_watchdog(fd: RawFd) {
+    let spawned = std::thread::Builder::new()
+        .name("spychro-watchdog".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+            // SAFETY: the socket outlives this thread: the process exits before it is closed.
+            let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            loop {
+                let rdhup = PollFlags::from_bits_retain(libc::POLLRDHUP);
+                let mut fds = [PollFd::new(borrowed, rdhup)];
+                match poll(&mut fds, PollTimeout::NONE) {
+                    Ok(_) => {
+                        let ev = fds[0].revents().unwrap_or(PollFlags::empty());
+                        if ev.intersects(rdhup | PollFlags::POLLHUP | PollFlags::POLLERR) {
+                            orphaned();
+                        }
+                    }
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Err(_) => orphaned(),
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("spychro worker: no watchdog thread ({e}); the worker may outlive its caller");
+    }
+}
+
+/// Ends the process at once, without running destructors or flushing: the caller is gone and
+/// nothing this process still holds can reach it.
+fn orphaned() -> ! {
+    // SAFETY: _exit ends the process immediately; it is async-signal-safe and touches no Rust
+    // state.
+    unsafe { libc::_exit(EXIT_ORPHANED) }
+}
+
+/// Collects one batch's outcomes into results frames and sends them: when the batch ends,
+/// when the frame grows large, and at once after a failure so the caller hears of it early.
+pub(crate) struct ResultsSink<'a> {
+    sock: &'a UnixStream,
+    out: &'a mut Vec<u8>,
+    job: u32,
+    next: u64,
+    frame: Option<wire::ResultsStart>,
+    started: Instant,
+}
+
+const FLUSH_BYTES: usize = 1 << 20;
+
+impl<'a> ResultsSink<'a> {
+    fn new(sock: &'a UnixStream, out: &'a mut Vec<u8>, job: u32, first: u64) -> Self {
+        out.clear();
+        ResultsSink {
+            sock,
+            out,
+            job,
+            next: first,
+            frame: None,
+            started: Instant::now(),
+        }
+    }
+
+    fn frame(&mut self) -> &mut wire::ResultsStart {
+        let (out, job, next) = (&mut *self.out, self.job, self.next);
+        self.frame
+            .get_or_insert_with(|| wire::begin_results(out, job, next))
+    }
+
+    fn ok<T: Serialize>(&mut self, value: &T) -> Result<(), WireError> {
+        self.frame();
+        let at = self.out.len();
+        self.out.push(wire::OUTCOME_OK);
+        if let Err(message) = wire::push_postcard_record(self.out, value) {
+            self.out.truncate(at);
+            return self.failed(FailureKind::SerializeOutput { message });
+        }
+        self.advance()?;
+        if self.out.len() >= FLUSH_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn failed(&mut self, kind: FailureKind) -> Result<(), WireError> {
+        self.frame();
+        self.out.push(wire::OUTCOME_FAILED);
+        let failure = WireFailure { kind };
+        if let Err(message) = wire::push_postcard_record(self.out, &failure) {
+            return Err(WireError::Decode {
+                what: "failure",
+                message,
+            });
+        }
+        self.advance()?;
+        self.flush()
+    }
+
+    fn advance(&mut self) -> Result<(), WireError> {
+        self.next += 1;
+        if let Some(f) = self.frame.as_mut() {
+            f.count += 1;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), WireError> {
+        if let Some(frame) = self.frame.take() {
+            let now = Instant::now();
+            let busy = now.duration_since(self.started).as_nanos() as u64;
+            self.started = now;
+            wire::finish_results(self.out, frame, busy)?;
+            self.sock.write_all(self.out)?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+}
+
+/// Runs one batch of job `F`: decode each item, call the job, record the outcome.
+pub(crate) fn run_batch<F: JobFn>(
+    state: &dyn Any,
+    _first: u64,
+    count: u32,
+    mut records: Cursor<'_>,
+    sink: &mut ResultsSink<'_>,
+) -> Result<(), WireError> {
+    let Some(args) = state.downcast_ref::<F::Args>() else {
+        return Err(WireError::Decode {
+            what: "batch",
+            message: format!(
+                "job `{}` was loaded with arguments of another type",
+                F::NAME
+            ),
+        });
+    };
+    for _ in 0..count {
+        let bytes = records.record()?;
+        let item = match postcard::from_bytes::<F::Item>(bytes) {
+            Ok(item) => item,
+            Err(e) => {
+                sink.failed(FailureKind::DeserializeItem {
+                    message: e.to_string(),
+                })?;
+                continue;
+            }
+        };
+        match crate::panic::run_item::<F>(item, args) {
+            Ok(out) => sink.ok(&out)?,
+            Err(kind) => sink.failed(kind)?,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! Helpers shared by spychro's integration tests and examples: observing processes from the
+//! outside (`/proc`), so tests assert on what really happened.
+
+use std::path::Path;
+
+/// Whether a process with this pid exists (a zombie counts as gone).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// The pids of this process's children that are still alive or not yet reaped.
+pub fn children(pid: u32) -> Vec<u32> {
+    let path = format!("/proc/{pid}/task/{pid}/children");
+    let mut all: Vec<u32> = std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    // Children of other threads of this process are listed under their own task.
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            let tid = t.file_name();
+            if tid.to_string_lossy() == pid.to_string() {
+                continue;
+            }
+            let p = t.path().join("children");
+            all.extend(
+                std::fs::read_to_string(p)
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+/// A field of `/proc/self/status` in KiB, such as `VmHWM` (peak resident memory).
+pub fn status_kib(field: &str) -> Option<u64> {
+    status_kib_of(Path::new("/proc/self/status"), field)
+}
+
+fn status_kib_of(path: &Path, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+        rest.trim().trim_end_matches("kB").trim().parse().ok()
+    })
+}
