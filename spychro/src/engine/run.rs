@@ -42,6 +42,16 @@ struct Progress<F: JobFn> {
     failed: Option<Box<ItemError>>,
 }
 
+impl<F: JobFn> Progress<F> {
+    /// Records an item failure; the lowest index seen wins, so that the error does not depend
+    /// on which worker answered first when several items fail.
+    fn fail(&mut self, failure: Box<ItemError>) {
+        if self.failed.as_ref().is_none_or(|f| f.index > failure.index) {
+            self.failed = Some(failure);
+        }
+    }
+}
+
 /// A job running over a pool of worker processes.
 pub(crate) struct Run<F: JobFn, It> {
     pool: Pool,
@@ -132,7 +142,7 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<F, It> {
             if let Err(e) = self.step() {
                 self.pool.kill_all();
                 match e {
-                    Error::Item(failure) => self.progress.failed = Some(failure),
+                    Error::Item(failure) => self.progress.fail(failure),
                     e => {
                         self.finished = true;
                         return Err(e);
@@ -370,7 +380,7 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<F, It> {
             let index = self.next_index;
             self.next_index += 1;
             if let Err(message) = wire::push_postcard_record(&mut records, &item) {
-                self.progress.failed = Some(Box::new(ItemError {
+                self.progress.fail(Box::new(ItemError {
                     job: F::NAME,
                     index,
                     item: F::describe(&item),
@@ -480,9 +490,7 @@ fn receive_results<F: JobFn>(
         });
         // Stop: the outcomes before it still count; everything after is abandoned.
         p.reorder.insert(h.first, outcomes);
-        if p.failed.as_ref().is_none_or(|f| f.index > index) {
-            p.failed = Some(failure);
-        }
+        p.fail(failure);
         return Ok(());
     }
     if !c.is_empty() {
