@@ -40,7 +40,7 @@ impl JobEntry {
 }
 
 fn load<F: JobFn>(args: &[u8]) -> Result<Box<dyn Any>, String> {
-    postcard::from_bytes::<F::Args>(args)
+    crate::wire::decode_value::<F::Args>(args)
         .map(|a| Box::new(a) as Box<dyn Any>)
         .map_err(|e| format!("its extra arguments failed to deserialize: {e}"))
 }

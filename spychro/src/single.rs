@@ -25,7 +25,7 @@ pub(crate) fn run_here<F: JobFn>(
             kind,
         }))
     };
-    if let Err(message) = wire::push_postcard_record(scratch, &item) {
+    if let Err(message) = wire::push_record(scratch, &item) {
         return fail(FailureKind::SerializeItem { message }, F::describe(&item));
     }
     match crate::panic::run_item::<F>(item, args) {
@@ -36,7 +36,7 @@ pub(crate) fn run_here<F: JobFn>(
 
 fn describe_record<F: JobFn>(record: &[u8]) -> Option<String> {
     let bytes = wire::Cursor::new(record, "item").record().ok()?;
-    F::describe(&postcard::from_bytes(bytes).ok()?)
+    F::describe(&wire::decode_value(bytes).ok()?)
 }
 
 /// The single-processed backend of [`Results`](crate::Results).

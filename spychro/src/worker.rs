@@ -209,7 +209,7 @@ impl<'a> ResultsSink<'a> {
         self.frame();
         let at = self.out.len();
         self.out.push(wire::OUTCOME_OK);
-        if let Err(message) = wire::push_postcard_record(self.out, value) {
+        if let Err(message) = wire::push_record(self.out, value) {
             self.out.truncate(at);
             return self.failed(FailureKind::SerializeOutput { message });
         }
@@ -224,7 +224,7 @@ impl<'a> ResultsSink<'a> {
         self.frame();
         self.out.push(wire::OUTCOME_FAILED);
         let failure = WireFailure { kind };
-        if let Err(message) = wire::push_postcard_record(self.out, &failure) {
+        if let Err(message) = wire::push_record(self.out, &failure) {
             return Err(WireError::Decode {
                 what: "failure",
                 message,
@@ -274,12 +274,10 @@ pub(crate) fn run_batch<F: JobFn>(
     };
     for _ in 0..count {
         let bytes = records.record()?;
-        let item = match postcard::from_bytes::<F::Item>(bytes) {
+        let item = match wire::decode_value::<F::Item>(bytes) {
             Ok(item) => item,
-            Err(e) => {
-                sink.failed(FailureKind::DeserializeItem {
-                    message: e.to_string(),
-                })?;
+            Err(message) => {
+                sink.failed(FailureKind::DeserializeItem { message })?;
                 continue;
             }
         };

@@ -77,7 +77,7 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<F, It> {
         if pool.processes == 0 {
             return Err(Error::Config("processes must be at least 1".into()));
         }
-        let args = postcard::to_stdvec(args).map_err(|e| {
+        let args = wire::encode_value(args).map_err(|e| {
             Error::Config(format!(
                 "the extra arguments of job `{}` could not be serialized: {e}",
                 F::NAME
@@ -379,7 +379,7 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<F, It> {
             };
             let index = self.next_index;
             self.next_index += 1;
-            if let Err(message) = wire::push_postcard_record(&mut records, &item) {
+            if let Err(message) = wire::push_record(&mut records, &item) {
                 self.progress.fail(Box::new(ItemError {
                     job: F::NAME,
                     index,
@@ -470,14 +470,12 @@ fn receive_results<F: JobFn>(
     for j in 0..h.count {
         let index = h.first + j as u64;
         let kind = match wire::next_outcome(&mut c)? {
-            Ok(bytes) => match postcard::from_bytes::<F::Output>(bytes) {
+            Ok(bytes) => match wire::decode_value::<F::Output>(bytes) {
                 Ok(out) => {
                     outcomes.push(Ok(out));
                     continue;
                 }
-                Err(e) => FailureKind::DeserializeOutput {
-                    message: e.to_string(),
-                },
+                Err(message) => FailureKind::DeserializeOutput { message },
             },
             Err(failure) => failure.kind,
         };
@@ -511,6 +509,6 @@ fn describe<F: JobFn>(records: &[u8], n: usize) -> Option<String> {
     for _ in 0..n {
         c.record().ok()?;
     }
-    let item: F::Item = postcard::from_bytes(c.record().ok()?).ok()?;
+    let item: F::Item = wire::decode_value(c.record().ok()?).ok()?;
     F::describe(&item)
 }

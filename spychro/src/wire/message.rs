@@ -1,18 +1,19 @@
 //! What travels inside frames: the handshake, job set-up, batches of items, batches of
 //! outcomes, and shutdown.
 //!
-//! Control messages are postcard-encoded structs. Batches are laid out by hand so that each
+//! Control messages are encoded structs. Batches are laid out by hand so that each
 //! item and each outcome is its own length-prefixed record: one record that fails to decode
 //! fails only its item, and the caller can keep an item's bytes to describe or resend it.
 //!
 //! ```text
 //! BATCH    job:u32 first:u64 count:u32 { len:u32 item-bytes }*count
 //! RESULTS  job:u32 first:u64 count:u32 busy_ns:u64 { kind:u8 len:u32 bytes }*count
-//!          kind 0: the output, postcard; kind 1: a WireFailure, postcard
+//!          kind 0: the encoded output; kind 1: an encoded WireFailure
 //! ```
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use super::codec;
 use super::frame::{Cursor, WireError, begin_frame, end_frame};
 use crate::error::FailureKind;
 
@@ -60,29 +61,26 @@ pub(crate) struct WireFailure {
     pub(crate) kind: FailureKind,
 }
 
-/// Appends a frame holding one postcard-encoded value.
+/// Appends a frame holding one encoded value.
 pub(crate) fn push_message<T: Serialize>(
     buf: &mut Vec<u8>,
     tag: u8,
     value: &T,
 ) -> Result<(), WireError> {
     let start = begin_frame(buf, tag);
-    if let Err(e) = postcard::to_io(value, &mut *buf) {
+    if let Err(message) = codec::encode_into(buf, value) {
         buf.truncate(start);
         return Err(WireError::Decode {
             what: "outgoing",
-            message: e.to_string(),
+            message,
         });
     }
     end_frame(buf, start)
 }
 
-/// Decodes a postcard-encoded message body.
+/// Decodes a message body.
 pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], what: &'static str) -> Result<T, WireError> {
-    postcard::from_bytes(body).map_err(|e| WireError::Decode {
-        what,
-        message: e.to_string(),
-    })
+    codec::decode(body).map_err(|message| WireError::Decode { what, message })
 }
 
 /// Appends an empty frame.
@@ -125,32 +123,28 @@ pub(crate) fn parse_batch(body: &[u8]) -> Result<(BatchHeader, Cursor<'_>), Wire
     Ok((header, c))
 }
 
-/// Serializes `value` as a `u32`-length-prefixed postcard record; on failure `buf` is left as
-/// it was and the serializer's message is returned.
-pub(crate) fn push_postcard_record<T: Serialize + ?Sized>(
+/// Encodes `value` as a `u32`-length-prefixed record; on failure `buf` is left as it was and
+/// the serializer's message is returned.
+pub(crate) fn push_record<T: Serialize + ?Sized>(
     buf: &mut Vec<u8>,
     value: &T,
 ) -> Result<(), String> {
     let at = buf.len();
     buf.extend_from_slice(&[0; 4]);
-    match postcard::to_io(value, &mut *buf) {
-        Ok(_) => {
-            let len = buf.len() - at - 4;
-            if len > super::frame::MAX_FRAME {
-                buf.truncate(at);
-                return Err(format!(
-                    "it is {len} bytes, above the {}-byte message limit",
-                    super::frame::MAX_FRAME
-                ));
-            }
-            buf[at..at + 4].copy_from_slice(&(len as u32).to_le_bytes());
-            Ok(())
-        }
-        Err(e) => {
-            buf.truncate(at);
-            Err(e.to_string())
-        }
+    if let Err(e) = codec::encode_into(buf, value) {
+        buf.truncate(at);
+        return Err(e);
     }
+    let len = buf.len() - at - 4;
+    if len > super::frame::MAX_FRAME {
+        buf.truncate(at);
+        return Err(format!(
+            "it is {len} bytes, above the {}-byte message limit",
+            super::frame::MAX_FRAME
+        ));
+    }
+    buf[at..at + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    Ok(())
 }
 
 /// The header of a results frame being written.

@@ -2,9 +2,11 @@
 //!
 //! See `frame` for the framing rules and `message` for what travels inside a frame.
 
+mod codec;
 mod frame;
 mod message;
 
+pub(crate) use codec::{decode as decode_value, encode as encode_value};
 pub use frame::WireError;
 pub(crate) use frame::{Cursor, FrameBuf, read_frame};
 pub(crate) use message::*;
