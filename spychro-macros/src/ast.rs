@@ -14,11 +14,13 @@ pub(crate) struct Param {
 }
 
 /// What the function returns.
-pub(crate) enum Output {
-    /// A plain value (`()` when there is no return type).
-    Value(Type),
-    /// `Result<T, E>` or an alias like `io::Result<T>`: `Err` is the item's failure.
-    Fallible { ok: Type, full: Type },
+pub(crate) struct Output {
+    /// The job's output type: the value type (`()` without a return type), or `T` of a
+    /// `Result<T, E>`.
+    pub(crate) ty: Type,
+    /// The whole `Result<T, E>` (or alias like `io::Result<T>`) when `Err` is the item's
+    /// failure.
+    pub(crate) fallible: Option<Type>,
 }
 
 pub(crate) struct JobFnAst {
@@ -124,7 +126,10 @@ impl JobFnAst {
             );
         }
         let output = match &sig.output {
-            ReturnType::Default => Output::Value(syn::parse_quote!(())),
+            ReturnType::Default => Output {
+                ty: syn::parse_quote!(()),
+                fallible: None,
+            },
             ReturnType::Type(_, ty) => {
                 if contains_impl_trait(ty) {
                     errors.push(
@@ -134,11 +139,14 @@ impl JobFnAst {
                     );
                 }
                 match result_ok_type(ty) {
-                    Some(ok) => Output::Fallible {
-                        ok,
-                        full: (**ty).clone(),
+                    Some(ok) => Output {
+                        ty: ok,
+                        fallible: Some((**ty).clone()),
                     },
-                    None => Output::Value((**ty).clone()),
+                    None => Output {
+                        ty: (**ty).clone(),
+                        fallible: None,
+                    },
                 }
             }
         };

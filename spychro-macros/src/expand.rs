@@ -7,7 +7,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Attribute, ItemFn, ReturnType};
 
-use crate::ast::{JobFnAst, Output};
+use crate::ast::JobFnAst;
 
 pub(crate) fn job(args: TokenStream, input: TokenStream) -> TokenStream {
     let item: ItemFn = match syn::parse2(input.clone()) {
@@ -84,12 +84,10 @@ fn expand(ast: &JobFnAst) -> TokenStream {
     });
     let body_name = format_ident!("__spychro_body");
     let invoke = quote!(#name::#body_name(#item_expr, #(#arg_exprs),*));
-    let (output_ty, call) = match &ast.output {
-        Output::Value(t) => (quote!(#t), quote!(::core::result::Result::Ok(#invoke))),
-        Output::Fallible { ok, full } => (
-            quote!(#ok),
-            quote_spanned!(full.span()=> ::spychro::__private::returned(#invoke)),
-        ),
+    let output_ty = &ast.output.ty;
+    let call = match &ast.output.fallible {
+        None => quote!(::core::result::Result::Ok(#invoke)),
+        Some(full) => quote_spanned!(full.span()=> ::spychro::__private::returned(#invoke)),
     };
     let hash = fnv1a(&format!("{name_str} {fn_ptr}"));
 

@@ -39,6 +39,9 @@
 //!
 //! Each has a `stream_*` twin that returns the outputs as an iterator in bounded memory.
 
+// Showing `fn main` is the point of the entry-point examples.
+#![allow(clippy::needless_doctest_main)]
+
 mod engine;
 mod error;
 mod job;

@@ -11,10 +11,16 @@ use std::sync::Once;
 
 use crate::error::FailureKind;
 
+/// What the hook saw of the last panic on this thread.
+struct Captured {
+    message: String,
+    location: Option<String>,
+    backtrace: Option<String>,
+}
+
 thread_local! {
     static CAPTURING: Cell<bool> = const { Cell::new(false) };
-    static CAPTURED: RefCell<Option<(String, Option<String>, Option<String>)>> =
-        const { RefCell::new(None) };
+    static CAPTURED: RefCell<Option<Captured>> = const { RefCell::new(None) };
 }
 
 fn install_hook() {
@@ -29,7 +35,12 @@ fn install_hook() {
             let location = info.location().map(|l| l.to_string());
             let bt = Backtrace::capture();
             let backtrace = (bt.status() == BacktraceStatus::Captured).then(|| bt.to_string());
-            CAPTURED.with(|c| *c.borrow_mut() = Some((message, location, backtrace)));
+            let captured = Captured {
+                message,
+                location,
+                backtrace,
+            };
+            CAPTURED.with(|c| *c.borrow_mut() = Some(captured));
         }));
     });
 }
@@ -41,16 +52,21 @@ pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, FailureKind> {
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     CAPTURING.with(|c| c.set(was));
     result.map_err(|payload| {
-        let (message, location, backtrace) =
-            CAPTURED.with(|c| c.borrow_mut().take()).unwrap_or_else(|| {
-                // Another hook replaced ours: the payload is all we have.
-                let message = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "Box<dyn Any>".to_owned());
-                (message, None, None)
-            });
+        let captured = CAPTURED.with(|c| c.borrow_mut().take());
+        // Without our hook's record (another hook replaced it), the payload is all we have.
+        let Captured {
+            message,
+            location,
+            backtrace,
+        } = captured.unwrap_or_else(|| Captured {
+            message: payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "Box<dyn Any>".to_owned()),
+            location: None,
+            backtrace: None,
+        });
         // Dropping a payload can itself panic; keep that out of the caller.
         let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
         FailureKind::Panicked {

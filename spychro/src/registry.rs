@@ -12,19 +12,20 @@ use crate::worker::ResultsSink;
 #[linkme::distributed_slice]
 pub static JOBS: [JobEntry];
 
+/// Decodes a job's extra arguments into the state a worker keeps for it.
+pub(crate) type LoadFn = fn(&[u8]) -> Result<Box<dyn Any>, String>;
+
+/// Runs one batch of items against the loaded state, writing outcomes to the sink.
+pub(crate) type RunBatchFn =
+    fn(&dyn Any, u64, u32, Cursor<'_>, &mut ResultsSink<'_>) -> Result<(), WireError>;
+
 /// A job as the worker sees it: a name, a signature hash, and type-erased entry points.
 #[doc(hidden)]
 pub struct JobEntry {
     pub(crate) name: &'static str,
     pub(crate) signature: u64,
-    pub(crate) load: fn(&[u8]) -> Result<Box<dyn Any>, String>,
-    pub(crate) run_batch: fn(
-        &dyn Any,
-        first: u64,
-        count: u32,
-        Cursor<'_>,
-        &mut ResultsSink<'_>,
-    ) -> Result<(), WireError>,
+    pub(crate) load: LoadFn,
+    pub(crate) run_batch: RunBatchFn,
 }
 
 impl JobEntry {

@@ -120,10 +120,10 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<F, It> {
         loop {
             let p = &mut self.progress;
             if let Some(failed) = &p.failed {
-                if p.reorder.next_index() < failed.index {
-                    if let Some(o) = p.reorder.pop() {
-                        return Ok(Some(o));
-                    }
+                if p.reorder.next_index() < failed.index
+                    && let Some(o) = p.reorder.pop()
+                {
+                    return Ok(Some(o));
                 }
                 self.finished = true;
                 return Ok(p.failed.take().map(Err));
@@ -157,10 +157,11 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<F, It> {
         self.dispatch()?;
         for i in 0..self.pool.workers.len() {
             let w = &mut self.pool.workers[i];
-            if w.state != State::Gone && w.wants_write() {
-                if let Err(e) = w.flush() {
-                    return Err(self.gone(i, Some(e)));
-                }
+            if w.state != State::Gone
+                && w.wants_write()
+                && let Err(e) = w.flush()
+            {
+                return Err(self.gone(i, Some(e)));
             }
         }
         if self.input_done && self.pool.workers.iter().all(|w| w.inflight.is_empty()) {
@@ -300,13 +301,12 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<F, It> {
         for i in 0..self.pool.workers.len() {
             if let State::Starting { deadline } | State::Loading { deadline } =
                 self.pool.workers[i].state
+                && now >= deadline
             {
-                if now >= deadline {
-                    let waited = self.pool.options.start_timeout;
-                    return Err(self
-                        .pool
-                        .worker_error(i, WorkerErrorKind::HandshakeTimeout(waited)));
-                }
+                let waited = self.pool.options.start_timeout;
+                return Err(self
+                    .pool
+                    .worker_error(i, WorkerErrorKind::HandshakeTimeout(waited)));
             }
         }
         Ok(())

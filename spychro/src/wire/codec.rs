@@ -26,8 +26,8 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String
 /// Decodes a value that must fill `bytes` exactly.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     let mut rest = bytes;
-    let value = T::deserialize(&mut rmp_serde::Deserializer::new(&mut rest))
-        .map_err(|e| e.to_string())?;
+    let value =
+        T::deserialize(&mut rmp_serde::Deserializer::new(&mut rest)).map_err(|e| e.to_string())?;
     let rest = rest.len();
     if rest != 0 {
         return Err(format!("{rest} bytes are left over after the value"));
