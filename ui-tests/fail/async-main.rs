@@ -1,0 +1,2 @@
+#[spychro::main]
+async fn main() {}

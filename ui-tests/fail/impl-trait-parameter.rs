@@ -1,0 +1,6 @@
+#[spychro::job]
+fn show(x: impl std::fmt::Display) -> String {
+    x.to_string()
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[spychro::job]
+fn show(x: u64) -> impl std::fmt::Display {
+    x
+}
+
+fn main() {}

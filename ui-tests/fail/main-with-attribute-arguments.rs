@@ -1,0 +1,2 @@
+#[spychro::main(foo)]
+fn main() {}

@@ -1,0 +1,6 @@
+#[spychro::job]
+fn answer() -> u64 {
+    42
+}
+
+fn main() {}
