@@ -2,13 +2,14 @@
 //! misuse is collected with a span on the user's code.
 
 use proc_macro2::Span;
-use syn::spanned::Spanned;
+use quote::ToTokens;
 use syn::{FnArg, GenericArgument, ItemFn, PathArguments, ReturnType, Type};
 
 /// One parameter: its type as written, and the owned type that travels.
 pub(crate) struct Param {
     pub(crate) ty: Type,
-    /// `T` for `&T`, else the type itself.
+    /// `T` for `&T` (`String` for `&str`, `Vec<T>` for `&[T]`, `PathBuf` for `&Path`,
+    /// `OsString` for `&OsStr`), else the type itself.
     pub(crate) owned: Type,
     pub(crate) by_ref: bool,
 }
@@ -21,6 +22,8 @@ pub(crate) struct Output {
     /// The whole `Result<T, E>` (or alias like `io::Result<T>`) when `Err` is the item's
     /// failure.
     pub(crate) fallible: Option<Type>,
+    /// `E` of `Result<T, E>`, when written.
+    pub(crate) error: Option<Type>,
 }
 
 pub(crate) struct JobFnAst {
@@ -34,8 +37,8 @@ pub(crate) struct JobFnAst {
 pub(crate) struct Errors(Option<syn::Error>);
 
 impl Errors {
-    pub(crate) fn push(&mut self, span: impl Spanned, msg: &str) {
-        let e = syn::Error::new(span.span(), msg);
+    pub(crate) fn push(&mut self, tokens: impl ToTokens, msg: &str) {
+        let e = syn::Error::new_spanned(tokens, msg);
         match &mut self.0 {
             Some(all) => all.combine(e),
             None => self.0 = Some(e),
@@ -68,12 +71,18 @@ impl JobFnAst {
         if let Some(abi) = &sig.abi {
             errors.push(abi, "#[spychro::job] cannot be applied to an extern fn");
         }
-        if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        if !sig.generics.params.is_empty() {
             errors.push(
                 &sig.generics,
                 "#[spychro::job] cannot be applied to a generic fn: a worker must know the \
                  concrete types to deserialize; write one job per concrete type (elided \
                  lifetimes like `&Config` are fine)",
+            );
+        } else if let Some(w) = &sig.generics.where_clause {
+            errors.push(
+                w,
+                "#[spychro::job] cannot be applied to a fn with a where clause: a worker must \
+                 know the concrete types; remove the bounds",
             );
         }
         if let Some(v) = &sig.variadic {
@@ -106,7 +115,7 @@ impl JobFnAst {
                                      value instead",
                                 );
                             }
-                            ((*r.elem).clone(), true)
+                            (owned_of_borrowed(&r.elem), true)
                         }
                         other => (other.clone(), false),
                     };
@@ -129,6 +138,7 @@ impl JobFnAst {
             ReturnType::Default => Output {
                 ty: syn::parse_quote!(()),
                 fallible: None,
+                error: None,
             },
             ReturnType::Type(_, ty) => {
                 if contains_impl_trait(ty) {
@@ -138,14 +148,16 @@ impl JobFnAst {
                          caller and needs a concrete, serializable type",
                     );
                 }
-                match result_ok_type(ty) {
-                    Some(ok) => Output {
+                match result_types(ty) {
+                    Some((ok, error)) => Output {
                         ty: ok,
                         fallible: Some((**ty).clone()),
+                        error,
                     },
                     None => Output {
                         ty: (**ty).clone(),
                         fallible: None,
+                        error: None,
                     },
                 }
             }
@@ -158,14 +170,39 @@ impl JobFnAst {
         })
     }
 
-    /// The span of the function's name, for errors about the whole job.
+    /// The span of the function's name, for items named after it.
     pub(crate) fn name_span(&self) -> Span {
         self.item.sig.ident.span()
     }
 }
 
-/// `T` when `ty` is a path whose last segment is `Result<T, ...>` (also `io::Result<T>`).
-fn result_ok_type(ty: &Type) -> Option<Type> {
+/// The owned type a borrowed parameter `&elem` is deserialized into: the usual owner of an
+/// unsized type (`str`, `[T]`, `Path`, `OsStr`), else `elem` itself. The call then borrows it,
+/// and deref coercion turns `&String` into `&str`.
+fn owned_of_borrowed(elem: &Type) -> Type {
+    match elem {
+        Type::Slice(s) => {
+            let t = &s.elem;
+            syn::parse_quote!(::std::vec::Vec<#t>)
+        }
+        Type::Path(p) if p.qself.is_none() => {
+            let last = p.path.segments.last().map(|s| s.ident.to_string());
+            match last.as_deref() {
+                Some("str") if p.path.segments.len() == 1 => {
+                    syn::parse_quote!(::std::string::String)
+                }
+                Some("Path") => syn::parse_quote!(::std::path::PathBuf),
+                Some("OsStr") => syn::parse_quote!(::std::ffi::OsString),
+                _ => elem.clone(),
+            }
+        }
+        _ => elem.clone(),
+    }
+}
+
+/// `(T, Some(E))` when `ty` is a path whose last segment is `Result<T, E>`, `(T, None)` for
+/// aliases like `io::Result<T>`.
+fn result_types(ty: &Type) -> Option<(Type, Option<Type>)> {
     let Type::Path(p) = ty else { return None };
     if p.qself.is_some() {
         return None;
@@ -177,10 +214,12 @@ fn result_ok_type(ty: &Type) -> Option<Type> {
     let PathArguments::AngleBracketed(args) = &last.arguments else {
         return None;
     };
-    match args.args.first()? {
+    let mut types = args.args.iter().filter_map(|a| match a {
         GenericArgument::Type(t) => Some(t.clone()),
         _ => None,
-    }
+    });
+    let ok = types.next()?;
+    Some((ok, types.next()))
 }
 
 fn contains_impl_trait(ty: &Type) -> bool {

@@ -13,9 +13,18 @@ pub(crate) fn job(args: TokenStream, input: TokenStream) -> TokenStream {
     let item: ItemFn = match syn::parse2(input.clone()) {
         Ok(item) => item,
         Err(_) => {
-            let err = syn::Error::new(
-                proc_macro2::Span::call_site(),
-                "#[spychro::job] can only be applied to a free fn",
+            let what = match syn::parse2::<syn::Item>(input.clone()) {
+                Ok(syn::Item::Struct(_)) => "a struct",
+                Ok(syn::Item::Enum(_)) => "an enum",
+                Ok(syn::Item::Impl(_)) => "an impl block",
+                Ok(syn::Item::Mod(_)) => "a module",
+                Ok(syn::Item::Trait(_)) => "a trait",
+                Ok(syn::Item::Const(_) | syn::Item::Static(_)) => "a constant or static",
+                _ => "this item",
+            };
+            let err = syn::Error::new_spanned(
+                &input,
+                format!("#[spychro::job] can only be applied to a free fn, not to {what}"),
             )
             .to_compile_error();
             return quote!(#err #input);
@@ -70,24 +79,33 @@ fn expand(ast: &JobFnAst) -> TokenStream {
         many => quote!((#(#many),*)),
     };
     let arg_exprs = extra.iter().enumerate().map(|(k, p)| {
+        let span = p.ty.span();
         let access = if extra.len() == 1 {
-            quote!(args)
+            quote_spanned!(span=> args)
         } else {
             let idx = syn::Index::from(k);
-            quote!((&args.#idx))
+            quote_spanned!(span=> &args.#idx)
         };
         if p.by_ref {
             access
         } else {
-            quote_spanned!(p.ty.span()=> ::core::clone::Clone::clone(#access))
+            quote_spanned!(span=> ::spychro::__private::CloneArg::clone_arg(#access))
         }
     });
     let body_name = format_ident!("__spychro_body");
     let invoke = quote!(#name::#body_name(#item_expr, #(#arg_exprs),*));
     let output_ty = &ast.output.ty;
-    let call = match &ast.output.fallible {
-        None => quote!(::core::result::Result::Ok(#invoke)),
-        Some(full) => quote_spanned!(full.span()=> ::spychro::__private::returned(#invoke)),
+    let call = match (&ast.output.fallible, &ast.output.error) {
+        (None, _) => quote!(::core::result::Result::Ok(#invoke)),
+        (Some(_), Some(e)) => {
+            let message =
+                quote_spanned!(e.span()=> <#e as ::spychro::__private::JobError>::message);
+            quote!(#invoke.map_err(|e| #message(&e)))
+        }
+        (Some(full), None) => {
+            let message = quote_spanned!(full.span()=> ::spychro::__private::JobError::message);
+            quote!(#invoke.map_err(|e| #message(&e)))
+        }
     };
     let hash = fnv1a(&format!("{name_str} {fn_ptr}"));
 

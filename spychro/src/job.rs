@@ -35,7 +35,7 @@ use crate::threads::Threads;
 /// # Ok::<(), spychro::Error>(())
 /// ```
 #[must_use = "a job does nothing until one of its run_* or stream_* methods is called"]
-pub struct Job<F: JobFn, I, A = NoArgs> {
+pub struct Job<F, I, A = NoArgs> {
     job: F,
     items: I,
     args: A,
@@ -66,8 +66,30 @@ pub trait ArgsReady<F: JobFn> {
     fn into_args(self) -> F::Args;
 }
 
-impl<F: JobFn<Args = ()>> ArgsReady<F> for NoArgs {
-    fn into_args(self) {}
+impl<F: JobFn> ArgsReady<F> for NoArgs
+where
+    F::Args: NoExtraArgs<F>,
+{
+    fn into_args(self) -> F::Args {
+        F::Args::none()
+    }
+}
+
+/// Implemented by `()` only: the job takes no extra arguments.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "job `{F}` takes extra arguments (`{Self}`) after the item, and none were given",
+    label = "extra arguments missing",
+    note = "give them once with `.args(...)` before running: a single value for one extra \
+            parameter, a tuple for several"
+)]
+pub trait NoExtraArgs<F> {
+    /// The empty arguments.
+    fn none() -> Self;
+}
+
+impl<F> NoExtraArgs<F> for () {
+    fn none() -> Self {}
 }
 
 impl<F: JobFn> ArgsReady<F> for WithArgs<F::Args> {
@@ -134,12 +156,7 @@ where
     }
 }
 
-impl<F, I, A> Job<F, I, A>
-where
-    F: JobFn,
-    I: IntoIterator<Item = F::Item>,
-    A: ArgsReady<F>,
-{
+impl<F: JobFn, I, A> Job<F, I, A> {
     /// The number of worker processes (or threads, in multi-threaded mode). The default is
     /// the machine's available parallelism.
     ///
@@ -211,7 +228,13 @@ where
                 .unwrap_or(1)
         })
     }
+}
 
+impl<F, I, A> Job<F, I, A>
+where
+    F: JobFn,
+    I: IntoIterator<Item = F::Item>,
+{
     /// Runs every item in this process, one after another, and returns the outputs in input
     /// order. Outcomes and errors are the same as [`run_multi_processed`]; a debugger, `dbg!`
     /// and breakpoints work in the job. Items are serialized (and that can fail, as in a
@@ -226,7 +249,10 @@ where
     /// assert_eq!(spychro::Job::new(plus_one, [1, 2]).run_single_processed()?, [2, 3]);
     /// # Ok::<(), spychro::Error>(())
     /// ```
-    pub fn run_single_processed(self) -> Result<Vec<F::Output>, Error> {
+    pub fn run_single_processed(self) -> Result<Vec<F::Output>, Error>
+    where
+        A: ArgsReady<F>,
+    {
         self.stream_single_processed()?.collect()
     }
 
@@ -243,7 +269,10 @@ where
     /// assert!(out.iter().enumerate().all(|(i, &x)| x == i as u64 + 1));
     /// # Ok::<(), spychro::Error>(())
     /// ```
-    pub fn run_multi_processed(self) -> Result<Vec<F::Output>, Error> {
+    pub fn run_multi_processed(self) -> Result<Vec<F::Output>, Error>
+    where
+        A: ArgsReady<F>,
+    {
         self.start_processes(false)?.collect()
     }
 
@@ -262,6 +291,7 @@ where
     /// ```
     pub fn run_multi_threaded(self) -> Result<Vec<F::Output>, Error>
     where
+        A: ArgsReady<F>,
         F::Item: Send,
         F::Output: Send,
         F::Args: Sync,
@@ -279,7 +309,10 @@ where
     /// assert_eq!(it.nth(41).transpose()?, Some(42));
     /// # Ok::<(), spychro::Error>(())
     /// ```
-    pub fn stream_single_processed(self) -> Result<Results<F, I::IntoIter>, Error> {
+    pub fn stream_single_processed(self) -> Result<Results<F, I::IntoIter>, Error>
+    where
+        A: ArgsReady<F>,
+    {
         Ok(Results::single(Single::new(
             self.items.into_iter(),
             self.args.into_args(),
@@ -300,7 +333,10 @@ where
     /// assert_eq!(sum, (1..=100_000u64).sum());
     /// # Ok::<(), spychro::Error>(())
     /// ```
-    pub fn stream_multi_processed(self) -> Result<Results<F, I::IntoIter>, Error> {
+    pub fn stream_multi_processed(self) -> Result<Results<F, I::IntoIter>, Error>
+    where
+        A: ArgsReady<F>,
+    {
         self.start_processes(true)
     }
 
@@ -319,6 +355,7 @@ where
     /// ```
     pub fn stream_multi_threaded(self) -> Result<Results<F, I::IntoIter>, Error>
     where
+        A: ArgsReady<F>,
         F::Item: Send,
         F::Output: Send,
         F::Args: Sync,
@@ -331,7 +368,10 @@ where
         )?))
     }
 
-    fn start_processes(self, bounded: bool) -> Result<Results<F, I::IntoIter>, Error> {
+    fn start_processes(self, bounded: bool) -> Result<Results<F, I::IntoIter>, Error>
+    where
+        A: ArgsReady<F>,
+    {
         let processes = self.pool_size();
         let (program, exec_self) = match self.program {
             Some(p) => (p, false),

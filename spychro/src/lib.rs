@@ -56,7 +56,7 @@ mod wire;
 mod worker;
 
 pub use error::{Error, ExitStatus, FailureKind, ItemError, WorkerError};
-pub use job::{ArgsReady, Job, NoArgs, WithArgs};
+pub use job::{ArgsReady, Job, NoArgs, NoExtraArgs, WithArgs};
 pub use job_fn::JobFn;
 pub use results::Results;
 pub use wire::WireError;
@@ -65,9 +65,14 @@ pub use wire::WireError;
 ///
 /// The function stays callable as before. Its first parameter is the item; any further
 /// parameters are extra arguments given once with [`Job::args`]. Parameter and return types
-/// must be `Serialize + DeserializeOwned`; a parameter may be a reference (`&T`), which is
-/// then borrowed from the worker's deserialized copy. A function that returns `Result<T, E>`
-/// (with `E: Display`) has each `Err` reported as that item's failure, so `?` works inside.
+/// must be `Serialize + DeserializeOwned`. A parameter may be a reference (`&T`): it is
+/// deserialized as `T` and borrowed for the call; `&str`, `&[T]`, `&Path` and `&OsStr` travel
+/// as `String`, `Vec<T>`, `PathBuf` and `OsString`.
+///
+/// A function whose return type is written `Result<T, E>` (or an alias whose name is
+/// `Result`, like `io::Result<T>` or `anyhow::Result<T>`), with `E: Display`, has each `Err`
+/// reported as that item's failure, so `?` works inside. An alias with another name
+/// (`type Fallible<T> = Result<T, String>`) is an ordinary output: write `Result` to opt in.
 ///
 /// ```
 /// #[spychro::job]
@@ -81,7 +86,9 @@ pub use wire::WireError;
 /// ```
 ///
 /// The attribute rejects, at compile time, what cannot be a job: async, generic or unsafe
-/// functions, methods, functions without an item parameter.
+/// functions, methods, functions without an item parameter. It must be on a free function (a
+/// module-level or nested `fn`); inside an `impl` block the compiler reports errors about the
+/// items the attribute generates, since an attribute cannot see that it is in an impl.
 ///
 /// The name refers to a constant whose type implements [`JobFn`] and dereferences to a
 /// function pointer, which is why `plus_one(3)` still works; where a plain function value is
@@ -130,14 +137,45 @@ pub mod __private {
         crate::worker::enter_if_worker();
     }
 
-    /// Turns a job's returned `Result` into the message of its failure.
-    pub fn returned<T, E: core::fmt::Display>(r: Result<T, E>) -> Result<T, String> {
-        r.map_err(|e| format!("{e:#}"))
+    /// The error type of a job's `Result`: its `Display` becomes the item's failure message.
+    #[diagnostic::on_unimplemented(
+        message = "the error type `{Self}` of a job's `Result` must implement `Display`",
+        label = "not `Display`",
+        note = "an `Err` returned by a job is reported as that item's failure with its \
+                `Display` text (alternate form); implement `Display` or map the error"
+    )]
+    pub trait JobError {
+        /// The failure message.
+        fn message(&self) -> String;
+    }
+
+    impl<E: core::fmt::Display + ?Sized> JobError for E {
+        fn message(&self) -> String {
+            format!("{self:#}")
+        }
+    }
+
+    /// An extra argument taken by value: cloned from the worker's copy for each item.
+    #[diagnostic::on_unimplemented(
+        message = "extra argument `{Self}` is taken by value, so it is cloned for every item \
+                   and must implement `Clone`",
+        label = "not `Clone`",
+        note = "take it by reference (`&{Self}`) to borrow the worker's copy, or derive `Clone`"
+    )]
+    pub trait CloneArg {
+        /// A clone for one call.
+        fn clone_arg(&self) -> Self;
+    }
+
+    impl<T: Clone> CloneArg for T {
+        fn clone_arg(&self) -> Self {
+            self.clone()
+        }
     }
 
     /// Holds an item for [`DescribeDebug`] / [`DescribeOpaque`] method resolution: items whose
     /// type is `Debug` are described, others are not.
-    pub struct Describe<'a, T>(pub &'a T);
+    pub struct Describe<'a, T: ?Sized>(pub &'a T);
 
     /// Chosen for `Debug` items.
     pub trait DescribeDebug {
@@ -145,7 +183,7 @@ pub mod __private {
         fn spychro_describe(&self) -> Option<String>;
     }
 
-    impl<T: core::fmt::Debug> DescribeDebug for &Describe<'_, T> {
+    impl<T: core::fmt::Debug + ?Sized> DescribeDebug for &Describe<'_, T> {
         fn spychro_describe(&self) -> Option<String> {
             Some(short_debug(self.0))
         }
@@ -157,14 +195,14 @@ pub mod __private {
         fn spychro_describe(&self) -> Option<String>;
     }
 
-    impl<T> DescribeOpaque for Describe<'_, T> {
+    impl<T: ?Sized> DescribeOpaque for Describe<'_, T> {
         fn spychro_describe(&self) -> Option<String> {
             None
         }
     }
 
     /// `Debug` of `value`, cut at 100 characters without formatting the rest.
-    fn short_debug(value: &dyn core::fmt::Debug) -> String {
+    fn short_debug<T: core::fmt::Debug + ?Sized>(value: &T) -> String {
         use core::fmt::Write;
         const LIMIT: usize = 100;
         struct Bounded(String);
