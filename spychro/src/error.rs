@@ -158,7 +158,14 @@ impl fmt::Display for ItemError {
         if let Some(item) = &self.item {
             write!(f, " ({item})")?;
         }
-        write!(f, " in process {}: {}", self.pid, self.kind)
+        // Two failures happen on the caller's side of the wire, whatever the mode.
+        let site = match self.kind {
+            FailureKind::SerializeItem { .. } | FailureKind::DeserializeOutput { .. } => {
+                "in the calling process"
+            }
+            _ => "in process",
+        };
+        write!(f, " {site} {}: {}", self.pid, self.kind)
     }
 }
 
