@@ -165,7 +165,9 @@ fn picky_out(x: u32) -> Picky {
 }
 
 fn failure_of(err: spychro::Error) -> (u64, FailureKind) {
-    let f = err.item().expect("an item failure");
+    let f = err
+        .item()
+        .unwrap_or_else(|| panic!("not an item failure: {err}"));
     (f.index(), f.kind().clone())
 }
 

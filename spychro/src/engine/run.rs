@@ -212,6 +212,13 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<F, It> {
         drop(fds);
 
         for (i, ev) in ready {
+            // A failure seen earlier in this turn killed the pool: nothing more to hear.
+            if self.progress.failed.is_some() {
+                break;
+            }
+            if self.pool.workers[i].state == State::Gone {
+                continue;
+            }
             if ev.contains(PollFlags::POLLOUT) {
                 let w = &mut self.pool.workers[i];
                 if let Err(e) = w.flush() {
