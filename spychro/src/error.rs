@@ -49,6 +49,27 @@ pub enum Error {
         /// The pid of the worker that tried.
         pid: u32,
     },
+    /// SIGINT (Ctrl-C) or SIGTERM arrived while the job ran: the workers were killed at once
+    /// and the previous signal handlers were put back.
+    #[error(
+        "interrupted by {} while the job ran; its workers were stopped",
+        signal_name(*signal)
+    )]
+    Interrupted {
+        /// The signal number.
+        signal: i32,
+    },
+    /// The whole job ran past the limit set with [`Job::deadline`](crate::Job::deadline).
+    #[error(
+        "the job ran past its deadline of {limit:?} ({completed} items had completed in \
+         order); its workers were stopped"
+    )]
+    DeadlineExceeded {
+        /// The limit.
+        limit: std::time::Duration,
+        /// Items delivered in order before it passed.
+        completed: u64,
+    },
     /// The operating system refused something the pool needs (a socket, a poll).
     #[error("{context}: {source}")]
     Io {
@@ -217,6 +238,24 @@ pub enum FailureKind {
         /// A description of the failure.
         message: String,
     },
+    /// The item ran past the limit set with [`Job::timeout`](crate::Job::timeout); its worker
+    /// was killed and replaced.
+    TimedOut {
+        /// The limit.
+        limit: Duration,
+        /// How long it had run when it was stopped.
+        elapsed: Duration,
+        /// A description of the failure.
+        message: String,
+    },
+    /// The worker ran out of the memory allowed by
+    /// [`Job::memory_limit`](crate::Job::memory_limit) while the item ran.
+    OutOfMemory {
+        /// The limit, in bytes.
+        limit: u64,
+        /// What the worker reported, such as the allocation that failed.
+        message: String,
+    },
 }
 
 impl FailureKind {
@@ -229,7 +268,9 @@ impl FailureKind {
             | FailureKind::DeserializeItem { message }
             | FailureKind::SerializeOutput { message }
             | FailureKind::DeserializeOutput { message }
-            | FailureKind::Crashed { message, .. } => message,
+            | FailureKind::Crashed { message, .. }
+            | FailureKind::TimedOut { message, .. }
+            | FailureKind::OutOfMemory { message, .. } => message,
         }
     }
 }
@@ -269,7 +310,14 @@ impl fmt::Display for FailureKind {
                 "the job's output could not be deserialized: {message}; \
                  check that the output type's Serialize and Deserialize agree"
             ),
-            FailureKind::Crashed { message, .. } => write!(f, "{message}"),
+            FailureKind::Crashed { message, .. } | FailureKind::TimedOut { message, .. } => {
+                write!(f, "{message}")
+            }
+            FailureKind::OutOfMemory { limit, message } => write!(
+                f,
+                "ran out of memory (limit {} MiB): {message}",
+                limit / (1024 * 1024)
+            ),
         }
     }
 }
@@ -294,6 +342,14 @@ impl ExitStatus {
             (None, Some(sig)) => ExitStatus::Signal(sig),
             _ => ExitStatus::Unknown,
         }
+    }
+}
+
+/// `SIGINT`, `SIGTERM`, ... or the number.
+pub(crate) fn signal_name(sig: i32) -> String {
+    match nix::sys::signal::Signal::try_from(sig) {
+        Ok(s) => s.as_str().to_owned(),
+        Err(_) => format!("signal {sig}"),
     }
 }
 

@@ -1,12 +1,13 @@
 //! [`Job`]: the builder that runs a `#[job]` function over items, in this process, on threads,
 //! or in a pool of worker processes.
 
+use std::marker::PhantomData;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::engine::{PoolOptions, Run, RunOptions};
-use crate::error::Error;
+use crate::engine::{Hooks, PoolOptions, Run, RunOptions};
+use crate::error::{Error, ItemError};
 use crate::job_fn::JobFn;
 use crate::results::Results;
 use crate::single::Single;
@@ -35,14 +36,100 @@ use crate::threads::Threads;
 /// # Ok::<(), spychro::Error>(())
 /// ```
 #[must_use = "a job does nothing until one of its run_* or stream_* methods is called"]
-pub struct Job<F, I, A = NoArgs> {
+pub struct Job<'h, F, I, A = NoArgs, P = StopOnFailure> {
     job: F,
     items: I,
     args: A,
+    policy: PhantomData<P>,
+    options: Options,
+    hooks: Hooks<'h>,
+}
+
+/// The builder's settings, carried unchanged from one typestate to the next.
+#[derive(Clone, Debug)]
+struct Options {
     processes: Option<usize>,
     chunk_size: Option<usize>,
     program: Option<PathBuf>,
     start_timeout: Duration,
+    timeout: Option<Duration>,
+    deadline: Option<Duration>,
+    retries: u32,
+    max_items_per_worker: Option<u64>,
+    memory_limit: Option<u64>,
+    daemon: bool,
+    capture_output: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            processes: None,
+            chunk_size: None,
+            program: None,
+            start_timeout: Duration::from_secs(30),
+            timeout: None,
+            deadline: None,
+            retries: 0,
+            max_items_per_worker: None,
+            memory_limit: None,
+            daemon: true,
+            capture_output: true,
+        }
+    }
+}
+
+/// What a run does when an item fails: stop (the default) or keep going.
+///
+/// With [`StopOnFailure`], `run_*` return `Vec<Output>` and the first failure is the run's
+/// error. With [`KeepGoing`] (set by [`Job::keep_going`]), they return every item's outcome,
+/// `Vec<Result<Output, ItemError>>`, and only a failure of the machinery is an error.
+pub trait FailurePolicy: crate::private::Sealed {
+    /// What `run_*` collect.
+    type Collected<O>;
+    #[doc(hidden)]
+    const KEEP_GOING: bool;
+    #[doc(hidden)]
+    fn collect<O>(
+        results: impl Iterator<Item = Result<O, Error>>,
+    ) -> Result<Self::Collected<O>, Error>;
+}
+
+/// The default [`FailurePolicy`]: the first failed item stops the job.
+#[derive(Debug, Clone, Copy)]
+pub struct StopOnFailure;
+
+/// The [`FailurePolicy`] set by [`Job::keep_going`]: every item runs, failed or not.
+#[derive(Debug, Clone, Copy)]
+pub struct KeepGoing;
+
+impl crate::private::Sealed for StopOnFailure {}
+impl crate::private::Sealed for KeepGoing {}
+
+impl FailurePolicy for StopOnFailure {
+    type Collected<O> = Vec<O>;
+    const KEEP_GOING: bool = false;
+    fn collect<O>(results: impl Iterator<Item = Result<O, Error>>) -> Result<Vec<O>, Error> {
+        results.collect()
+    }
+}
+
+impl FailurePolicy for KeepGoing {
+    type Collected<O> = Vec<Result<O, ItemError>>;
+    const KEEP_GOING: bool = true;
+    fn collect<O>(
+        results: impl Iterator<Item = Result<O, Error>>,
+    ) -> Result<Vec<Result<O, ItemError>>, Error> {
+        let mut all = Vec::new();
+        for r in results {
+            match r {
+                Ok(out) => all.push(Ok(out)),
+                Err(Error::Item(failure)) => all.push(Err(*failure)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(all)
+    }
 }
 
 /// The state of a [`Job`] whose extra arguments have not been given.
@@ -98,7 +185,7 @@ impl<F: JobFn> ArgsReady<F> for WithArgs<F::Args> {
     }
 }
 
-impl<F, I> Job<F, I, NoArgs>
+impl<'h, F, I> Job<'h, F, I, NoArgs, StopOnFailure>
 where
     F: JobFn,
     I: IntoIterator<Item = F::Item>,
@@ -121,10 +208,9 @@ where
             job,
             items,
             args: NoArgs,
-            processes: None,
-            chunk_size: None,
-            program: None,
-            start_timeout: Duration::from_secs(30),
+            policy: PhantomData,
+            options: Options::default(),
+            hooks: Hooks::default(),
         }
     }
 
@@ -143,20 +229,19 @@ where
     /// assert_eq!(out, [15, 25, 35]);
     /// # Ok::<(), spychro::Error>(())
     /// ```
-    pub fn args(self, args: F::Args) -> Job<F, I, WithArgs<F::Args>> {
+    pub fn args(self, args: F::Args) -> Job<'h, F, I, WithArgs<F::Args>, StopOnFailure> {
         Job {
             job: self.job,
             items: self.items,
             args: WithArgs(args),
-            processes: self.processes,
-            chunk_size: self.chunk_size,
-            program: self.program,
-            start_timeout: self.start_timeout,
+            policy: PhantomData,
+            options: self.options,
+            hooks: self.hooks,
         }
     }
 }
 
-impl<F: JobFn, I, A> Job<F, I, A> {
+impl<'h, F: JobFn, I, A, P> Job<'h, F, I, A, P> {
     /// The number of worker processes (or threads, in multi-threaded mode). The default is
     /// the machine's available parallelism.
     ///
@@ -169,7 +254,7 @@ impl<F: JobFn, I, A> Job<F, I, A> {
     /// # Ok::<(), spychro::Error>(())
     /// ```
     pub fn processes(mut self, n: usize) -> Self {
-        self.processes = Some(n);
+        self.options.processes = Some(n);
         self
     }
 
@@ -185,7 +270,7 @@ impl<F: JobFn, I, A> Job<F, I, A> {
     /// # Ok::<(), spychro::Error>(())
     /// ```
     pub fn chunk_size(mut self, n: usize) -> Self {
-        self.chunk_size = Some(n);
+        self.options.chunk_size = Some(n);
         self
     }
 
@@ -200,7 +285,7 @@ impl<F: JobFn, I, A> Job<F, I, A> {
     /// assert!(err.unwrap_err().to_string().contains("before its handshake"));
     /// ```
     pub fn worker_program(mut self, program: impl Into<PathBuf>) -> Self {
-        self.program = Some(program.into());
+        self.options.program = Some(program.into());
         self
     }
 
@@ -217,12 +302,199 @@ impl<F: JobFn, I, A> Job<F, I, A> {
     /// # Ok::<(), spychro::Error>(())
     /// ```
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
-        self.start_timeout = timeout;
+        self.options.start_timeout = timeout;
         self
     }
 
+    /// Fails an item that runs longer than `limit` in a worker process: its worker is killed
+    /// and replaced, and the job goes on under its failure policy (or retries the item, see
+    /// [`retries`](Job::retries)). The limit is enforced by the caller, so it holds even for
+    /// a worker that is wedged in native code or stopped. Applies to multi-processed runs.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// #[spychro::job]
+    /// fn nap(ms: u64) -> u64 { std::thread::sleep(Duration::from_millis(ms)); ms }
+    ///
+    /// let err = spychro::Job::new(nap, [1, 5_000])
+    ///     .timeout(Duration::from_millis(200))
+    ///     .run_multi_processed()
+    ///     .unwrap_err();
+    /// let failure = err.item().unwrap();
+    /// assert_eq!(failure.index(), 1);
+    /// assert!(matches!(failure.kind(), spychro::FailureKind::TimedOut { .. }));
+    /// ```
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.options.timeout = Some(limit);
+        self
+    }
+
+    /// Stops the whole job, with [`Error::DeadlineExceeded`], once it has run for `limit`.
+    /// Applies to multi-processed runs.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// #[spychro::job]
+    /// fn nap(ms: u64) -> u64 { std::thread::sleep(Duration::from_millis(ms)); ms }
+    ///
+    /// let err = spychro::Job::new(nap, [10_000])
+    ///     .deadline(Duration::from_millis(200))
+    ///     .run_multi_processed()
+    ///     .unwrap_err();
+    /// assert!(matches!(err, spychro::Error::DeadlineExceeded { .. }));
+    /// ```
+    pub fn deadline(mut self, limit: Duration) -> Self {
+        self.options.deadline = Some(limit);
+        self
+    }
+
+    /// Runs an item again, up to `n` more times, when its worker crashed or timed out while
+    /// running it (a panic or an `Err` is not retried: it would happen again). Each retry
+    /// runs alone in a batch, on another worker. Applies to multi-processed runs.
+    ///
+    /// ```
+    /// #[spychro::job]
+    /// fn flaky(x: u32) -> u32 { x }
+    ///
+    /// let out = spychro::Job::new(flaky, 0..10).retries(2).run_multi_processed()?;
+    /// assert_eq!(out.len(), 10);
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
+    pub fn retries(mut self, n: u32) -> Self {
+        self.options.retries = n;
+        self
+    }
+
+    /// Replaces each worker process after it has run `n` items, to contain leaks (Python's
+    /// `maxtasksperchild`). Applies to multi-processed runs.
+    ///
+    /// ```
+    /// #[spychro::job]
+    /// fn pid(_: u32) -> u32 { std::process::id() }
+    ///
+    /// let pids = spychro::Job::new(pid, 0..6).processes(1).max_items_per_worker(2)
+    ///     .run_multi_processed()?;
+    /// assert_eq!(pids.iter().collect::<std::collections::HashSet<_>>().len(), 3);
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
+    pub fn max_items_per_worker(mut self, n: u64) -> Self {
+        self.options.max_items_per_worker = Some(n);
+        self
+    }
+
+    /// Limits each worker's address space to `bytes` (`RLIMIT_AS`). An item whose allocation
+    /// fails under the limit fails as [`FailureKind::OutOfMemory`](crate::FailureKind); its
+    /// worker is replaced. Applies to multi-processed runs; keep the limit well above the
+    /// program's own footprint (hundreds of MiB: thread stacks count).
+    ///
+    /// ```
+    /// #[spychro::job]
+    /// fn hog(mib: usize) -> usize { vec![1u8; mib << 20].iter().map(|&b| b as usize).sum() }
+    ///
+    /// let err = spychro::Job::new(hog, [1, 4096])
+    ///     .memory_limit(1 << 30)
+    ///     .run_multi_processed()
+    ///     .unwrap_err();
+    /// assert!(matches!(err.item().unwrap().kind(), spychro::FailureKind::OutOfMemory { .. }));
+    /// ```
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.options.memory_limit = Some(bytes);
+        self
+    }
+
+    /// With `false`, workers are not daemonic: a job may start a multi-processed job of its
+    /// own inside a worker (by default that is an [`Error::NestedPool`]). Whatever happens to
+    /// the outer job, the whole tree is torn down with it: each worker ends as soon as its
+    /// caller's end of its socket closes.
+    ///
+    /// ```
+    /// #[spychro::job]
+    /// fn inner(x: u64) -> u64 { x * 2 }
+    ///
+    /// #[spychro::job]
+    /// fn outer(n: u64) -> u64 {
+    ///     spychro::Job::new(inner, 0..n).processes(1).run_multi_processed().unwrap().iter().sum()
+    /// }
+    ///
+    /// let out = spychro::Job::new(outer, [3, 4]).processes(1).daemon(false).run_multi_processed()?;
+    /// assert_eq!(out, [6, 12]);
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
+    pub fn daemon(mut self, daemon: bool) -> Self {
+        self.options.daemon = daemon;
+        self
+    }
+
+    /// With `false`, workers write straight to this process's stdout and stderr instead of
+    /// having each line forwarded, whole and prefixed with `[worker PID]` (the default).
+    /// Forwarding is what lets an out-of-memory abort be recognised.
+    ///
+    /// ```
+    /// #[spychro::job]
+    /// fn shout(x: u8) -> u8 { println!("item {x}"); x }
+    ///
+    /// let out = spychro::Job::new(shout, [1]).forward_output(false).run_multi_processed()?;
+    /// assert_eq!(out, [1]);
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
+    pub fn forward_output(mut self, forward: bool) -> Self {
+        self.options.capture_output = forward;
+        self
+    }
+
+    /// Calls `handler` with each failed item as soon as the failure is seen (on this thread,
+    /// while the job runs), whatever the failure policy.
+    ///
+    /// ```
+    /// #[spychro::job]
+    /// fn odd_only(x: u32) -> Result<u32, String> {
+    ///     if x % 2 == 0 { Err(format!("{x} is even")) } else { Ok(x) }
+    /// }
+    ///
+    /// let mut seen = Vec::new();
+    /// let outcomes = spychro::Job::new(odd_only, 0..6)
+    ///     .keep_going()
+    ///     .on_failure(|f| seen.push(f.index()))
+    ///     .run_multi_processed()?;
+    /// assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 3);
+    /// seen.sort();
+    /// assert_eq!(seen, [0, 2, 4]);
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
+    pub fn on_failure(mut self, handler: impl FnMut(&ItemError) + 'h) -> Self {
+        self.hooks.on_failure = Some(Box::new(handler));
+        self
+    }
+
+    /// Keeps going after failed items: every item runs, and `run_*` return every item's
+    /// outcome in input order, `Vec<Result<Output, ItemError>>` (spychronous's
+    /// `suppress_worker_exceptions`). A crashed or timed-out item's worker is replaced. Only a
+    /// failure of the machinery (a worker that cannot start, Ctrl-C, the deadline) is still
+    /// an error.
+    ///
+    /// ```
+    /// #[spychro::job]
+    /// fn check(x: u32) -> u32 { assert!(x != 3, "three"); x }
+    ///
+    /// let outcomes = spychro::Job::new(check, 0..5).keep_going().run_multi_processed()?;
+    /// assert_eq!(outcomes.len(), 5);
+    /// assert_eq!(outcomes[3].as_ref().unwrap_err().message(), "three");
+    /// assert_eq!(outcomes[4].as_ref().ok(), Some(&4));
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
+    pub fn keep_going(self) -> Job<'h, F, I, A, KeepGoing> {
+        Job {
+            job: self.job,
+            items: self.items,
+            args: self.args,
+            policy: PhantomData,
+            options: self.options,
+            hooks: self.hooks,
+        }
+    }
+
     fn pool_size(&self) -> usize {
-        self.processes.unwrap_or_else(|| {
+        self.options.processes.unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map(NonZeroUsize::get)
                 .unwrap_or(1)
@@ -230,10 +502,11 @@ impl<F: JobFn, I, A> Job<F, I, A> {
     }
 }
 
-impl<F, I, A> Job<F, I, A>
+impl<'h, F, I, A, P> Job<'h, F, I, A, P>
 where
     F: JobFn,
     I: IntoIterator<Item = F::Item>,
+    P: FailurePolicy,
 {
     /// Runs every item in this process, one after another, and returns the outputs in input
     /// order. Outcomes and errors are the same as [`run_multi_processed`]; a debugger, `dbg!`
@@ -249,11 +522,11 @@ where
     /// assert_eq!(spychro::Job::new(plus_one, [1, 2]).run_single_processed()?, [2, 3]);
     /// # Ok::<(), spychro::Error>(())
     /// ```
-    pub fn run_single_processed(self) -> Result<Vec<F::Output>, Error>
+    pub fn run_single_processed(self) -> Result<P::Collected<F::Output>, Error>
     where
         A: ArgsReady<F>,
     {
-        self.stream_single_processed()?.collect()
+        P::collect(self.stream_single_processed()?)
     }
 
     /// Runs the items in a pool of worker processes and returns the outputs in input order.
@@ -269,11 +542,11 @@ where
     /// assert!(out.iter().enumerate().all(|(i, &x)| x == i as u64 + 1));
     /// # Ok::<(), spychro::Error>(())
     /// ```
-    pub fn run_multi_processed(self) -> Result<Vec<F::Output>, Error>
+    pub fn run_multi_processed(self) -> Result<P::Collected<F::Output>, Error>
     where
         A: ArgsReady<F>,
     {
-        self.start_processes(false)?.collect()
+        P::collect(self.start_processes(false)?)
     }
 
     /// Runs the items on a pool of threads in this process (rayon), with the same outcomes
@@ -289,14 +562,14 @@ where
     /// assert_eq!(out[9_999], 10_000);
     /// # Ok::<(), spychro::Error>(())
     /// ```
-    pub fn run_multi_threaded(self) -> Result<Vec<F::Output>, Error>
+    pub fn run_multi_threaded(self) -> Result<P::Collected<F::Output>, Error>
     where
         A: ArgsReady<F>,
         F::Item: Send,
         F::Output: Send,
         F::Args: Sync,
     {
-        self.stream_multi_threaded()?.collect()
+        P::collect(self.stream_multi_threaded()?)
     }
 
     /// Like [`run_single_processed`](Job::run_single_processed), as an iterator.
@@ -309,14 +582,15 @@ where
     /// assert_eq!(it.nth(41).transpose()?, Some(42));
     /// # Ok::<(), spychro::Error>(())
     /// ```
-    pub fn stream_single_processed(self) -> Result<Results<F, I::IntoIter>, Error>
+    pub fn stream_single_processed(self) -> Result<Results<'h, F, I::IntoIter>, Error>
     where
         A: ArgsReady<F>,
     {
-        Ok(Results::single(Single::new(
-            self.items.into_iter(),
-            self.args.into_args(),
-        )))
+        Ok(Results::single(
+            Single::new(self.items.into_iter(), self.args.into_args()),
+            P::KEEP_GOING,
+            self.hooks,
+        ))
     }
 
     /// Like [`run_multi_processed`](Job::run_multi_processed), as an iterator: outputs in
@@ -333,7 +607,7 @@ where
     /// assert_eq!(sum, (1..=100_000u64).sum());
     /// # Ok::<(), spychro::Error>(())
     /// ```
-    pub fn stream_multi_processed(self) -> Result<Results<F, I::IntoIter>, Error>
+    pub fn stream_multi_processed(self) -> Result<Results<'h, F, I::IntoIter>, Error>
     where
         A: ArgsReady<F>,
     {
@@ -353,7 +627,7 @@ where
     /// assert_eq!(first, [1, 2, 3]);
     /// # Ok::<(), spychro::Error>(())
     /// ```
-    pub fn stream_multi_threaded(self) -> Result<Results<F, I::IntoIter>, Error>
+    pub fn stream_multi_threaded(self) -> Result<Results<'h, F, I::IntoIter>, Error>
     where
         A: ArgsReady<F>,
         F::Item: Send,
@@ -361,19 +635,25 @@ where
         F::Args: Sync,
     {
         let threads = self.pool_size();
-        Ok(Results::threads(Threads::new(
-            self.items.into_iter(),
-            self.args.into_args(),
-            threads,
-        )?))
+        Ok(Results::threads(
+            Threads::new(
+                self.items.into_iter(),
+                self.args.into_args(),
+                threads,
+                P::KEEP_GOING,
+            )?,
+            P::KEEP_GOING,
+            self.hooks,
+        ))
     }
 
-    fn start_processes(self, bounded: bool) -> Result<Results<F, I::IntoIter>, Error>
+    fn start_processes(self, bounded: bool) -> Result<Results<'h, F, I::IntoIter>, Error>
     where
         A: ArgsReady<F>,
     {
         let processes = self.pool_size();
-        let (program, exec_self) = match self.program {
+        let o = self.options;
+        let (program, exec_self) = match o.program {
             Some(p) => (p, false),
             None => (
                 std::env::current_exe()
@@ -385,18 +665,22 @@ where
             processes,
             program,
             exec_self,
-            start_timeout: self.start_timeout,
+            start_timeout: o.start_timeout,
+            memory_limit: o.memory_limit,
+            capture_output: o.capture_output,
+            nested: !o.daemon,
         };
         let run = RunOptions {
-            chunk_size: self.chunk_size,
+            chunk_size: o.chunk_size,
             bounded,
+            keep_going: P::KEEP_GOING,
+            timeout: o.timeout,
+            deadline: o.deadline,
+            retries: o.retries,
+            max_items_per_worker: o.max_items_per_worker,
         };
         let args = self.args.into_args();
-        Ok(Results::processes(Run::start(
-            pool,
-            run,
-            self.items.into_iter(),
-            &args,
-        )?))
+        let run = Run::start(pool, run, self.hooks, self.items.into_iter(), &args)?;
+        Ok(Results::processes(run, P::KEEP_GOING))
     }
 }

@@ -49,14 +49,18 @@ mod job_fn;
 mod panic;
 mod registry;
 mod results;
+mod signals;
 mod single;
 mod spawn;
+mod status;
 mod threads;
 mod wire;
 mod worker;
 
 pub use error::{Error, ExitStatus, FailureKind, ItemError, WorkerError};
-pub use job::{ArgsReady, Job, NoArgs, NoExtraArgs, WithArgs};
+pub use job::{
+    ArgsReady, FailurePolicy, Job, KeepGoing, NoArgs, NoExtraArgs, StopOnFailure, WithArgs,
+};
 pub use job_fn::JobFn;
 pub use results::Results;
 pub use wire::WireError;

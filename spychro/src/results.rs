@@ -1,6 +1,6 @@
 //! [`Results`]: the outcomes of a job as an iterator, whichever way it runs.
 
-use crate::engine::{Outcome, Run};
+use crate::engine::{Hooks, Outcome, Run};
 use crate::error::Error;
 use crate::job_fn::JobFn;
 use crate::single::Single;
@@ -9,9 +9,11 @@ use crate::threads::Threads;
 /// The outputs of a job, in input order, as they become ready.
 ///
 /// Returned by the `stream_*` methods of [`Job`](crate::Job). Each item is the job's output or
-/// the error that stopped the job; after an error the iterator ends. Memory stays bounded
-/// however long the input: items are read only as workers have room for them. Dropping it
-/// early stops the job and its workers.
+/// an error. By default the first error ends the iterator; after
+/// [`keep_going`](crate::Job::keep_going), a failed item is an `Err(Error::Item)` and the
+/// iterator goes on, and only a failure of the machinery ends it. Memory stays bounded however
+/// long the input: items are read only as workers have room for them. Dropping it early stops
+/// the job and its workers.
 ///
 /// ```
 /// #[spychro::job]
@@ -24,42 +26,51 @@ use crate::threads::Threads;
 /// assert_eq!(total, (0..1000u64).map(|x| x * x).sum::<u64>());
 /// # Ok::<(), spychro::Error>(())
 /// ```
-pub struct Results<F: JobFn, It> {
-    backend: Backend<F, It>,
+pub struct Results<'h, F: JobFn, It> {
+    backend: Backend<'h, F, It>,
+    keep_going: bool,
+    /// For the in-process backends; the pool calls its hooks itself, as failures arrive.
+    hooks: Hooks<'h>,
     done: bool,
 }
 
 /// One variant per way of running; each has the same `next`.
-enum Backend<F: JobFn, It> {
+enum Backend<'h, F: JobFn, It> {
     Single(Single<F, It>),
     Threads(Threads<F, It>),
-    Processes(Box<Run<F, It>>),
+    Processes(Box<Run<'h, F, It>>),
 }
 
-impl<F: JobFn, It> Results<F, It> {
-    pub(crate) fn single(s: Single<F, It>) -> Self {
+impl<'h, F: JobFn, It> Results<'h, F, It> {
+    pub(crate) fn single(s: Single<F, It>, keep_going: bool, hooks: Hooks<'h>) -> Self {
         Results {
             backend: Backend::Single(s),
+            keep_going,
+            hooks,
             done: false,
         }
     }
 
-    pub(crate) fn threads(t: Threads<F, It>) -> Self {
+    pub(crate) fn threads(t: Threads<F, It>, keep_going: bool, hooks: Hooks<'h>) -> Self {
         Results {
             backend: Backend::Threads(t),
+            keep_going,
+            hooks,
             done: false,
         }
     }
 
-    pub(crate) fn processes(r: Run<F, It>) -> Self {
+    pub(crate) fn processes(r: Run<'h, F, It>, keep_going: bool) -> Self {
         Results {
             backend: Backend::Processes(Box::new(r)),
+            keep_going,
+            hooks: Hooks::default(),
             done: false,
         }
     }
 }
 
-impl<F, It> Iterator for Results<F, It>
+impl<F, It> Iterator for Results<'_, F, It>
 where
     F: JobFn,
     It: Iterator<Item = F::Item>,
@@ -78,7 +89,12 @@ where
         match outcome {
             Ok(Some(Ok(out))) => Some(Ok(out)),
             Ok(Some(Err(failure))) => {
-                self.done = true;
+                if !matches!(self.backend, Backend::Processes(_))
+                    && let Some(h) = self.hooks.on_failure.as_mut()
+                {
+                    h(&failure);
+                }
+                self.done = !self.keep_going;
                 Some(Err(Error::Item(failure)))
             }
             Ok(None) => {

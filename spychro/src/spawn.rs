@@ -1,8 +1,9 @@
 //! Starting a worker process: the caller's own binary (or another), re-executed with one end
-//! of a private socketpair inherited and named by an environment variable.
+//! of a private socketpair and its status page inherited, both named by an environment
+//! variable.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -10,66 +11,87 @@ use std::process::{Child, Command, Stdio};
 
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 
+use crate::status::StatusPage;
 use crate::worker::ENV_FD;
 
-/// A started worker process and the caller's end of its socket.
+/// How to start a worker.
+pub(crate) struct SpawnOptions<'a> {
+    /// Shown in messages and given as `argv[0]`.
+    pub(crate) program: &'a Path,
+    /// Execute this process's own binary through `/proc/self/exe` (right even if the file on
+    /// disk was replaced since this process started) instead of `program`.
+    pub(crate) exec_self: bool,
+    /// A limit on the worker's address space (`RLIMIT_AS`), in bytes.
+    pub(crate) memory_limit: Option<u64>,
+    /// Pipe the worker's stdout and stderr to the caller instead of sharing the caller's.
+    pub(crate) capture_output: bool,
+}
+
+/// A started worker process and the caller's ends of what it shares with it.
 pub(crate) struct Spawned {
     pub(crate) child: Child,
     pub(crate) sock: UnixStream,
+    pub(crate) status: StatusPage,
 }
 
-/// Starts `program` as a worker (or, with `exec_self`, this process's own binary under the
-/// name `program`).
+/// Starts a worker.
 ///
 /// The worker gets its own process group, so that a terminal's Ctrl-C reaches only the caller,
-/// which then tears the pool down itself. Its stdin is closed; stdout and stderr are inherited.
-pub(crate) fn spawn_worker(program: &Path, exec_self: bool) -> io::Result<Spawned> {
-    // Both ends are close-on-exec; only the worker's end is made inheritable, in the child,
-    // between fork and exec, so no other process ever holds either end.
+/// which then tears the pool down itself. Its stdin is closed.
+pub(crate) fn spawn_worker(opts: &SpawnOptions<'_>) -> io::Result<Spawned> {
+    // Every fd is close-on-exec; only the worker's two are made inheritable, in the child,
+    // between fork and exec, so no other process ever holds them.
     let (ours, theirs): (OwnedFd, OwnedFd) = socketpair(
         AddressFamily::Unix,
         SockType::Stream,
         None,
         SockFlag::SOCK_CLOEXEC,
     )?;
-    let fd = theirs.as_raw_fd();
-    let mut cmd = if exec_self {
+    let (status, status_fd) = StatusPage::create()?;
+    let inherit = [theirs.as_raw_fd(), status_fd.as_raw_fd()];
+    let mut cmd = if opts.exec_self {
         let mut cmd = Command::new("/proc/self/exe");
-        cmd.arg0(program);
+        cmd.arg0(opts.program);
         cmd
     } else {
-        Command::new(program)
+        Command::new(opts.program)
     };
-    cmd.env(ENV_FD, fd.to_string())
+    cmd.env(ENV_FD, format!("{}:{}", inherit[0], inherit[1]))
         .stdin(Stdio::null())
         .process_group(0);
-    // SAFETY: the closure runs in the child between fork and exec and calls only fcntl, which
-    // is async-signal-safe; it touches no memory shared with other threads.
+    if opts.capture_output {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    }
+    let memory_limit = opts.memory_limit;
+    // SAFETY: the closure runs in the child between fork and exec and calls only fcntl and
+    // setrlimit, which are async-signal-safe; it touches no memory shared with other threads.
     unsafe {
         cmd.pre_exec(move || {
-            let flags = libc_fcntl_clear_cloexec(fd);
-            if flags < 0 {
-                return Err(io::Error::last_os_error());
+            for fd in inherit {
+                clear_cloexec(fd)?;
+            }
+            if let Some(bytes) = memory_limit {
+                use nix::sys::resource::{Resource, setrlimit};
+                setrlimit(Resource::RLIMIT_AS, bytes, bytes)?;
             }
             Ok(())
         });
     }
     let child = cmd.spawn()?;
     drop(theirs);
+    drop(status_fd);
     Ok(Spawned {
         child,
         sock: UnixStream::from(ours),
+        status,
     })
 }
 
-/// Clears FD_CLOEXEC on `fd`; returns a negative value on failure, like fcntl.
-fn libc_fcntl_clear_cloexec(fd: i32) -> i32 {
+/// Clears FD_CLOEXEC on `fd`.
+fn clear_cloexec(fd: RawFd) -> io::Result<()> {
     use nix::fcntl::{FcntlArg, FdFlag, fcntl};
-    // SAFETY: `fd` is open in the child: it is the worker's end of the socketpair, which the
-    // parent keeps open until spawn returns.
+    // SAFETY: `fd` is open in the child: the parent keeps it open until spawn returns.
     let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    match fcntl(borrowed, FcntlArg::F_SETFD(FdFlag::empty())) {
-        Ok(_) => 0,
-        Err(_) => -1,
-    }
+    fcntl(borrowed, FcntlArg::F_SETFD(FdFlag::empty()))?;
+    Ok(())
 }

@@ -22,6 +22,7 @@ pub(crate) struct Threads<F: JobFn, It> {
     next_index: u64,
     ready: VecDeque<Outcome<F::Output>>,
     failed: bool,
+    keep_going: bool,
     /// `Self::round`, taken where the `Send` bounds hold, so that using a `Threads` needs none.
     round: fn(&mut Self),
 }
@@ -30,6 +31,10 @@ impl<F: JobFn, It> Threads<F, It> {
     pub(crate) fn next(&mut self) -> Option<Outcome<F::Output>> {
         if self.ready.is_empty() && !self.failed {
             (self.round)(self);
+            if self.ready.is_empty() {
+                // The input is exhausted.
+                self.failed = true;
+            }
         }
         self.ready.pop_front()
     }
@@ -43,7 +48,12 @@ where
     F::Args: Sync,
     It: Iterator<Item = F::Item>,
 {
-    pub(crate) fn new(items: It, args: F::Args, threads: usize) -> Result<Self, Error> {
+    pub(crate) fn new(
+        items: It,
+        args: F::Args,
+        threads: usize,
+        keep_going: bool,
+    ) -> Result<Self, Error> {
         if threads == 0 {
             return Err(Error::Config("processes must be at least 1".into()));
         }
@@ -59,6 +69,7 @@ where
             next_index: 0,
             ready: VecDeque::new(),
             failed: false,
+            keep_going,
             round: Self::round,
         })
     }
@@ -70,6 +81,7 @@ where
         let chunk: Vec<F::Item> = self.items.by_ref().take(CHUNK).collect();
         self.next_index += chunk.len() as u64;
         let stop = AtomicBool::new(false);
+        let keep_going = self.keep_going;
         let args = &self.args;
         let outcomes: Vec<Option<Outcome<F::Output>>> = self.pool.install(|| {
             chunk
@@ -80,7 +92,7 @@ where
                         return None;
                     }
                     let out = run_here::<F>(first + i as u64, item, args, scratch);
-                    if out.is_err() {
+                    if out.is_err() && !keep_going {
                         stop.store(true, Ordering::Relaxed);
                     }
                     Some(out)
@@ -94,6 +106,7 @@ where
             match outcome {
                 Some(Ok(out)) if !gap => self.ready.push_back(Ok(out)),
                 Some(Ok(_)) => {}
+                Some(Err(e)) if keep_going => self.ready.push_back(Err(e)),
                 Some(Err(e)) => {
                     self.ready.push_back(Err(e));
                     self.failed = true;

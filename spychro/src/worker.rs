@@ -14,9 +14,10 @@ use serde::Serialize;
 use crate::error::FailureKind;
 use crate::job_fn::JobFn;
 use crate::registry::{self, JobEntry};
+use crate::status::{StatusPage, now_ms};
 use crate::wire::{self, Cursor, WireError, WireFailure};
 
-/// Names the inherited socket fd of a worker; set by the caller on the worker's command.
+/// Names a worker's inherited fds, `SOCKET:STATUS`; set by the caller on the worker's command.
 pub(crate) const ENV_FD: &str = "SPYCHRO_WORKER_FD";
 
 /// Exit code of a worker whose caller went away.
@@ -25,10 +26,16 @@ const EXIT_ORPHANED: i32 = 101;
 const EXIT_PROTOCOL: i32 = 102;
 
 static IS_WORKER: AtomicBool = AtomicBool::new(false);
+static MAY_NEST: AtomicBool = AtomicBool::new(false);
 
 /// Whether this process is a spychro worker.
 pub(crate) fn is_worker() -> bool {
     IS_WORKER.load(Ordering::Relaxed)
+}
+
+/// Whether this worker's caller allows it to start pools of its own (non-daemon mode).
+pub(crate) fn may_nest() -> bool {
+    MAY_NEST.load(Ordering::Relaxed)
 }
 
 // SAFETY: runs before main. It reads one environment variable and returns at once unless this
@@ -47,18 +54,37 @@ pub(crate) fn enter_if_worker() {
     // (from a constructor) or as main's first statement, before the program starts threads.
     // Removing it keeps programs that the job itself starts from thinking they are workers.
     unsafe { std::env::remove_var(ENV_FD) };
-    let fd: RawFd = match value.to_str().and_then(|v| v.parse().ok()) {
-        Some(fd) if fd > 2 => fd,
+    let fds: Option<(RawFd, RawFd)> = value
+        .to_str()
+        .and_then(|v| v.split_once(':'))
+        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
+    let (sock, status) = match fds {
+        Some((a, b)) if a > 2 && b > 2 && a != b => (a, b),
         _ => {
-            eprintln!("spychro: ignoring {ENV_FD}={value:?}: it does not name an inherited socket");
+            eprintln!("spychro: ignoring {ENV_FD}={value:?}: it does not name inherited fds");
             return;
         }
     };
     IS_WORKER.store(true, Ordering::Relaxed);
-    // SAFETY: the caller passed this fd to us for our exclusive use; nothing else in this
-    // process knows it.
-    let sock = UnixStream::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    let code = match serve(sock) {
+    // SAFETY: the caller passed these fds to us for our exclusive use; nothing else in this
+    // process knows them.
+    let (sock, status) = unsafe {
+        (
+            UnixStream::from(OwnedFd::from_raw_fd(sock)),
+            OwnedFd::from_raw_fd(status),
+        )
+    };
+    let status = match StatusPage::map(&status) {
+        Ok(page) => page,
+        Err(e) => {
+            eprintln!(
+                "spychro worker {}: cannot map its status page: {e}",
+                std::process::id()
+            );
+            std::process::exit(EXIT_PROTOCOL);
+        }
+    };
+    let code = match serve(sock, &status) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("spychro worker {}: {e}", std::process::id());
@@ -69,7 +95,7 @@ pub(crate) fn enter_if_worker() {
     std::process::exit(code);
 }
 
-fn serve(sock: UnixStream) -> Result<(), WireError> {
+fn serve(sock: UnixStream, status: &StatusPage) -> Result<(), WireError> {
     use nix::fcntl::{FcntlArg, FdFlag, fcntl};
     // Programs the job starts must not inherit the socket.
     fcntl(sock.as_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(std::io::Error::from)?;
@@ -103,6 +129,7 @@ fn serve(sock: UnixStream) -> Result<(), WireError> {
         match tag {
             wire::TAG_SETUP => {
                 let setup: wire::Setup = wire::decode(&body, "setup")?;
+                MAY_NEST.store(setup.nested, Ordering::Relaxed);
                 let result = registry::find(&setup.name, setup.signature)
                     .and_then(|entry| Ok((entry, (entry.load)(&setup.args)?)))
                     .map(|loaded| {
@@ -124,7 +151,7 @@ fn serve(sock: UnixStream) -> Result<(), WireError> {
                         message: format!("job id {} was never set up", header.job),
                     });
                 };
-                let mut sink = ResultsSink::new(&sock, &mut out, header.job, header.first);
+                let mut sink = ResultsSink::new(&sock, &mut out, status, header.job, header.first);
                 (entry.run_batch)(&**state, header.first, header.count, records, &mut sink)?;
                 sink.flush()?;
             }
@@ -174,38 +201,65 @@ fn orphaned() -> ! {
 }
 
 /// Collects one batch's outcomes into results frames and sends them: when the batch ends,
-/// when the frame grows large, and at once after a failure so the caller hears of it early.
+/// when the frame grows large or old, and at once after a failure so the caller hears of it
+/// early. It also keeps the status page up to date, item by item.
 pub(crate) struct ResultsSink<'a> {
     sock: &'a UnixStream,
     out: &'a mut Vec<u8>,
+    status: &'a StatusPage,
     job: u32,
     next: u64,
     frame: Option<wire::ResultsStart>,
     started: Instant,
+    /// When the current frame got its first outcome, in [`now_ms`] time.
+    frame_ms: u64,
+    now_ms: u64,
 }
 
+/// A results frame is sent once it holds this many bytes...
 const FLUSH_BYTES: usize = 1 << 20;
+/// ...or its first outcome is this old, so that a long batch loses little if its worker dies.
+const FLUSH_MS: u64 = 10;
 
 impl<'a> ResultsSink<'a> {
-    fn new(sock: &'a UnixStream, out: &'a mut Vec<u8>, job: u32, first: u64) -> Self {
+    fn new(
+        sock: &'a UnixStream,
+        out: &'a mut Vec<u8>,
+        status: &'a StatusPage,
+        job: u32,
+        first: u64,
+    ) -> Self {
         out.clear();
         ResultsSink {
             sock,
             out,
+            status,
             job,
             next: first,
             frame: None,
             started: Instant::now(),
+            frame_ms: 0,
+            now_ms: now_ms(),
         }
+    }
+
+    /// The next item starts.
+    fn begin_item(&mut self) {
+        self.now_ms = now_ms();
+        self.status.begin(self.next, self.now_ms);
     }
 
     fn frame(&mut self) -> &mut wire::ResultsStart {
         let (out, job, next) = (&mut *self.out, self.job, self.next);
+        if self.frame.is_none() {
+            self.frame_ms = self.now_ms;
+        }
         self.frame
             .get_or_insert_with(|| wire::begin_results(out, job, next))
     }
 
     fn ok<T: Serialize>(&mut self, value: &T) -> Result<(), WireError> {
+        self.status.end();
         self.frame();
         let at = self.out.len();
         self.out.push(wire::OUTCOME_OK);
@@ -214,13 +268,14 @@ impl<'a> ResultsSink<'a> {
             return self.failed(FailureKind::SerializeOutput { message });
         }
         self.advance()?;
-        if self.out.len() >= FLUSH_BYTES {
+        if self.out.len() >= FLUSH_BYTES || self.now_ms.saturating_sub(self.frame_ms) >= FLUSH_MS {
             self.flush()?;
         }
         Ok(())
     }
 
     fn failed(&mut self, kind: FailureKind) -> Result<(), WireError> {
+        self.status.end();
         self.frame();
         self.out.push(wire::OUTCOME_FAILED);
         let failure = WireFailure { kind };
@@ -274,6 +329,7 @@ pub(crate) fn run_batch<F: JobFn>(
     };
     for _ in 0..count {
         let bytes = records.record()?;
+        sink.begin_item();
         let item = match wire::decode_value::<F::Item>(bytes) {
             Ok(item) => item,
             Err(message) => {

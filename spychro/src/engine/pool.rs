@@ -1,6 +1,6 @@
 //! A set of worker processes, each behind a non-blocking socket with its own send and receive
-//! buffers. The pool owns the processes: whatever happens, dropping it kills and reaps every
-//! worker that is still there.
+//! buffers, its status page and its forwarded output. The pool owns the processes: whatever
+//! happens, dropping it kills and reaps every worker that is still there.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -9,9 +9,11 @@ use std::path::PathBuf;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+use super::output::{Forward, Stream};
 use crate::error::{Error, ExitStatus, WorkerError, WorkerErrorKind};
-use crate::spawn::spawn_worker;
-use crate::wire::{self, FrameBuf};
+use crate::spawn::{SpawnOptions, spawn_worker};
+use crate::status::StatusPage;
+use crate::wire::{self, Cursor, FrameBuf};
 
 /// How to start the workers.
 #[derive(Clone, Debug)]
@@ -19,10 +21,13 @@ pub(crate) struct PoolOptions {
     pub(crate) processes: usize,
     /// The program shown in messages and given as `argv[0]`.
     pub(crate) program: PathBuf,
-    /// Execute this process's own binary through `/proc/self/exe`, which stays right even if
-    /// the file on disk was replaced since this process started.
+    /// Execute this process's own binary through `/proc/self/exe`.
     pub(crate) exec_self: bool,
     pub(crate) start_timeout: Duration,
+    pub(crate) memory_limit: Option<u64>,
+    pub(crate) capture_output: bool,
+    /// Workers may start pools of their own (non-daemon mode).
+    pub(crate) nested: bool,
 }
 
 /// Where a worker is in its life.
@@ -44,8 +49,43 @@ pub(crate) struct InFlight {
     pub(crate) count: u32,
     /// Outcomes received so far.
     pub(crate) done: u32,
-    /// The items' length-prefixed records, kept to describe a failed item.
+    /// The items' length-prefixed records, kept to describe a failed item or send it again.
     pub(crate) records: Vec<u8>,
+}
+
+impl InFlight {
+    /// The items `first + from .. first + to` as a batch of their own.
+    pub(crate) fn slice(&self, from: u32, to: u32) -> Option<InFlight> {
+        if from >= to {
+            return None;
+        }
+        let mut c = Cursor::new(&self.records, "batch");
+        let mut start = 0;
+        let mut end = 0;
+        for n in 0..to {
+            let before = self.records.len() - c.remaining();
+            c.record().ok()?;
+            if n == from {
+                start = before;
+            }
+            end = self.records.len() - c.remaining();
+        }
+        Some(InFlight {
+            first: self.first + from as u64,
+            count: to - from,
+            done: 0,
+            records: self.records[start..end].to_vec(),
+        })
+    }
+
+    /// The record of item `first + n`.
+    pub(crate) fn record(&self, n: u32) -> Option<&[u8]> {
+        let mut c = Cursor::new(&self.records, "batch");
+        for _ in 0..n {
+            c.record().ok()?;
+        }
+        c.record().ok()
+    }
 }
 
 /// One worker process.
@@ -53,11 +93,16 @@ pub(crate) struct Worker {
     pub(crate) pid: u32,
     child: Option<Child>,
     pub(crate) sock: UnixStream,
+    pub(crate) status: StatusPage,
+    pub(crate) stdout: Forward,
+    pub(crate) stderr: Forward,
     pub(crate) rx: FrameBuf,
     tx: Vec<u8>,
     tx_pos: usize,
     pub(crate) state: State,
     pub(crate) inflight: VecDeque<InFlight>,
+    /// Items sent to this worker in its life (for recycling).
+    pub(crate) assigned: u64,
 }
 
 impl Worker {
@@ -100,34 +145,43 @@ impl Worker {
         self.state = State::Gone;
     }
 
-    /// Waits for the process to end (killing it if it does not within `grace`) and returns how
-    /// it ended. Returns `Unknown` when it was already reaped.
+    /// Waits for the process to end (killing it if it does not within `grace`), forwards what
+    /// it had written, and returns how it ended (`Unknown` when it was already reaped).
     pub(crate) fn reap(&mut self, grace: Duration) -> ExitStatus {
         self.state = State::Gone;
         let Some(mut child) = self.child.take() else {
             return ExitStatus::Unknown;
         };
         let deadline = Instant::now() + grace;
-        loop {
+        let status = loop {
             match child.try_wait() {
-                Ok(Some(status)) => return ExitStatus::from_std(status),
+                Ok(Some(status)) => break ExitStatus::from_std(status),
                 Ok(None) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(1))
                 }
                 Ok(None) | Err(_) => {
                     let _ = child.kill();
-                    return child
+                    break child
                         .wait()
                         .map(ExitStatus::from_std)
                         .unwrap_or(ExitStatus::Unknown);
                 }
             }
-        }
+        };
+        // The pipes may stay open in processes the job started; take what is there now.
+        self.stdout.pump();
+        self.stderr.pump();
+        self.stdout.finish();
+        self.stderr.finish();
+        status
     }
 
-    /// The head batch's next unanswered item, if any.
-    pub(crate) fn current_item(&self) -> Option<u64> {
-        self.inflight.front().map(|b| b.first + b.done as u64)
+    /// The batch holding item `index`, and the item's position in it.
+    pub(crate) fn find(&self, index: u64) -> Option<(&InFlight, u32)> {
+        self.inflight.iter().find_map(|b| {
+            let n = index.checked_sub(b.first)?;
+            (n < b.count as u64).then_some((b, n as u32))
+        })
     }
 }
 
@@ -140,7 +194,7 @@ pub(crate) struct Pool {
 impl Pool {
     /// Starts every worker. The handshakes complete later, in the run's event loop.
     pub(crate) fn start(options: PoolOptions) -> Result<Pool, Error> {
-        if crate::worker::is_worker() {
+        if crate::worker::is_worker() && !crate::worker::may_nest() {
             return Err(Error::NestedPool {
                 pid: std::process::id(),
             });
@@ -150,26 +204,40 @@ impl Pool {
             options,
         };
         for _ in 0..pool.options.processes {
-            pool.spawn_one()?;
+            let w = pool.spawn_one()?;
+            pool.workers.push(w);
         }
         Ok(pool)
     }
 
-    fn spawn_one(&mut self) -> Result<(), Error> {
-        let program = &self.options.program;
-        let spawned = spawn_worker(program, self.options.exec_self).map_err(|e| WorkerError {
+    fn spawn_one(&self) -> Result<Worker, Error> {
+        let o = &self.options;
+        let spawned = spawn_worker(&SpawnOptions {
+            program: &o.program,
+            exec_self: o.exec_self,
+            memory_limit: o.memory_limit,
+            capture_output: o.capture_output,
+        })
+        .map_err(|e| WorkerError {
             pid: None,
-            program: program.clone(),
+            program: o.program.clone(),
             kind: WorkerErrorKind::Spawn(e),
         })?;
-        spawned
-            .sock
-            .set_nonblocking(true)
-            .map_err(|e| Error::io("could not make a worker socket non-blocking", e))?;
-        self.workers.push(Worker {
-            pid: spawned.child.id(),
-            child: Some(spawned.child),
+        let mut child = spawned.child;
+        let pid = child.id();
+        let io_err = |e| Error::io("could not set up a worker's pipes", e);
+        spawned.sock.set_nonblocking(true).map_err(io_err)?;
+        let stdout = Forward::new(child.stdout.take().map(Into::into), Stream::Stdout, pid)
+            .map_err(io_err)?;
+        let stderr = Forward::new(child.stderr.take().map(Into::into), Stream::Stderr, pid)
+            .map_err(io_err)?;
+        Ok(Worker {
+            pid,
+            child: Some(child),
             sock: spawned.sock,
+            status: spawned.status,
+            stdout,
+            stderr,
             rx: FrameBuf::default(),
             tx: Vec::new(),
             tx_pos: 0,
@@ -177,7 +245,15 @@ impl Pool {
                 deadline: Instant::now() + self.options.start_timeout,
             },
             inflight: VecDeque::new(),
-        });
+            assigned: 0,
+        })
+    }
+
+    /// Replaces worker `i` (already reaped) with a fresh one.
+    pub(crate) fn respawn(&mut self, i: usize) -> Result<(), Error> {
+        let fresh = self.spawn_one()?;
+        let mut old = std::mem::replace(&mut self.workers[i], fresh);
+        old.reap(Duration::ZERO);
         Ok(())
     }
 
@@ -189,6 +265,19 @@ impl Pool {
             kind,
         }
         .into()
+    }
+
+    /// Asks worker `i` to exit and waits for it (killing it after a grace period).
+    pub(crate) fn retire(&mut self, i: usize) {
+        let w = &mut self.workers[i];
+        if w.state == State::Gone {
+            return;
+        }
+        wire::push_empty(w.queue(), wire::TAG_SHUTDOWN);
+        let _ = w.sock.set_nonblocking(false);
+        let _ = w.sock.set_write_timeout(Some(Duration::from_secs(2)));
+        let _ = w.flush();
+        w.reap(Duration::from_secs(2));
     }
 
     /// Asks every worker to exit, waits a moment for them, then kills and reaps the rest.

@@ -1,22 +1,26 @@
 //! One job over a pool: reads items lazily, sends them in adaptive batches (two in flight per
-//! worker), polls every worker socket from the caller's thread, and hands back outcomes in
-//! input order.
+//! worker), polls every worker socket and output pipe from the caller's thread, and hands back
+//! outcomes in input order.
 //!
 //! The loop never blocks on one worker: sockets are non-blocking, writes are queued, and every
-//! wait is a `poll` whose timeout is the nearest deadline. A worker that dies or breaks the
-//! protocol becomes an error at once.
+//! wait is a `poll` whose timeout is the nearest deadline (handshake, item timeout, job
+//! deadline). A worker that dies is replaced: the item its status page says it was running
+//! fails (or is retried), and the items it held but had not answered are sent again.
 
-use std::os::fd::AsFd;
+use std::collections::{BTreeMap, HashMap};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use super::pool::{InFlight, Pool, PoolOptions, State, Worker};
+use super::pool::{InFlight, Pool, PoolOptions, State};
 use super::reorder::Reorder;
 use super::sizer::{MAX_BYTES, Sizer};
-use crate::error::{Error, FailureKind, ItemError, WorkerErrorKind};
+use crate::error::{Error, ExitStatus, FailureKind, ItemError, WorkerErrorKind};
 use crate::job_fn::JobFn;
-use crate::wire::{self, Cursor, WireError};
+use crate::signals;
+use crate::status::now_ms;
+use crate::wire::{self, WireError};
 
 /// Batches in flight per worker: one running, one waiting in its socket.
 const PIPELINE: usize = 2;
@@ -25,49 +29,103 @@ const PIPELINE: usize = 2;
 pub(crate) type Outcome<O> = Result<O, Box<ItemError>>;
 
 /// How to run the job.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct RunOptions {
     pub(crate) chunk_size: Option<usize>,
     /// Keep the items between the consumer and the newest dispatched item bounded (streams);
     /// unbounded when the caller collects everything anyway.
     pub(crate) bounded: bool,
+    /// Failed items are outcomes like any other; the job goes on.
+    pub(crate) keep_going: bool,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) retries: u32,
+    pub(crate) max_items_per_worker: Option<u64>,
+}
+
+/// The caller's callbacks, run on the caller's thread.
+#[derive(Default)]
+pub(crate) struct Hooks<'h> {
+    pub(crate) on_failure: Option<Box<dyn FnMut(&ItemError) + 'h>>,
+}
+
+/// Why a worker was lost.
+enum Cause {
+    /// Its socket closed.
+    Closed,
+    /// Its socket failed.
+    Io(std::io::Error),
+    /// Item `index` ran past the timeout.
+    TimedOut { index: u64, elapsed: Duration },
 }
 
 /// The job's state apart from the pool, so that frame handlers can borrow it beside a worker.
-struct Progress<F: JobFn> {
+struct Progress<'h, F: JobFn> {
     job: u32,
     sizer: Sizer,
     reorder: Reorder<Outcome<F::Output>>,
-    /// The first item failure seen; nothing more is dispatched once it is set.
+    keep_going: bool,
+    /// The first item failure seen (when not keeping going); nothing more is dispatched once
+    /// it is set.
     failed: Option<Box<ItemError>>,
+    hooks: Hooks<'h>,
+    /// Worker deaths in a row that no item explains.
+    unexplained: u32,
 }
 
-impl<F: JobFn> Progress<F> {
-    /// Records an item failure; the lowest index seen wins, so that the error does not depend
-    /// on which worker answered first when several items fail.
+impl<F: JobFn> Progress<'_, F> {
+    /// Reports a failed item: to the handler, then as an outcome (keep going) or as the run's
+    /// failure, where the lowest index seen wins so that the error does not depend on which
+    /// worker answered first.
     fn fail(&mut self, failure: Box<ItemError>) {
-        if self.failed.as_ref().is_none_or(|f| f.index > failure.index) {
+        if let Some(h) = self.hooks.on_failure.as_mut() {
+            h(&failure);
+        }
+        if self.keep_going {
+            self.reorder.insert(failure.index, vec![Err(failure)]);
+        } else if self.failed.as_ref().is_none_or(|f| f.index > failure.index) {
             self.failed = Some(failure);
         }
     }
+
+    fn stopped(&self) -> bool {
+        self.failed.is_some()
+    }
+}
+
+/// What a polled fd belongs to.
+#[derive(Clone, Copy)]
+enum Source {
+    Socket(usize),
+    Stdout(usize),
+    Stderr(usize),
+    Signal,
 }
 
 /// A job running over a pool of worker processes.
-pub(crate) struct Run<F: JobFn, It> {
+pub(crate) struct Run<'h, F: JobFn, It> {
     pool: Pool,
     input: It,
     input_done: bool,
     next_index: u64,
-    bounded: bool,
-    progress: Progress<F>,
+    /// Items to send again (their worker died before answering), by first index.
+    requeue: BTreeMap<u64, InFlight>,
+    attempts: HashMap<u64, u32>,
+    /// The set-up frame, sent to every new worker.
+    setup: Vec<u8>,
+    options: RunOptions,
+    started: Instant,
+    signals: Option<signals::Guard>,
+    progress: Progress<'h, F>,
     finished: bool,
 }
 
-impl<F: JobFn, It: Iterator<Item = F::Item>> Run<F, It> {
+impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
     /// Starts the workers and sends them the job. Items are read only as batches are sent.
     pub(crate) fn start(
         pool: PoolOptions,
         options: RunOptions,
+        hooks: Hooks<'h>,
         items: It,
         args: &F::Args,
     ) -> Result<Self, Error> {
@@ -77,45 +135,64 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<F, It> {
         if pool.processes == 0 {
             return Err(Error::Config("processes must be at least 1".into()));
         }
+        if options.max_items_per_worker == Some(0) {
+            return Err(Error::Config(
+                "max_items_per_worker must be at least 1".into(),
+            ));
+        }
         let args = wire::encode_value(args).map_err(|e| {
             Error::Config(format!(
                 "the extra arguments of job `{}` could not be serialized: {e}",
                 F::NAME
             ))
         })?;
-        let setup = wire::Setup {
+        let mut setup = Vec::new();
+        let message = wire::Setup {
             job: 0,
             name: F::NAME.to_owned(),
             signature: F::SIGNATURE,
             args,
+            nested: pool.nested,
         };
+        wire::push_message(&mut setup, wire::TAG_SETUP, &message).map_err(|e| {
+            Error::Config(format!("the job set-up message could not be built: {e}"))
+        })?;
+        // Before any worker exists, so that a signal can never find workers and no handler.
+        let signals = signals::Guard::new().ok();
         let mut pool = Pool::start(pool)?;
         for w in &mut pool.workers {
             // Queued now; the worker reads it right after sending its handshake.
-            wire::push_message(w.queue(), wire::TAG_SETUP, &setup).map_err(|e| {
-                Error::Config(format!("the job set-up message could not be built: {e}"))
-            })?;
+            w.queue().extend_from_slice(&setup);
         }
         Ok(Run {
             pool,
             input: items,
             input_done: false,
             next_index: 0,
-            bounded: options.bounded,
+            requeue: BTreeMap::new(),
+            attempts: HashMap::new(),
+            setup,
             progress: Progress {
                 job: 0,
                 sizer: Sizer::new(options.chunk_size),
                 reorder: Reorder::new(),
+                keep_going: options.keep_going,
                 failed: None,
+                hooks,
+                unexplained: 0,
             },
+            options,
+            started: Instant::now(),
+            signals,
             finished: false,
         })
     }
 
     /// The next outcome in input order, `Ok(None)` when every item is done.
     ///
-    /// After an item fails, the outcomes before it that already arrived come first, then the
-    /// failure, then the end: the workers are killed as soon as the failure is seen.
+    /// When not keeping going, after an item fails the outcomes before it that already arrived
+    /// come first, then the failure, then the end: the workers are killed as soon as the
+    /// failure is seen.
     pub(crate) fn next(&mut self) -> Result<Option<Outcome<F::Output>>, Error> {
         loop {
             let p = &mut self.progress;
@@ -125,6 +202,7 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<F, It> {
                 {
                     return Ok(Some(o));
                 }
+                self.pool.kill_all();
                 self.finished = true;
                 return Ok(p.failed.take().map(Err));
             }
@@ -134,25 +212,26 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<F, It> {
             if self.finished {
                 return Ok(None);
             }
-            if self.input_done && self.pool.workers.iter().all(|w| w.inflight.is_empty()) {
+            if self.complete() {
                 self.pool.shutdown();
                 self.finished = true;
                 continue;
             }
             if let Err(e) = self.step() {
                 self.pool.kill_all();
-                match e {
-                    Error::Item(failure) => self.progress.fail(failure),
-                    e => {
-                        self.finished = true;
-                        return Err(e);
-                    }
-                }
+                self.finished = true;
+                return Err(e);
             }
         }
     }
 
-    /// One turn of the loop: send batches, write, wait, read.
+    fn complete(&self) -> bool {
+        self.input_done
+            && self.requeue.is_empty()
+            && self.pool.workers.iter().all(|w| w.inflight.is_empty())
+    }
+
+    /// One turn of the loop: send batches, write, wait, read, enforce deadlines.
     fn step(&mut self) -> Result<(), Error> {
         self.dispatch()?;
         for i in 0..self.pool.workers.len() {
@@ -161,75 +240,158 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<F, It> {
                 && w.wants_write()
                 && let Err(e) = w.flush()
             {
-                return Err(self.gone(i, Some(e)));
+                self.lost(i, Cause::Io(e))?;
             }
         }
-        if self.input_done && self.pool.workers.iter().all(|w| w.inflight.is_empty()) {
+        if self.complete() || self.progress.stopped() {
             return Ok(());
         }
 
-        let now = Instant::now();
-        let mut deadline: Option<Instant> = None;
-        let mut fds = Vec::with_capacity(self.pool.workers.len());
-        let mut which = Vec::with_capacity(self.pool.workers.len());
+        let timeout = self.poll_timeout();
+        let mut sources = Vec::with_capacity(3 * self.pool.workers.len() + 1);
+        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(sources.capacity());
+        fn add<'a>(
+            fds: &mut Vec<PollFd<'a>>,
+            sources: &mut Vec<Source>,
+            fd: BorrowedFd<'a>,
+            events: PollFlags,
+            source: Source,
+        ) {
+            fds.push(PollFd::new(fd, events));
+            sources.push(source);
+        }
+        if let Some(g) = &self.signals {
+            add(
+                &mut fds,
+                &mut sources,
+                g.fd(),
+                PollFlags::POLLIN,
+                Source::Signal,
+            );
+        }
         for (i, w) in self.pool.workers.iter().enumerate() {
-            match w.state {
-                State::Gone => continue,
-                State::Starting { deadline: d } | State::Loading { deadline: d } => {
-                    deadline = Some(deadline.map_or(d, |x| x.min(d)));
-                }
-                State::Ready => {}
+            if w.state == State::Gone {
+                continue;
             }
             let mut events = PollFlags::POLLIN;
             if w.wants_write() {
                 events |= PollFlags::POLLOUT;
             }
-            fds.push(PollFd::new(w.sock.as_fd(), events));
-            which.push(i);
-        }
-        if fds.is_empty() {
-            return Err(Error::Config("every worker process is gone".into()));
-        }
-        let timeout = match deadline {
-            None => PollTimeout::NONE,
-            Some(d) => {
-                let ms = d.saturating_duration_since(now).as_millis().min(60_000) as u16;
-                PollTimeout::from(ms.max(1))
+            add(
+                &mut fds,
+                &mut sources,
+                w.sock.as_fd(),
+                events,
+                Source::Socket(i),
+            );
+            if let Some(fd) = w.stdout.fd() {
+                add(
+                    &mut fds,
+                    &mut sources,
+                    fd,
+                    PollFlags::POLLIN,
+                    Source::Stdout(i),
+                );
             }
-        };
-        match poll(&mut fds, timeout) {
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-            Err(e) => return Err(Error::io("poll on worker sockets failed", e.into())),
+            if let Some(fd) = w.stderr.fd() {
+                add(
+                    &mut fds,
+                    &mut sources,
+                    fd,
+                    PollFlags::POLLIN,
+                    Source::Stderr(i),
+                );
+            }
         }
-        let ready: Vec<(usize, PollFlags)> = fds
+        let interrupted = match poll(&mut fds, timeout) {
+            Ok(_) => false,
+            Err(nix::errno::Errno::EINTR) => true,
+            Err(e) => return Err(Error::io("poll on worker sockets failed", e.into())),
+        };
+        let events: Vec<(Source, PollFlags)> = fds
             .iter()
-            .zip(&which)
-            .filter_map(|(fd, &i)| {
+            .zip(&sources)
+            .filter_map(|(fd, &s)| {
                 let ev = fd.revents().unwrap_or(PollFlags::empty());
-                (!ev.is_empty()).then_some((i, ev))
+                (!ev.is_empty()).then_some((s, ev))
             })
             .collect();
         drop(fds);
 
-        for (i, ev) in ready {
-            // A failure seen earlier in this turn killed the pool: nothing more to hear.
-            if self.progress.failed.is_some() {
+        let signalled = interrupted || events.iter().any(|(s, _)| matches!(s, Source::Signal));
+        if signalled && let Some(signal) = self.signals.as_ref().and_then(|g| g.fired()) {
+            self.pool.kill_all();
+            return Err(Error::Interrupted { signal });
+        }
+        for (source, ev) in events {
+            if self.progress.stopped() {
                 break;
             }
-            if self.pool.workers[i].state == State::Gone {
-                continue;
-            }
-            if ev.contains(PollFlags::POLLOUT) {
-                let w = &mut self.pool.workers[i];
-                if let Err(e) = w.flush() {
-                    return Err(self.gone(i, Some(e)));
+            match source {
+                Source::Signal => {}
+                Source::Stdout(i) => self.pool.workers[i].stdout.pump(),
+                Source::Stderr(i) => self.pool.workers[i].stderr.pump(),
+                Source::Socket(i) => {
+                    if self.pool.workers[i].state == State::Gone {
+                        continue;
+                    }
+                    if ev.contains(PollFlags::POLLOUT)
+                        && let Err(e) = self.pool.workers[i].flush()
+                    {
+                        self.lost(i, Cause::Io(e))?;
+                        continue;
+                    }
+                    if ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+                        self.receive(i)?;
+                    }
                 }
             }
-            if ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
-                self.receive(i)?;
+        }
+        self.check_handshakes()?;
+        self.check_timeouts()?;
+        self.check_deadline()?;
+        self.recycle()
+    }
+
+    /// How long the next poll may wait: until the nearest handshake deadline, item timeout or
+    /// job deadline.
+    fn poll_timeout(&self) -> PollTimeout {
+        let now = Instant::now();
+        let mut wait: Option<Duration> = None;
+        let mut at_most = |d: Duration| wait = Some(wait.map_or(d, |w| w.min(d)));
+        for w in &self.pool.workers {
+            if let State::Starting { deadline } | State::Loading { deadline } = w.state {
+                at_most(deadline.saturating_duration_since(now));
             }
         }
-        self.check_deadlines()
+        if let Some(limit) = self.options.timeout {
+            let now_ms = now_ms();
+            for w in &self.pool.workers {
+                if w.state != State::Ready || w.inflight.is_empty() {
+                    continue;
+                }
+                let left = match w.status.current() {
+                    Some((_, started)) => {
+                        let elapsed = Duration::from_millis(now_ms.saturating_sub(started));
+                        limit.saturating_sub(elapsed)
+                    }
+                    // The next item may start at any moment: it cannot time out sooner.
+                    None => limit,
+                };
+                // The shared clock ticks in milliseconds: wake just after the limit.
+                at_most(left + Duration::from_millis(2));
+            }
+        }
+        if let Some(limit) = self.options.deadline {
+            at_most(limit.saturating_sub(self.started.elapsed()));
+        }
+        match wait {
+            None => PollTimeout::NONE,
+            Some(d) => {
+                let ms = d.as_millis().clamp(1, u16::MAX as u128) as u16;
+                PollTimeout::from(ms)
+            }
+        }
     }
 
     /// Reads what worker `i` sent and handles each whole frame.
@@ -238,7 +400,7 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<F, It> {
         let open = match w.rx.fill(&mut &w.sock) {
             Ok(open) => open,
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => false,
-            Err(e) => return Err(self.gone(i, Some(e))),
+            Err(e) => return self.lost(i, Cause::Io(e)),
         };
         loop {
             let w = &mut self.pool.workers[i];
@@ -253,57 +415,269 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<F, It> {
             // The body borrows the worker's receive buffer; the handler gets the rest of the
             // worker separately.
             let body: Vec<u8> = body.to_vec();
-            if let Err(kind) = handle_frame(&mut self.progress, w, tag, &body) {
+            if let Err(kind) = self.handle_frame(i, tag, &body) {
                 return Err(self.pool.worker_error(i, kind));
             }
-            if self.progress.failed.is_some() {
-                self.pool.kill_all();
+            if self.progress.stopped() {
                 return Ok(());
             }
         }
         if !open {
-            return Err(self.gone(i, None));
+            return self.lost(i, Cause::Closed);
         }
         Ok(())
     }
 
-    /// Worker `i` closed its socket or could not be written to: it is dead or dying. When it
-    /// held items, the one it was running fails as a crash (and the run stops); otherwise the
-    /// returned error ends the run.
-    fn gone(&mut self, i: usize, io: Option<std::io::Error>) -> Error {
+    /// Handles one frame from worker `i`. An `Err` is a protocol violation by that worker.
+    fn handle_frame(&mut self, i: usize, tag: u8, body: &[u8]) -> Result<(), WorkerErrorKind> {
         let w = &mut self.pool.workers[i];
-        let pid = w.pid;
-        let state = w.state;
-        let status = w.reap(Duration::from_millis(500));
-        if let (Some(index), Some(batch)) = (w.current_item(), w.inflight.front()) {
-            let last = batch.first + batch.count as u64 - 1;
-            let message = if index == last {
-                format!("the worker process died with {status} while running this item")
-            } else {
-                format!(
-                    "the worker process died with {status} while running items \
-                     {index}..={last}; this is the first of them"
-                )
-            };
-            let item = describe::<F>(&batch.records, (index - batch.first) as usize);
-            return ItemError {
-                job: F::NAME,
-                index,
-                item,
-                pid,
-                kind: FailureKind::Crashed { status, message },
+        match (tag, w.state) {
+            (wire::TAG_HELLO, State::Starting { deadline }) => {
+                let hello: wire::Hello =
+                    wire::decode(body, "hello").map_err(WorkerErrorKind::Wire)?;
+                if hello.protocol != wire::PROTOCOL_VERSION {
+                    return Err(WorkerErrorKind::ProtocolMismatch {
+                        ours: wire::PROTOCOL_VERSION,
+                        theirs: hello.protocol,
+                    });
+                }
+                w.state = State::Loading { deadline };
+                Ok(())
             }
-            .into();
+            (wire::TAG_SETUP_DONE, State::Loading { .. }) => {
+                let done: wire::SetupDone =
+                    wire::decode(body, "setup done").map_err(WorkerErrorKind::Wire)?;
+                match done.result {
+                    Ok(()) => {
+                        w.state = State::Ready;
+                        Ok(())
+                    }
+                    Err(reason) => Err(WorkerErrorKind::Refused {
+                        job: F::NAME.to_owned(),
+                        reason,
+                    }),
+                }
+            }
+            (wire::TAG_RESULTS, State::Ready) => {
+                self.receive_results(i, body).map_err(WorkerErrorKind::Wire)
+            }
+            (tag, state) => Err(WorkerErrorKind::Wire(WireError::Decode {
+                what: "incoming",
+                message: format!("message tag {tag} is not expected while the worker is {state:?}"),
+            })),
         }
-        let kind = match (state, io) {
-            (State::Starting { .. }, _) => WorkerErrorKind::DiedBeforeHandshake(status),
-            (_, Some(e)) if e.kind() != std::io::ErrorKind::BrokenPipe => WorkerErrorKind::Io(e),
-            _ => WorkerErrorKind::Died(status),
-        };
-        self.pool.worker_error(i, kind)
     }
 
-    fn check_deadlines(&mut self) -> Result<(), Error> {
+    fn receive_results(&mut self, i: usize, body: &[u8]) -> Result<(), WireError> {
+        let (h, mut c) = wire::parse_results(body)?;
+        let p = &mut self.progress;
+        let w = &mut self.pool.workers[i];
+        let bad = |message: String| WireError::Decode {
+            what: "results",
+            message,
+        };
+        let Some(batch) = w.inflight.front_mut() else {
+            return Err(bad("results arrived with no batch in flight".into()));
+        };
+        let expected = batch.first + batch.done as u64;
+        if h.job != p.job || h.first != expected || h.count > batch.count - batch.done {
+            return Err(bad(format!(
+                "results for job {} items {}+{} do not match the batch in flight (job {}, \
+                 next item {expected}, {} left)",
+                h.job,
+                h.first,
+                h.count,
+                p.job,
+                batch.count - batch.done
+            )));
+        }
+        p.unexplained = 0;
+        let mut outcomes = Vec::with_capacity(h.count as usize);
+        for j in 0..h.count {
+            let index = h.first + j as u64;
+            let kind = match wire::next_outcome(&mut c)? {
+                Ok(bytes) => match wire::decode_value::<F::Output>(bytes) {
+                    Ok(out) => {
+                        outcomes.push(Ok(out));
+                        continue;
+                    }
+                    Err(message) => FailureKind::DeserializeOutput { message },
+                },
+                Err(failure) => failure.kind,
+            };
+            let failure = Box::new(ItemError {
+                job: F::NAME,
+                index,
+                item: describe::<F>(batch.record((index - batch.first) as u32)),
+                pid: w.pid,
+                kind,
+            });
+            if let Some(h) = p.hooks.on_failure.as_mut() {
+                h(&failure);
+            }
+            if p.keep_going {
+                outcomes.push(Err(failure));
+                continue;
+            }
+            // Stop: the outcomes before it still count; everything after is abandoned.
+            p.reorder.insert(h.first, outcomes);
+            if p.failed.as_ref().is_none_or(|f| f.index > index) {
+                p.failed = Some(failure);
+            }
+            return Ok(());
+        }
+        if !c.is_empty() {
+            return Err(bad("results carry bytes after their last outcome".into()));
+        }
+        p.reorder.insert(h.first, outcomes);
+        batch.done += h.count;
+        if batch.done == batch.count {
+            w.inflight.pop_front();
+        }
+        p.sizer.observe(h.count, h.busy_ns);
+        Ok(())
+    }
+
+    /// Worker `i` is dead or must die. Fails (or retries) the item it was running, sends the
+    /// items it had not answered to other workers, and starts a replacement.
+    fn lost(&mut self, i: usize, cause: Cause) -> Result<(), Error> {
+        let w = &mut self.pool.workers[i];
+        let pid = w.pid;
+        let was = w.state;
+        let running = w.status.current().map(|(k, _)| k);
+        let status = match cause {
+            Cause::TimedOut { .. } => {
+                w.kill();
+                w.reap(Duration::ZERO)
+            }
+            Cause::Closed | Cause::Io(_) => w.reap(Duration::from_millis(500)),
+        };
+        let batches: Vec<InFlight> = w.inflight.drain(..).collect();
+        if let State::Starting { .. } | State::Loading { .. } = was {
+            // A worker that cannot start will not start on a second try either.
+            let kind = match cause {
+                Cause::Io(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    WorkerErrorKind::Io(e)
+                }
+                _ => WorkerErrorKind::DiedBeforeHandshake(status),
+            };
+            return Err(self.pool.worker_error(i, kind));
+        }
+        let unanswered = |k: u64| {
+            batches
+                .iter()
+                .any(|b| k >= b.first + b.done as u64 && k < b.first + b.count as u64)
+        };
+        let culprit = match &cause {
+            Cause::TimedOut { index, .. } => Some(*index),
+            _ => running.filter(|&k| unanswered(k)),
+        };
+        for b in &batches {
+            let split = culprit
+                .and_then(|k| k.checked_sub(b.first))
+                .filter(|&n| n < b.count as u64)
+                .map(|n| n as u32);
+            let pieces = match split {
+                Some(n) => [b.slice(b.done, n), b.slice(n + 1, b.count)],
+                None => [b.slice(b.done, b.count), None],
+            };
+            for piece in pieces.into_iter().flatten() {
+                self.requeue.insert(piece.first, piece);
+            }
+        }
+        match culprit {
+            Some(k) => {
+                let Some((batch, n)) = batches.iter().find_map(|b| {
+                    let n = k.checked_sub(b.first)?;
+                    (n < b.count as u64).then_some((b, n as u32))
+                }) else {
+                    return Err(Error::Config(format!(
+                        "internal error: item {k} was not held by worker {pid}"
+                    )));
+                };
+                let attempts = {
+                    let a = self.attempts.entry(k).or_insert(0);
+                    *a += 1;
+                    *a
+                };
+                if attempts <= self.options.retries {
+                    if let Some(single) = batch.slice(n, n + 1) {
+                        log::warn!(
+                            "item {k} of job `{}` lost its worker {pid} ({status}); retrying it \
+                             ({} of {})",
+                            F::NAME,
+                            attempts,
+                            self.options.retries
+                        );
+                        self.requeue.insert(k, single);
+                    }
+                } else {
+                    let kind = self.failure_kind(i, &cause, status, attempts);
+                    let item = describe::<F>(batch.record(n));
+                    self.progress.fail(Box::new(ItemError {
+                        job: F::NAME,
+                        index: k,
+                        item,
+                        pid,
+                        kind,
+                    }));
+                }
+                self.progress.unexplained = 0;
+            }
+            None => {
+                self.progress.unexplained += 1;
+                if self.progress.unexplained > 2 * self.pool.workers.len() as u32 + 2 {
+                    return Err(self.pool.worker_error(i, WorkerErrorKind::Died(status)));
+                }
+                log::warn!(
+                    "worker {pid} of job `{}` ended with {status} outside any item; replacing it",
+                    F::NAME
+                );
+            }
+        }
+        if self.progress.stopped() {
+            self.pool.kill_all();
+            return Ok(());
+        }
+        self.pool.respawn(i)?;
+        self.pool.workers[i].queue().extend_from_slice(&self.setup);
+        Ok(())
+    }
+
+    /// What to report for the item a lost worker was running.
+    fn failure_kind(&self, i: usize, cause: &Cause, status: ExitStatus, tries: u32) -> FailureKind {
+        let tries = if tries > 1 {
+            format!(" (tried {tries} times)")
+        } else {
+            String::new()
+        };
+        if let Cause::TimedOut { elapsed, .. } = cause {
+            let limit = self.options.timeout.unwrap_or_default();
+            return FailureKind::TimedOut {
+                limit,
+                elapsed: *elapsed,
+                message: format!(
+                    "timed out after {elapsed:?} (limit {limit:?}); its worker was killed and \
+                     replaced{tries}"
+                ),
+            };
+        }
+        let w = &self.pool.workers[i];
+        if let Some(limit) = self.pool.options.memory_limit
+            && let Some(line) = w.stderr.tail().find(|l| l.contains("memory allocation of"))
+        {
+            return FailureKind::OutOfMemory {
+                limit,
+                message: format!("{line}{tries}"),
+            };
+        }
+        FailureKind::Crashed {
+            status,
+            message: format!("the worker process died with {status} while running it{tries}"),
+        }
+    }
+
+    fn check_handshakes(&mut self) -> Result<(), Error> {
         let now = Instant::now();
         for i in 0..self.pool.workers.len() {
             if let State::Starting { deadline } | State::Loading { deadline } =
@@ -319,10 +693,65 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<F, It> {
         Ok(())
     }
 
+    /// Kills the worker of every item that ran past the timeout.
+    fn check_timeouts(&mut self) -> Result<(), Error> {
+        let Some(limit) = self.options.timeout else {
+            return Ok(());
+        };
+        let now = now_ms();
+        for i in 0..self.pool.workers.len() {
+            let w = &self.pool.workers[i];
+            if w.state != State::Ready {
+                continue;
+            }
+            if let Some((index, started)) = w.status.current()
+                && w.find(index).is_some()
+            {
+                let elapsed = Duration::from_millis(now.saturating_sub(started));
+                if elapsed >= limit {
+                    self.lost(i, Cause::TimedOut { index, elapsed })?;
+                    if self.progress.stopped() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_deadline(&mut self) -> Result<(), Error> {
+        match self.options.deadline {
+            Some(limit) if self.started.elapsed() >= limit => {
+                self.pool.kill_all();
+                Err(Error::DeadlineExceeded {
+                    limit,
+                    completed: self.progress.reorder.next_index(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Replaces the workers that ran their share of items.
+    fn recycle(&mut self) -> Result<(), Error> {
+        let Some(max) = self.options.max_items_per_worker else {
+            return Ok(());
+        };
+        for i in 0..self.pool.workers.len() {
+            let w = &self.pool.workers[i];
+            if w.state == State::Ready && w.assigned >= max && w.inflight.is_empty() {
+                self.pool.retire(i);
+                self.pool.respawn(i)?;
+                self.pool.workers[i].queue().extend_from_slice(&self.setup);
+            }
+        }
+        Ok(())
+    }
+
     /// Sends batches breadth-first: every ready worker gets one before any gets a second,
     /// and while some workers are still starting, the ready ones hold one batch each.
     fn dispatch(&mut self) -> Result<(), Error> {
-        if self.input_done || self.progress.failed.is_some() {
+        if self.progress.stopped() {
             return Ok(());
         }
         let workers = &self.pool.workers;
@@ -337,8 +766,15 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<F, It> {
                 if w.state != State::Ready || w.inflight.len() != level {
                     continue;
                 }
-                let size = self.progress.sizer.next(self.remaining(), live);
-                if self.bounded {
+                let mut size = self.progress.sizer.next(self.remaining(), live);
+                if let Some(max) = self.options.max_items_per_worker {
+                    let quota = max.saturating_sub(w.assigned);
+                    if quota == 0 {
+                        continue;
+                    }
+                    size = size.min(quota as usize);
+                }
+                if self.options.bounded && self.requeue.is_empty() {
                     let ahead = self.next_index - self.progress.reorder.next_index();
                     if ahead >= (3 * PIPELINE * live * size) as u64 {
                         return Ok(());
@@ -357,8 +793,9 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<F, It> {
                 ) {
                     return Err(Error::Config(format!("a batch could not be framed: {e}")));
                 }
+                w.assigned += batch.count as u64;
                 w.inflight.push_back(batch);
-                if self.progress.failed.is_some() {
+                if self.progress.stopped() {
                     return Ok(());
                 }
             }
@@ -374,8 +811,22 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<F, It> {
         }
     }
 
-    /// Reads up to `size` items (fewer if they pass [`MAX_BYTES`]) and serializes them.
+    /// The next batch of at most `size` items: items to send again first, then new items
+    /// (fewer if they pass [`MAX_BYTES`]), serialized.
     fn next_batch(&mut self, size: usize) -> Option<InFlight> {
+        if let Some((_, batch)) = self.requeue.pop_first() {
+            if batch.count as usize <= size {
+                return Some(batch);
+            }
+            let head = batch.slice(0, size as u32);
+            if let Some(rest) = batch.slice(size as u32, batch.count) {
+                self.requeue.insert(rest.first, rest);
+            }
+            return head;
+        }
+        if self.input_done {
+            return None;
+        }
         let first = self.next_index;
         let mut records = Vec::new();
         let mut count = 0u32;
@@ -394,6 +845,8 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<F, It> {
                     pid: std::process::id(),
                     kind: FailureKind::SerializeItem { message },
                 }));
+                // The batch ends before the failed item; in keep-going mode the next batch
+                // starts after it.
                 break;
             }
             count += 1;
@@ -407,115 +860,8 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<F, It> {
     }
 }
 
-/// Handles one frame from worker `w`. An `Err` is a protocol violation by that worker.
-fn handle_frame<F: JobFn>(
-    p: &mut Progress<F>,
-    w: &mut Worker,
-    tag: u8,
-    body: &[u8],
-) -> Result<(), WorkerErrorKind> {
-    let wire_err = WorkerErrorKind::Wire;
-    match (tag, w.state) {
-        (wire::TAG_HELLO, State::Starting { deadline }) => {
-            let hello: wire::Hello = wire::decode(body, "hello").map_err(wire_err)?;
-            if hello.protocol != wire::PROTOCOL_VERSION {
-                return Err(WorkerErrorKind::ProtocolMismatch {
-                    ours: wire::PROTOCOL_VERSION,
-                    theirs: hello.protocol,
-                });
-            }
-            w.state = State::Loading { deadline };
-            Ok(())
-        }
-        (wire::TAG_SETUP_DONE, State::Loading { .. }) => {
-            let done: wire::SetupDone = wire::decode(body, "setup done").map_err(wire_err)?;
-            match done.result {
-                Ok(()) => {
-                    w.state = State::Ready;
-                    Ok(())
-                }
-                Err(reason) => Err(WorkerErrorKind::Refused {
-                    job: F::NAME.to_owned(),
-                    reason,
-                }),
-            }
-        }
-        (wire::TAG_RESULTS, State::Ready) => receive_results(p, w, body).map_err(wire_err),
-        (tag, state) => Err(WorkerErrorKind::Wire(WireError::Decode {
-            what: "incoming",
-            message: format!("message tag {tag} is not expected while the worker is {state:?}"),
-        })),
-    }
-}
-
-fn receive_results<F: JobFn>(
-    p: &mut Progress<F>,
-    w: &mut Worker,
-    body: &[u8],
-) -> Result<(), WireError> {
-    let (h, mut c) = wire::parse_results(body)?;
-    let bad = |message: String| WireError::Decode {
-        what: "results",
-        message,
-    };
-    let Some(batch) = w.inflight.front_mut() else {
-        return Err(bad("results arrived with no batch in flight".into()));
-    };
-    let expected = batch.first + batch.done as u64;
-    if h.job != p.job || h.first != expected || h.count > batch.count - batch.done {
-        return Err(bad(format!(
-            "results for job {} items {}+{} do not match the batch in flight (job {}, next \
-             item {expected}, {} left)",
-            h.job,
-            h.first,
-            h.count,
-            p.job,
-            batch.count - batch.done
-        )));
-    }
-    let mut outcomes = Vec::with_capacity(h.count as usize);
-    for j in 0..h.count {
-        let index = h.first + j as u64;
-        let kind = match wire::next_outcome(&mut c)? {
-            Ok(bytes) => match wire::decode_value::<F::Output>(bytes) {
-                Ok(out) => {
-                    outcomes.push(Ok(out));
-                    continue;
-                }
-                Err(message) => FailureKind::DeserializeOutput { message },
-            },
-            Err(failure) => failure.kind,
-        };
-        let failure = Box::new(ItemError {
-            job: F::NAME,
-            index,
-            item: describe::<F>(&batch.records, (index - batch.first) as usize),
-            pid: w.pid,
-            kind,
-        });
-        // Stop: the outcomes before it still count; everything after is abandoned.
-        p.reorder.insert(h.first, outcomes);
-        p.fail(failure);
-        return Ok(());
-    }
-    if !c.is_empty() {
-        return Err(bad("results carry bytes after their last outcome".into()));
-    }
-    p.reorder.insert(h.first, outcomes);
-    batch.done += h.count;
-    if batch.done == batch.count {
-        w.inflight.pop_front();
-    }
-    p.sizer.observe(h.count, h.busy_ns);
-    Ok(())
-}
-
-/// Describes item `n` of a batch from its record, for error messages.
-fn describe<F: JobFn>(records: &[u8], n: usize) -> Option<String> {
-    let mut c = Cursor::new(records, "batch");
-    for _ in 0..n {
-        c.record().ok()?;
-    }
-    let item: F::Item = wire::decode_value(c.record().ok()?).ok()?;
+/// Describes an item from its record, for error messages.
+fn describe<F: JobFn>(record: Option<&[u8]>) -> Option<String> {
+    let item: F::Item = wire::decode_value(record?).ok()?;
     F::describe(&item)
 }

@@ -18,7 +18,7 @@ use super::frame::{Cursor, WireError, begin_frame, end_frame};
 use crate::error::FailureKind;
 
 /// Bumped whenever the layout of any message changes.
-pub(crate) const PROTOCOL_VERSION: u32 = 1;
+pub(crate) const PROTOCOL_VERSION: u32 = 2;
 
 // Caller to worker.
 pub(crate) const TAG_SETUP: u8 = 1;
@@ -46,6 +46,8 @@ pub(crate) struct Setup {
     pub(crate) name: String,
     pub(crate) signature: u64,
     pub(crate) args: Vec<u8>,
+    /// The worker may start pools of its own (non-daemon mode).
+    pub(crate) nested: bool,
 }
 
 /// The worker's answer to [`Setup`].
