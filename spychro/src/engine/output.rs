@@ -1,7 +1,7 @@
 //! A worker's stdout or stderr, read from a pipe and forwarded to the caller's own stream line
 //! by line, each line whole and prefixed with the worker's pid, so that lines from several
-//! workers never interleave mid-line. The last lines of stderr are kept: they explain a crash
-//! (an allocation failure prints its size there before the process aborts).
+//! workers never interleave mid-line. An allocation failure's report on stderr is remembered:
+//! it tells an out-of-memory abort from any other.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -9,8 +9,8 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 /// A line longer than this is forwarded in pieces.
 const MAX_LINE: usize = 64 * 1024;
-/// Lines of stderr kept for diagnostics.
-const TAIL: usize = 8;
+/// How Rust's default allocation-error handler starts its report, before it aborts.
+const OOM_REPORT: &str = "memory allocation of ";
 
 /// Which of the caller's streams a pipe goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub(crate) struct Forward {
     stream: Stream,
     prefix: String,
     pending: Vec<u8>,
-    tail: VecDeque<String>,
+    oom: Option<String>,
 }
 
 impl Forward {
@@ -45,7 +45,7 @@ impl Forward {
             stream,
             prefix: format!("[worker {pid}] "),
             pending: Vec::new(),
-            tail: VecDeque::new(),
+            oom: None,
         })
     }
 
@@ -89,9 +89,9 @@ impl Forward {
         }
     }
 
-    /// The last lines of stderr, oldest first.
-    pub(crate) fn tail(&self) -> impl Iterator<Item = &str> {
-        self.tail.iter().map(String::as_str)
+    /// The last allocation failure reported on stderr.
+    pub(crate) fn oom_report(&self) -> Option<&str> {
+        self.oom.as_deref()
     }
 
     fn emit_lines(&mut self) {
@@ -119,12 +119,8 @@ impl Forward {
             Stream::Stdout => io::stdout().lock().write_all(&out),
             Stream::Stderr => io::stderr().lock().write_all(&out),
         };
-        if self.stream == Stream::Stderr {
-            if self.tail.len() == TAIL {
-                self.tail.pop_front();
-            }
-            self.tail
-                .push_back(String::from_utf8_lossy(line).into_owned());
+        if self.stream == Stream::Stderr && line.starts_with(OOM_REPORT.as_bytes()) {
+            self.oom = Some(String::from_utf8_lossy(line).into_owned());
         }
     }
 }

@@ -664,7 +664,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
         }
         let w = &self.pool.workers[i];
         if let Some(limit) = self.pool.options.memory_limit
-            && let Some(line) = w.stderr.tail().find(|l| l.contains("memory allocation of"))
+            && let Some(line) = w.stderr.oom_report()
         {
             return FailureKind::OutOfMemory {
                 limit,
