@@ -75,8 +75,8 @@ struct Progress<'h, F: JobFn> {
 
 impl<F: JobFn> Progress<'_, F> {
     /// Reports a failed item: to the handler, then as an outcome (keep going) or as the run's
-    /// failure, where the lowest index seen wins so that the error does not depend on which
-    /// worker answered first.
+    /// failure. Among failures seen before the run stops, the lowest index wins; which items
+    /// fail first in time, when several would, depends on the workers' timing.
     fn fail(&mut self, failure: Box<ItemError>) {
         if let Some(h) = self.hooks.on_failure.as_mut() {
             h(&failure);
