@@ -3,7 +3,6 @@
 //! workers never interleave mid-line. An allocation failure's report on stderr is remembered:
 //! it tells an out-of-memory abort from any other.
 
-use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 

@@ -157,6 +157,9 @@ impl Worker {
             match child.try_wait() {
                 Ok(Some(status)) => break ExitStatus::from_std(status),
                 Ok(None) if Instant::now() < deadline => {
+                    // A worker blocked on a full output pipe cannot exit: keep draining.
+                    self.stdout.pump();
+                    self.stderr.pump();
                     std::thread::sleep(Duration::from_millis(1))
                 }
                 Ok(None) | Err(_) => {
@@ -280,39 +283,22 @@ impl Pool {
         w.reap(Duration::from_secs(2));
     }
 
-    /// Asks every worker to exit, waits a moment for them, then kills and reaps the rest.
+    /// Asks every worker to exit, waits a moment for them (2 s in all), then kills and reaps
+    /// the rest.
     pub(crate) fn shutdown(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(2);
         for w in &mut self.workers {
             if w.state != State::Gone {
                 wire::push_empty(w.queue(), wire::TAG_SHUTDOWN);
+                let _ = w.sock.set_nonblocking(false);
+                let _ = w.sock.set_write_timeout(Some(Duration::from_millis(500)));
                 let _ = w.flush();
             }
         }
-        // A worker that got its shutdown closes its socket as it exits.
         for w in &mut self.workers {
-            if w.state == State::Gone {
-                continue;
+            if w.state != State::Gone {
+                w.reap(deadline.saturating_duration_since(Instant::now()));
             }
-            let _ = w.sock.set_nonblocking(false);
-            let left = deadline.saturating_duration_since(Instant::now());
-            let _ = w
-                .sock
-                .set_read_timeout(Some(left.max(Duration::from_millis(1))));
-            let _ = w
-                .sock
-                .set_write_timeout(Some(left.max(Duration::from_millis(1))));
-            if w.wants_write() {
-                let _ = w.flush();
-            }
-            let mut sink = [0u8; 4096];
-            loop {
-                match io::Read::read(&mut w.sock, &mut sink) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-            }
-            w.reap(Duration::from_millis(200));
         }
     }
 
