@@ -28,7 +28,10 @@ pub(crate) struct Output {
 
 pub(crate) struct JobFnAst {
     pub(crate) item: ItemFn,
+    /// The item, then the extra arguments (the context parameter excluded).
     pub(crate) params: Vec<Param>,
+    /// The context parameter: its position among all parameters and its message type.
+    pub(crate) ctx: Option<(usize, Type)>,
     pub(crate) output: Output,
 }
 
@@ -89,7 +92,8 @@ impl JobFnAst {
             errors.push(v, "#[spychro::job] cannot be applied to a variadic fn");
         }
         let mut params = Vec::new();
-        for arg in &sig.inputs {
+        let mut ctx: Option<(usize, Type)> = None;
+        for (position, arg) in sig.inputs.iter().enumerate() {
             match arg {
                 FnArg::Receiver(r) => errors.push(
                     r,
@@ -97,6 +101,20 @@ impl JobFnAst {
                      in a free fn that takes the value as its item",
                 ),
                 FnArg::Typed(pt) => {
+                    if let Some(message) = ctx_message(&pt.ty) {
+                        if position == 0 {
+                            errors.push(
+                                &pt.ty,
+                                "a job's first parameter is the item; take the context after \
+                                 it, as in `fn f(item: T, ctx: &Ctx<M>)`",
+                            );
+                        } else if ctx.is_some() {
+                            errors.push(&pt.ty, "a job takes at most one context parameter");
+                        } else {
+                            ctx = Some((position, message));
+                        }
+                        continue;
+                    }
                     if contains_impl_trait(&pt.ty) {
                         errors.push(
                             &pt.ty,
@@ -166,6 +184,7 @@ impl JobFnAst {
         Ok(JobFnAst {
             item,
             params,
+            ctx,
             output,
         })
     }
@@ -174,6 +193,24 @@ impl JobFnAst {
     pub(crate) fn name_span(&self) -> Span {
         self.item.sig.ident.span()
     }
+}
+
+/// `M` when `ty` is `&Ctx<M>` (or `&spychro::Ctx<'_, M>`), `()` for `&Ctx`.
+fn ctx_message(ty: &Type) -> Option<Type> {
+    let Type::Reference(r) = ty else { return None };
+    let Type::Path(p) = &*r.elem else { return None };
+    let last = p.path.segments.last()?;
+    if p.qself.is_some() || last.ident != "Ctx" {
+        return None;
+    }
+    let message = match &last.arguments {
+        PathArguments::AngleBracketed(args) => args.args.iter().find_map(|a| match a {
+            GenericArgument::Type(t) => Some(t.clone()),
+            _ => None,
+        }),
+        _ => None,
+    };
+    Some(message.unwrap_or_else(|| syn::parse_quote!(())))
 }
 
 /// The owned type a borrowed parameter `&elem` is deserialized into: the usual owner of an

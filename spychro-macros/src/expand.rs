@@ -57,7 +57,15 @@ fn expand(ast: &JobFnAst) -> TokenStream {
     let name_str = name.to_string();
     let (cfgs, docs, others) = split_attrs(attrs);
 
-    let param_tys: Vec<_> = ast.params.iter().map(|p| &p.ty).collect();
+    // Every parameter as written, the context included, for the function-pointer type.
+    let param_tys: Vec<_> = sig
+        .inputs
+        .iter()
+        .filter_map(|a| match a {
+            syn::FnArg::Typed(pt) => Some(&pt.ty),
+            syn::FnArg::Receiver(_) => None,
+        })
+        .collect();
     let ret_ty = match &sig.output {
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, t) => quote!(#t),
@@ -93,7 +101,15 @@ fn expand(ast: &JobFnAst) -> TokenStream {
         }
     });
     let body_name = format_ident!("__spychro_body");
-    let invoke = quote!(#name::#body_name(#item_expr, #(#arg_exprs),*));
+    let mut call_args: Vec<TokenStream> = std::iter::once(item_expr).chain(arg_exprs).collect();
+    let message_ty = match &ast.ctx {
+        Some((position, message)) => {
+            call_args.insert(*position, quote!(ctx));
+            quote!(#message)
+        }
+        None => quote!(()),
+    };
+    let invoke = quote!(#name::#body_name(#(#call_args),*));
     let output_ty = &ast.output.ty;
     let call = match (&ast.output.fallible, &ast.output.error) {
         (None, _) => quote!(::core::result::Result::Ok(#invoke)),
@@ -152,6 +168,7 @@ fn expand(ast: &JobFnAst) -> TokenStream {
                 type Item = #item_ty;
                 type Args = #args_ty;
                 type Output = #output_ty;
+                type Message = #message_ty;
                 const NAME: &'static str =
                     ::core::concat!(::core::module_path!(), "::", #name_str);
                 const SIGNATURE: u64 = #hash;
@@ -160,6 +177,7 @@ fn expand(ast: &JobFnAst) -> TokenStream {
                 fn call(
                     item: Self::Item,
                     args: &Self::Args,
+                    ctx: &::spychro::Ctx<'_, Self::Message>,
                 ) -> ::core::result::Result<Self::Output, ::std::string::String> {
                     #call
                 }

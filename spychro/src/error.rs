@@ -70,6 +70,15 @@ pub enum Error {
         /// Items delivered in order before it passed.
         completed: u64,
     },
+    /// A handler given to the job (`on_message`, `on_log`, ...) panicked; the job was stopped
+    /// and its workers killed.
+    #[error("the job's {handler} handler panicked: {message}")]
+    Handler {
+        /// Which handler.
+        handler: &'static str,
+        /// The panic message.
+        message: String,
+    },
     /// The operating system refused something the pool needs (a socket, a poll).
     #[error("{context}: {source}")]
     Io {

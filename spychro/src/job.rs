@@ -6,8 +6,9 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::engine::{Hooks, PoolOptions, Run, RunOptions};
+use crate::engine::{PoolOptions, Run, RunOptions};
 use crate::error::{Error, ItemError};
+use crate::hooks::{Hooks, PanicReport, WorkerLog};
 use crate::job_fn::JobFn;
 use crate::results::Results;
 use crate::single::Single;
@@ -59,6 +60,8 @@ struct Options {
     memory_limit: Option<u64>,
     daemon: bool,
     capture_output: bool,
+    progress: bool,
+    log_level: Option<log::LevelFilter>,
 }
 
 impl Default for Options {
@@ -75,6 +78,8 @@ impl Default for Options {
             memory_limit: None,
             daemon: true,
             capture_output: true,
+            progress: false,
+            log_level: None,
         }
     }
 }
@@ -466,6 +471,143 @@ impl<'h, F: JobFn, I, A, P> Job<'h, F, I, A, P> {
         self
     }
 
+    /// Calls `handler` with `(pid, message)` for each message a job sends through its
+    /// [`Ctx`](crate::Ctx), on this thread, while the job runs, in the order each item sent
+    /// them and before that item's output is delivered. The handler may borrow and change the
+    /// caller's local state; the message type is the job's, checked at compile time.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// #[spychro::job]
+    /// fn work(ms: u64, ctx: &spychro::Ctx<Duration>) -> u64 {
+    ///     let start = Instant::now();
+    ///     std::thread::sleep(Duration::from_millis(ms));
+    ///     ctx.send(start.elapsed());
+    ///     ms
+    /// }
+    ///
+    /// let mut total = Duration::ZERO; // aggregated as the job runs
+    /// spychro::Job::new(work, [5, 10, 15])
+    ///     .on_message(|_pid, took: Duration| total += took)
+    ///     .run_multi_processed()?;
+    /// assert!(total >= Duration::from_millis(30));
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
+    pub fn on_message(mut self, mut handler: impl FnMut(u32, F::Message) + 'h) -> Self {
+        self.hooks.on_message = Some(Box::new(move |pid, bytes: &[u8]| {
+            handler(pid, crate::wire::decode_value::<F::Message>(bytes)?);
+            Ok(())
+        }));
+        self
+    }
+
+    /// Calls `handler` with each `log` record that a job writes in a worker process, instead
+    /// of re-emitting it through this process's logger (the default, which tags each record
+    /// with `[worker PID item N]` and keeps its level and target, so `env_logger` and the like
+    /// filter it as usual). Records are sent only up to [`log_level`](Job::log_level).
+    /// Single-processed and multi-threaded runs log straight to this process's logger.
+    ///
+    /// ```
+    /// #[spychro::job]
+    /// fn noisy(x: u32) -> u32 { log::warn!("item {x} is odd"); x }
+    ///
+    /// let mut lines = Vec::new();
+    /// spychro::Job::new(noisy, [1, 3])
+    ///     .on_log(|r| lines.push((r.item, r.level, r.message.clone())))
+    ///     .run_multi_processed()?;
+    /// lines.sort();
+    /// assert_eq!(lines[0], (Some(0), log::Level::Warn, "item 1 is odd".to_string()));
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
+    pub fn on_log(mut self, handler: impl FnMut(&WorkerLog) + 'h) -> Self {
+        self.hooks.on_log = Some(Box::new(handler));
+        if self.options.log_level.is_none() {
+            self.options.log_level = Some(log::LevelFilter::Info);
+        }
+        self
+    }
+
+    /// The most verbose level of `log` records that workers send. The default is this
+    /// process's `log::max_level()` (so nothing is sent when no logger is installed), or
+    /// `Info` once [`on_log`](Job::on_log) is set.
+    ///
+    /// ```
+    /// #[spychro::job]
+    /// fn chatty(x: u32) -> u32 { log::debug!("detail"); log::info!("summary"); x }
+    ///
+    /// let mut n = 0;
+    /// spychro::Job::new(chatty, [1])
+    ///     .on_log(|_| n += 1)
+    ///     .log_level(log::LevelFilter::Debug)
+    ///     .run_multi_processed()?;
+    /// assert_eq!(n, 2);
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
+    pub fn log_level(mut self, level: log::LevelFilter) -> Self {
+        self.options.log_level = Some(level);
+        self
+    }
+
+    /// Calls `handler` with a report (pid, time, item, message, location, backtrace) of each
+    /// item that panicked, as soon as the caller learns of it. Without one, a run that
+    /// [keeps going](Job::keep_going) prints each report to stderr; a run that stops returns
+    /// the panic as its error instead.
+    ///
+    /// ```
+    /// #[spychro::job]
+    /// fn fragile(x: u32) -> u32 { assert!(x != 2, "two is bad"); x }
+    ///
+    /// let mut reports = Vec::new();
+    /// let _ = spychro::Job::new(fragile, 0..4)
+    ///     .keep_going()
+    ///     .on_panic(|r| reports.push((r.index, r.message.clone())))
+    ///     .run_multi_processed()?;
+    /// assert_eq!(reports, [(2, "two is bad".to_string())]);
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
+    pub fn on_panic(mut self, handler: impl FnMut(&PanicReport) + 'h) -> Self {
+        self.hooks.on_panic = Some(Box::new(handler));
+        self
+    }
+
+    /// Calls `handler` with `(pid, item, fraction)` each time a job reports how far an item
+    /// has got through [`Ctx::progress`](crate::Ctx::progress).
+    ///
+    /// ```
+    /// #[spychro::job]
+    /// fn steps(n: u32, ctx: &spychro::Ctx) -> u32 {
+    ///     for i in 1..=n { ctx.progress(i as f64 / n as f64) }
+    ///     n
+    /// }
+    ///
+    /// let mut last = 0.0;
+    /// spychro::Job::new(steps, [4]).on_progress(|_, _, f| last = f).run_multi_processed()?;
+    /// assert_eq!(last, 1.0);
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
+    pub fn on_progress(mut self, handler: impl FnMut(u32, u64, f64) + 'h) -> Self {
+        self.hooks.on_progress = Some(Box::new(handler));
+        self
+    }
+
+    /// Draws a progress bar on stderr (items done out of the total, when the input knows its
+    /// length; rate; time left), only when stderr is a terminal. Worker output and logs are
+    /// written above it.
+    ///
+    /// ```
+    /// #[spychro::job]
+    /// fn plus_one(x: u64) -> u64 { x + 1 }
+    ///
+    /// let out = spychro::Job::new(plus_one, 0..1000u64).progress(true).run_multi_processed()?;
+    /// assert_eq!(out.len(), 1000);
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
+    pub fn progress(mut self, show: bool) -> Self {
+        self.options.progress = show;
+        self
+    }
+
     /// Keeps going after failed items: every item runs, and `run_*` return every item's
     /// outcome in input order, `Vec<Result<Output, ItemError>>` (spychronous's
     /// `suppress_worker_exceptions`). A crashed or timed-out item's worker is replaced. Only a
@@ -586,10 +728,12 @@ where
     where
         A: ArgsReady<F>,
     {
+        let items = self.items.into_iter();
+        let hooks = ready_hooks::<P>(self.hooks, &self.options, &items);
         Ok(Results::single(
-            Single::new(self.items.into_iter(), self.args.into_args()),
+            Single::new(items, self.args.into_args()),
             P::KEEP_GOING,
-            self.hooks,
+            hooks,
         ))
     }
 
@@ -635,15 +779,12 @@ where
         F::Args: Sync,
     {
         let threads = self.pool_size();
+        let items = self.items.into_iter();
+        let hooks = ready_hooks::<P>(self.hooks, &self.options, &items);
         Ok(Results::threads(
-            Threads::new(
-                self.items.into_iter(),
-                self.args.into_args(),
-                threads,
-                P::KEEP_GOING,
-            )?,
+            Threads::new(items, self.args.into_args(), threads, P::KEEP_GOING)?,
             P::KEEP_GOING,
-            self.hooks,
+            hooks,
         ))
     }
 
@@ -653,7 +794,7 @@ where
     {
         let processes = self.pool_size();
         let o = self.options;
-        let (program, exec_self) = match o.program {
+        let (program, exec_self) = match o.program.clone() {
             Some(p) => (p, false),
             None => (
                 std::env::current_exe()
@@ -678,9 +819,30 @@ where
             deadline: o.deadline,
             retries: o.retries,
             max_items_per_worker: o.max_items_per_worker,
+            log_level: o.log_level.unwrap_or_else(log::max_level),
         };
         let args = self.args.into_args();
-        let run = Run::start(pool, run, self.hooks, self.items.into_iter(), &args)?;
+        let items = self.items.into_iter();
+        let hooks = ready_hooks::<P>(self.hooks, &o, &items);
+        let run = Run::start(pool, run, hooks, items, &args)?;
         Ok(Results::processes(run, P::KEEP_GOING))
     }
+}
+
+/// Readies a run's handlers: panic reports to stderr when keeping going without `on_panic`,
+/// and the progress bar, sized by the input when it knows its length.
+fn ready_hooks<'h, P: FailurePolicy>(
+    mut hooks: Hooks<'h>,
+    options: &Options,
+    items: &impl Iterator,
+) -> Hooks<'h> {
+    hooks.report_panics = P::KEEP_GOING;
+    if options.progress {
+        let total = match items.size_hint() {
+            (lo, Some(hi)) if lo == hi => Some(lo as u64),
+            _ => None,
+        };
+        hooks.start_bar(total);
+    }
+    hooks
 }

@@ -32,6 +32,8 @@ pub trait JobFn: Copy + Send + Sync + 'static + crate::private::Sealed {
     type Args: Serialize + DeserializeOwned;
     /// What the job returns for one item (the `Ok` type when the function returns `Result`).
     type Output: Serialize + DeserializeOwned;
+    /// What the job sends through its [`Ctx`](crate::Ctx) parameter (`()` without one).
+    type Message: Serialize + DeserializeOwned;
 
     /// The registered name: module path and function name.
     #[doc(hidden)]
@@ -42,7 +44,11 @@ pub trait JobFn: Copy + Send + Sync + 'static + crate::private::Sealed {
 
     /// Calls the function; `Err` carries the text of an `Err` it returned.
     #[doc(hidden)]
-    fn call(item: Self::Item, args: &Self::Args) -> Result<Self::Output, String>;
+    fn call(
+        item: Self::Item,
+        args: &Self::Args,
+        ctx: &crate::Ctx<'_, Self::Message>,
+    ) -> Result<Self::Output, String>;
 
     /// A short `Debug` of the item, when its type implements `Debug`.
     #[doc(hidden)]

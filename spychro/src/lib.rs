@@ -42,8 +42,10 @@
 // Showing `fn main` is the point of the entry-point examples.
 #![allow(clippy::needless_doctest_main)]
 
+mod ctx;
 mod engine;
 mod error;
+mod hooks;
 mod job;
 mod job_fn;
 mod panic;
@@ -57,7 +59,9 @@ mod threads;
 mod wire;
 mod worker;
 
+pub use ctx::Ctx;
 pub use error::{Error, ExitStatus, FailureKind, ItemError, WorkerError};
+pub use hooks::{PanicReport, WorkerLog};
 pub use job::{
     ArgsReady, FailurePolicy, Job, KeepGoing, NoArgs, NoExtraArgs, StopOnFailure, WithArgs,
 };

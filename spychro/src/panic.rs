@@ -81,8 +81,9 @@ pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, FailureKind> {
 pub(crate) fn run_item<F: crate::JobFn>(
     item: F::Item,
     args: &F::Args,
+    ctx: &crate::Ctx<'_, F::Message>,
 ) -> Result<F::Output, FailureKind> {
-    match catch(|| F::call(item, args)) {
+    match catch(|| F::call(item, args, ctx)) {
         Ok(Ok(out)) => Ok(out),
         Ok(Err(message)) => Err(FailureKind::Returned { message }),
         Err(panicked) => Err(panicked),

@@ -1,7 +1,8 @@
 //! [`Results`]: the outcomes of a job as an iterator, whichever way it runs.
 
-use crate::engine::{Hooks, Outcome, Run};
+use crate::engine::{Outcome, Run};
 use crate::error::Error;
+use crate::hooks::Hooks;
 use crate::job_fn::JobFn;
 use crate::single::Single;
 use crate::threads::Threads;
@@ -29,7 +30,7 @@ use crate::threads::Threads;
 pub struct Results<'h, F: JobFn, It> {
     backend: Backend<'h, F, It>,
     keep_going: bool,
-    /// For the in-process backends; the pool calls its hooks itself, as failures arrive.
+    /// For the in-process backends; the pool calls its own, as events arrive.
     hooks: Hooks<'h>,
     done: bool,
 }
@@ -81,19 +82,27 @@ where
         if self.done {
             return None;
         }
+        let in_process = !matches!(self.backend, Backend::Processes(_));
         let outcome: Result<Option<Outcome<F::Output>>, Error> = match &mut self.backend {
-            Backend::Single(s) => Ok(s.next()),
-            Backend::Threads(t) => Ok(t.next()),
+            Backend::Single(s) => Ok(s.next(&mut self.hooks)),
+            Backend::Threads(t) => Ok(t.next(&mut self.hooks)),
             Backend::Processes(r) => r.next(),
         };
+        if in_process {
+            if let Ok(Some(Err(failure))) = &outcome {
+                self.hooks.failure(failure);
+            }
+            if let Ok(Some(_)) = &outcome {
+                self.hooks.delivered();
+            }
+            if let Some(e) = self.hooks.broken.take() {
+                self.done = true;
+                return Some(Err(e));
+            }
+        }
         match outcome {
             Ok(Some(Ok(out))) => Some(Ok(out)),
             Ok(Some(Err(failure))) => {
-                if !matches!(self.backend, Backend::Processes(_))
-                    && let Some(h) = self.hooks.on_failure.as_mut()
-                {
-                    h(&failure);
-                }
                 self.done = !self.keep_going;
                 Some(Err(Error::Item(failure)))
             }

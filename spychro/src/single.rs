@@ -1,8 +1,10 @@
 //! Single-processed mode: the same job, in the caller's process and thread, one item after
 //! another, with the same outcomes and error values as the pool.
 
+use crate::ctx::{Ctx, Queue, Sink};
 use crate::engine::Outcome;
 use crate::error::{FailureKind, ItemError};
+use crate::hooks::Hooks;
 use crate::job_fn::JobFn;
 use crate::wire;
 
@@ -13,6 +15,7 @@ pub(crate) fn run_here<F: JobFn>(
     index: u64,
     item: F::Item,
     args: &F::Args,
+    sink: &dyn Sink<F::Message>,
     scratch: &mut Vec<u8>,
 ) -> Outcome<F::Output> {
     scratch.clear();
@@ -28,7 +31,7 @@ pub(crate) fn run_here<F: JobFn>(
     if let Err(message) = wire::push_record(scratch, &item) {
         return fail(FailureKind::SerializeItem { message }, F::describe(&item));
     }
-    match crate::panic::run_item::<F>(item, args) {
+    match crate::panic::run_item::<F>(item, args, &Ctx::new(index, sink)) {
         Ok(out) => Ok(out),
         Err(kind) => fail(kind, describe_record::<F>(scratch)),
     }
@@ -45,6 +48,7 @@ pub(crate) struct Single<F: JobFn, It> {
     args: F::Args,
     index: u64,
     scratch: Vec<u8>,
+    queue: Queue,
 }
 
 impl<F: JobFn, It: Iterator<Item = F::Item>> Single<F, It> {
@@ -54,13 +58,19 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Single<F, It> {
             args,
             index: 0,
             scratch: Vec::new(),
+            queue: Queue::new(),
         }
     }
 
-    pub(crate) fn next(&mut self) -> Option<Outcome<F::Output>> {
+    /// Runs the next item; what it sent reaches the handlers before its outcome returns.
+    pub(crate) fn next(&mut self, hooks: &mut Hooks<'_>) -> Option<Outcome<F::Output>> {
         let item = self.items.next()?;
         let index = self.index;
         self.index += 1;
-        Some(run_here::<F>(index, item, &self.args, &mut self.scratch))
+        let out = run_here::<F>(index, item, &self.args, &self.queue, &mut self.scratch);
+        for event in self.queue.drain() {
+            hooks.event(event);
+        }
+        Some(out)
     }
 }

@@ -6,8 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
+use crate::ctx::Channel;
 use crate::engine::Outcome;
 use crate::error::Error;
+use crate::hooks::Hooks;
 use crate::job_fn::JobFn;
 use crate::single::run_here;
 
@@ -24,13 +26,13 @@ pub(crate) struct Threads<F: JobFn, It> {
     failed: bool,
     keep_going: bool,
     /// `Self::round`, taken where the `Send` bounds hold, so that using a `Threads` needs none.
-    round: fn(&mut Self),
+    round: fn(&mut Self, &mut Hooks<'_>),
 }
 
 impl<F: JobFn, It> Threads<F, It> {
-    pub(crate) fn next(&mut self) -> Option<Outcome<F::Output>> {
+    pub(crate) fn next(&mut self, hooks: &mut Hooks<'_>) -> Option<Outcome<F::Output>> {
         if self.ready.is_empty() && !self.failed {
-            (self.round)(self);
+            (self.round)(self, hooks);
             if self.ready.is_empty() {
                 // The input is exhausted.
                 self.failed = true;
@@ -76,28 +78,46 @@ where
 
     /// Runs the next chunk in parallel. After the first failure the remaining items of the
     /// chunk are skipped, and the outcomes up to the lowest failed index are kept.
-    fn round(&mut self) {
+    fn round(&mut self, hooks: &mut Hooks<'_>) {
         let first = self.next_index;
         let chunk: Vec<F::Item> = self.items.by_ref().take(CHUNK).collect();
         self.next_index += chunk.len() as u64;
         let stop = AtomicBool::new(false);
         let keep_going = self.keep_going;
         let args = &self.args;
-        let outcomes: Vec<Option<Outcome<F::Output>>> = self.pool.install(|| {
-            chunk
-                .into_par_iter()
-                .enumerate()
-                .map_init(Vec::new, |scratch, (i, item)| {
-                    if stop.load(Ordering::Relaxed) {
-                        return None;
-                    }
-                    let out = run_here::<F>(first + i as u64, item, args, scratch);
-                    if out.is_err() && !keep_going {
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                    Some(out)
+        let pool = &self.pool;
+        let (tx, rx) = std::sync::mpsc::channel();
+        // The items run on the pool while this thread hands what they send to the handlers.
+        let outcomes: Vec<Option<Outcome<F::Output>>> = std::thread::scope(|scope| {
+            let running = scope.spawn(move || {
+                pool.install(|| {
+                    chunk
+                        .into_par_iter()
+                        .enumerate()
+                        .map_init(
+                            || (Vec::new(), Channel(tx.clone())),
+                            |(scratch, sink), (i, item)| {
+                                if stop.load(Ordering::Relaxed) {
+                                    return None;
+                                }
+                                let out =
+                                    run_here::<F>(first + i as u64, item, args, sink, scratch);
+                                if out.is_err() && !keep_going {
+                                    stop.store(true, Ordering::Relaxed);
+                                }
+                                Some(out)
+                            },
+                        )
+                        .collect()
                 })
-                .collect()
+            });
+            for event in rx {
+                hooks.event(event);
+            }
+            match running.join() {
+                Ok(outcomes) => outcomes,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
         });
         // Once an item was skipped, later successes are not delivered: the stream stays a
         // gap-free prefix followed by the lowest failure.

@@ -4,13 +4,16 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::io::{BufReader, Write};
+use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::ctx::{Ctx, Sink};
 use crate::error::FailureKind;
 use crate::job_fn::JobFn;
 use crate::registry::{self, JobEntry};
@@ -24,6 +27,84 @@ pub(crate) const ENV_FD: &str = "SPYCHRO_WORKER_FD";
 const EXIT_ORPHANED: i32 = 101;
 /// Exit code of a worker that hit a protocol error.
 const EXIT_PROTOCOL: i32 = 102;
+
+/// What every thread of a worker shares: the socket (writes serialized by a lock, each frame
+/// written whole) and the status page.
+struct Link {
+    sock: UnixStream,
+    write: Mutex<()>,
+    status: StatusPage,
+}
+
+impl Link {
+    fn send(&self, frame: &[u8]) -> std::io::Result<()> {
+        let _guard = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        (&self.sock).write_all(frame)
+    }
+}
+
+static LINK: OnceLock<Link> = OnceLock::new();
+
+/// Sends the job's `log` records to the caller, tagged with the item running.
+struct WorkerLogger;
+
+static LOGGER: WorkerLogger = WorkerLogger;
+
+impl log::Log for WorkerLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let Some(link) = LINK.get() else { return };
+        let time_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let log = wire::WireLog {
+            level: record.level() as u8,
+            target: record.target().to_owned(),
+            message: record.args().to_string(),
+            item: link.status.current().map(|(k, _)| k),
+            time_ms,
+        };
+        let mut frame = Vec::new();
+        if wire::push_message(&mut frame, wire::TAG_LOG, &log).is_ok() {
+            // A caller that is gone ends this process through the watchdog.
+            let _ = link.send(&frame);
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Sends a job's [`Ctx`] messages and progress to the caller.
+struct WorkerSink<M>(PhantomData<fn(M)>);
+
+impl<M: Serialize> Sink<M> for WorkerSink<M> {
+    fn message(&self, index: u64, message: M) {
+        let Some(link) = LINK.get() else { return };
+        let mut frame = Vec::new();
+        let start = frame.len();
+        frame.extend_from_slice(&[0, 0, 0, 0, wire::TAG_MESSAGE]);
+        frame.extend_from_slice(&index.to_le_bytes());
+        frame.extend_from_slice(&crate::ctx::encode_message(&message));
+        let len = (frame.len() - start - 5) as u32;
+        frame[start..start + 4].copy_from_slice(&len.to_le_bytes());
+        let _ = link.send(&frame);
+    }
+
+    fn progress(&self, item: u64, fraction: f64) {
+        let Some(link) = LINK.get() else { return };
+        let mut frame = Vec::new();
+        let p = wire::WireProgress { item, fraction };
+        if wire::push_message(&mut frame, wire::TAG_PROGRESS, &p).is_ok() {
+            let _ = link.send(&frame);
+        }
+    }
+}
 
 static IS_WORKER: AtomicBool = AtomicBool::new(false);
 static MAY_NEST: AtomicBool = AtomicBool::new(false);
@@ -84,7 +165,7 @@ pub(crate) fn enter_if_worker() {
             std::process::exit(EXIT_PROTOCOL);
         }
     };
-    let code = match serve(sock, &status) {
+    let code = match serve(sock, status) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("spychro worker {}: {e}", std::process::id());
@@ -95,7 +176,7 @@ pub(crate) fn enter_if_worker() {
     std::process::exit(code);
 }
 
-fn serve(sock: UnixStream, status: &StatusPage) -> Result<(), WireError> {
+fn serve(sock: UnixStream, status: StatusPage) -> Result<(), WireError> {
     use nix::fcntl::{FcntlArg, FdFlag, fcntl};
     // Programs the job starts must not inherit the socket.
     fcntl(sock.as_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(std::io::Error::from)?;
@@ -109,6 +190,15 @@ fn serve(sock: UnixStream, status: &StatusPage) -> Result<(), WireError> {
         );
     }
     start_watchdog(sock.as_raw_fd());
+    let link: &'static Link = LINK.get_or_init(|| Link {
+        sock,
+        write: Mutex::new(()),
+        status,
+    });
+    // The job's `log` records go to the caller; the level comes with the job.
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Off);
+    }
 
     let mut out = Vec::with_capacity(64 * 1024);
     wire::push_message(
@@ -119,10 +209,10 @@ fn serve(sock: UnixStream, status: &StatusPage) -> Result<(), WireError> {
             pid: std::process::id(),
         },
     )?;
-    (&sock).write_all(&out)?;
+    link.send(&out)?;
     out.clear();
 
-    let mut reader = BufReader::with_capacity(256 * 1024, &sock);
+    let mut reader = BufReader::with_capacity(256 * 1024, &link.sock);
     let mut body = Vec::new();
     let mut jobs: HashMap<u32, (&'static JobEntry, Box<dyn Any>)> = HashMap::new();
     while let Some(tag) = wire::read_frame(&mut reader, &mut body)? {
@@ -130,6 +220,7 @@ fn serve(sock: UnixStream, status: &StatusPage) -> Result<(), WireError> {
             wire::TAG_SETUP => {
                 let setup: wire::Setup = wire::decode(&body, "setup")?;
                 MAY_NEST.store(setup.nested, Ordering::Relaxed);
+                log::set_max_level(level_filter(setup.log_level));
                 let result = registry::find(&setup.name, setup.signature)
                     .and_then(|entry| Ok((entry, (entry.load)(&setup.args)?)))
                     .map(|loaded| {
@@ -140,7 +231,7 @@ fn serve(sock: UnixStream, status: &StatusPage) -> Result<(), WireError> {
                     result,
                 };
                 wire::push_message(&mut out, wire::TAG_SETUP_DONE, &done)?;
-                (&sock).write_all(&out)?;
+                link.send(&out)?;
                 out.clear();
             }
             wire::TAG_BATCH => {
@@ -151,7 +242,7 @@ fn serve(sock: UnixStream, status: &StatusPage) -> Result<(), WireError> {
                         message: format!("job id {} was never set up", header.job),
                     });
                 };
-                let mut sink = ResultsSink::new(&sock, &mut out, status, header.job, header.first);
+                let mut sink = ResultsSink::new(link, &mut out, header.job, header.first);
                 (entry.run_batch)(&**state, header.first, header.count, records, &mut sink)?;
                 sink.flush()?;
             }
@@ -160,6 +251,15 @@ fn serve(sock: UnixStream, status: &StatusPage) -> Result<(), WireError> {
         }
     }
     Ok(())
+}
+
+/// `log::LevelFilter` from its number (`Off` = 0 .. `Trace` = 5).
+fn level_filter(n: u8) -> log::LevelFilter {
+    use log::LevelFilter::*;
+    [Off, Error, Warn, Info, Debug, Trace]
+        .get(n as usize)
+        .copied()
+        .unwrap_or(Trace)
 }
 
 /// Ends this process as soon as the caller's end of the socket closes, even while a job runs:
@@ -204,9 +304,8 @@ fn orphaned() -> ! {
 /// when the frame grows large or old, and at once after a failure so the caller hears of it
 /// early. It also keeps the status page up to date, item by item.
 pub(crate) struct ResultsSink<'a> {
-    sock: &'a UnixStream,
+    link: &'a Link,
     out: &'a mut Vec<u8>,
-    status: &'a StatusPage,
     job: u32,
     next: u64,
     frame: Option<wire::ResultsStart>,
@@ -222,18 +321,11 @@ const FLUSH_BYTES: usize = 1 << 20;
 const FLUSH_MS: u64 = 10;
 
 impl<'a> ResultsSink<'a> {
-    fn new(
-        sock: &'a UnixStream,
-        out: &'a mut Vec<u8>,
-        status: &'a StatusPage,
-        job: u32,
-        first: u64,
-    ) -> Self {
+    fn new(link: &'a Link, out: &'a mut Vec<u8>, job: u32, first: u64) -> Self {
         out.clear();
         ResultsSink {
-            sock,
+            link,
             out,
-            status,
             job,
             next: first,
             frame: None,
@@ -246,7 +338,7 @@ impl<'a> ResultsSink<'a> {
     /// The next item starts.
     fn begin_item(&mut self) {
         self.now_ms = now_ms();
-        self.status.begin(self.next, self.now_ms);
+        self.link.status.begin(self.next, self.now_ms);
     }
 
     fn frame(&mut self) -> &mut wire::ResultsStart {
@@ -259,7 +351,7 @@ impl<'a> ResultsSink<'a> {
     }
 
     fn ok<T: Serialize>(&mut self, value: &T) -> Result<(), WireError> {
-        self.status.end();
+        self.link.status.end();
         self.frame();
         let at = self.out.len();
         self.out.push(wire::OUTCOME_OK);
@@ -275,7 +367,7 @@ impl<'a> ResultsSink<'a> {
     }
 
     fn failed(&mut self, kind: FailureKind) -> Result<(), WireError> {
-        self.status.end();
+        self.link.status.end();
         self.frame();
         self.out.push(wire::OUTCOME_FAILED);
         let failure = WireFailure { kind };
@@ -303,7 +395,7 @@ impl<'a> ResultsSink<'a> {
             let busy = now.duration_since(self.started).as_nanos() as u64;
             self.started = now;
             wire::finish_results(self.out, frame, busy)?;
-            self.sock.write_all(self.out)?;
+            self.link.send(self.out)?;
             self.out.clear();
         }
         Ok(())
@@ -327,6 +419,7 @@ pub(crate) fn run_batch<F: JobFn>(
             ),
         });
     };
+    let messages = WorkerSink::<F::Message>(PhantomData);
     for _ in 0..count {
         let bytes = records.record()?;
         sink.begin_item();
@@ -337,7 +430,8 @@ pub(crate) fn run_batch<F: JobFn>(
                 continue;
             }
         };
-        match crate::panic::run_item::<F>(item, args) {
+        let ctx = Ctx::new(sink.next, &messages);
+        match crate::panic::run_item::<F>(item, args, &ctx) {
             Ok(out) => sink.ok(&out)?,
             Err(kind) => sink.failed(kind)?,
         }

@@ -8,4 +8,4 @@ mod run;
 mod sizer;
 
 pub(crate) use pool::PoolOptions;
-pub(crate) use run::{Hooks, Outcome, Run, RunOptions};
+pub(crate) use run::{Outcome, Run, RunOptions};

@@ -114,10 +114,12 @@ impl Forward {
         out.extend_from_slice(line);
         out.push(b'\n');
         // One write per line, under the stream's lock: lines never interleave mid-line.
-        let _ = match self.stream {
-            Stream::Stdout => io::stdout().lock().write_all(&out),
-            Stream::Stderr => io::stderr().lock().write_all(&out),
-        };
+        crate::hooks::write_above(|| {
+            let _ = match self.stream {
+                Stream::Stdout => io::stdout().lock().write_all(&out),
+                Stream::Stderr => io::stderr().lock().write_all(&out),
+            };
+        });
         if self.stream == Stream::Stderr && line.starts_with(OOM_REPORT.as_bytes()) {
             self.oom = Some(String::from_utf8_lossy(line).into_owned());
         }

@@ -17,6 +17,7 @@ use super::pool::{InFlight, Pool, PoolOptions, State};
 use super::reorder::Reorder;
 use super::sizer::{MAX_BYTES, Sizer};
 use crate::error::{Error, ExitStatus, FailureKind, ItemError, WorkerErrorKind};
+use crate::hooks::{Hooks, WorkerLog};
 use crate::job_fn::JobFn;
 use crate::signals;
 use crate::status::now_ms;
@@ -29,7 +30,7 @@ const PIPELINE: usize = 2;
 pub(crate) type Outcome<O> = Result<O, Box<ItemError>>;
 
 /// How to run the job.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct RunOptions {
     pub(crate) chunk_size: Option<usize>,
     /// Keep the items between the consumer and the newest dispatched item bounded (streams);
@@ -41,12 +42,8 @@ pub(crate) struct RunOptions {
     pub(crate) deadline: Option<Duration>,
     pub(crate) retries: u32,
     pub(crate) max_items_per_worker: Option<u64>,
-}
-
-/// The caller's callbacks, run on the caller's thread.
-#[derive(Default)]
-pub(crate) struct Hooks<'h> {
-    pub(crate) on_failure: Option<Box<dyn FnMut(&ItemError) + 'h>>,
+    /// The most verbose level of worker logs to send.
+    pub(crate) log_level: log::LevelFilter,
 }
 
 /// Why a worker was lost.
@@ -78,9 +75,7 @@ impl<F: JobFn> Progress<'_, F> {
     /// failure. Among failures seen before the run stops, the lowest index wins; which items
     /// fail first in time, when several would, depends on the workers' timing.
     fn fail(&mut self, failure: Box<ItemError>) {
-        if let Some(h) = self.hooks.on_failure.as_mut() {
-            h(&failure);
-        }
+        self.hooks.failure(&failure);
         if self.keep_going {
             self.reorder.insert(failure.index, vec![Err(failure)]);
         } else if self.failed.as_ref().is_none_or(|f| f.index > failure.index) {
@@ -153,6 +148,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
             signature: F::SIGNATURE,
             args,
             nested: pool.nested,
+            log_level: options.log_level as u8,
         };
         wire::push_message(&mut setup, wire::TAG_SETUP, &message).map_err(|e| {
             Error::Config(format!("the job set-up message could not be built: {e}"))
@@ -196,17 +192,25 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
     pub(crate) fn next(&mut self) -> Result<Option<Outcome<F::Output>>, Error> {
         loop {
             let p = &mut self.progress;
+            if let Some(e) = p.hooks.broken.take() {
+                self.pool.kill_all();
+                self.finished = true;
+                return Err(e);
+            }
             if let Some(failed) = &p.failed {
                 if p.reorder.next_index() < failed.index
                     && let Some(o) = p.reorder.pop()
                 {
+                    p.hooks.delivered();
                     return Ok(Some(o));
                 }
                 self.pool.kill_all();
                 self.finished = true;
+                p.hooks.delivered();
                 return Ok(p.failed.take().map(Err));
             }
             if let Some(o) = p.reorder.pop() {
+                p.hooks.delivered();
                 return Ok(Some(o));
             }
             if self.finished {
@@ -418,6 +422,9 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
             if let Err(kind) = self.handle_frame(i, tag, &body) {
                 return Err(self.pool.worker_error(i, kind));
             }
+            if let Some(e) = self.progress.hooks.broken.take() {
+                return Err(e);
+            }
             if self.progress.stopped() {
                 return Ok(());
             }
@@ -460,6 +467,42 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
             }
             (wire::TAG_RESULTS, State::Ready) => {
                 self.receive_results(i, body).map_err(WorkerErrorKind::Wire)
+            }
+            (wire::TAG_LOG, _) => {
+                let log: wire::WireLog =
+                    wire::decode(body, "log").map_err(WorkerErrorKind::Wire)?;
+                let level = match log.level {
+                    1 => log::Level::Error,
+                    2 => log::Level::Warn,
+                    3 => log::Level::Info,
+                    4 => log::Level::Debug,
+                    _ => log::Level::Trace,
+                };
+                let record = WorkerLog {
+                    pid: w.pid,
+                    time: std::time::UNIX_EPOCH + Duration::from_millis(log.time_ms),
+                    level,
+                    target: log.target,
+                    message: log.message,
+                    item: log.item,
+                };
+                self.progress.hooks.log(record);
+                Ok(())
+            }
+            (wire::TAG_MESSAGE, State::Ready) => {
+                let mut c = wire::Cursor::new(body, "message");
+                let item = c.u64().map_err(WorkerErrorKind::Wire)?;
+                let message = c.bytes(c.remaining()).map_err(WorkerErrorKind::Wire)?;
+                let pid = w.pid;
+                self.progress.hooks.message(pid, item, message);
+                Ok(())
+            }
+            (wire::TAG_PROGRESS, State::Ready) => {
+                let p: wire::WireProgress =
+                    wire::decode(body, "progress").map_err(WorkerErrorKind::Wire)?;
+                let pid = w.pid;
+                self.progress.hooks.progress(pid, p.item, p.fraction);
+                Ok(())
             }
             (tag, state) => Err(WorkerErrorKind::Wire(WireError::Decode {
                 what: "incoming",
@@ -512,9 +555,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
                 pid: w.pid,
                 kind,
             });
-            if let Some(h) = p.hooks.on_failure.as_mut() {
-                h(&failure);
-            }
+            p.hooks.failure(&failure);
             if p.keep_going {
                 outcomes.push(Err(failure));
                 continue;

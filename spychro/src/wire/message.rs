@@ -18,7 +18,7 @@ use super::frame::{Cursor, WireError, begin_frame, end_frame};
 use crate::error::FailureKind;
 
 /// Bumped whenever the layout of any message changes.
-pub(crate) const PROTOCOL_VERSION: u32 = 2;
+pub(crate) const PROTOCOL_VERSION: u32 = 3;
 
 // Caller to worker.
 pub(crate) const TAG_SETUP: u8 = 1;
@@ -28,6 +28,9 @@ pub(crate) const TAG_SHUTDOWN: u8 = 3;
 pub(crate) const TAG_HELLO: u8 = 10;
 pub(crate) const TAG_SETUP_DONE: u8 = 11;
 pub(crate) const TAG_RESULTS: u8 = 12;
+pub(crate) const TAG_LOG: u8 = 13;
+pub(crate) const TAG_MESSAGE: u8 = 14;
+pub(crate) const TAG_PROGRESS: u8 = 15;
 
 pub(crate) const OUTCOME_OK: u8 = 0;
 pub(crate) const OUTCOME_FAILED: u8 = 1;
@@ -48,6 +51,27 @@ pub(crate) struct Setup {
     pub(crate) args: Vec<u8>,
     /// The worker may start pools of its own (non-daemon mode).
     pub(crate) nested: bool,
+    /// The most verbose log level to send (`log::LevelFilter` as a number).
+    pub(crate) log_level: u8,
+}
+
+/// A log record from a worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct WireLog {
+    /// `log::Level` as a number (1 = error .. 5 = trace).
+    pub(crate) level: u8,
+    pub(crate) target: String,
+    pub(crate) message: String,
+    pub(crate) item: Option<u64>,
+    /// Milliseconds since the Unix epoch.
+    pub(crate) time_ms: u64,
+}
+
+/// How far an item has got.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct WireProgress {
+    pub(crate) item: u64,
+    pub(crate) fraction: f64,
 }
 
 /// The worker's answer to [`Setup`].
@@ -229,6 +253,9 @@ pub(crate) fn decode_any(tag: u8, body: &[u8]) -> Result<(), WireError> {
             Ok(())
         }
         TAG_SHUTDOWN => Ok(()),
+        TAG_LOG => decode::<WireLog>(body, "log").map(drop),
+        TAG_PROGRESS => decode::<WireProgress>(body, "progress").map(drop),
+        TAG_MESSAGE => Cursor::new(body, "message").u64().map(drop),
         other => Err(WireError::UnknownTag(other)),
     }
 }
