@@ -65,34 +65,25 @@ impl std::fmt::Display for PanicReport {
     }
 }
 
+/// A caller's handler, boxed.
+type Handler<F> = Option<Box<F>>;
+/// The user's message handler behind the decoding of its message type.
+type MessageHandler<'h> = dyn FnMut(u32, &[u8]) -> Result<(), String> + 'h;
+
 /// The handlers of one run.
+#[derive(Default)]
 pub(crate) struct Hooks<'h> {
-    pub(crate) on_failure: Option<Box<dyn FnMut(&ItemError) + 'h>>,
+    pub(crate) on_failure: Handler<dyn FnMut(&ItemError) + 'h>,
     /// Decodes a message and calls the user's handler with it.
-    pub(crate) on_message: Option<Box<dyn FnMut(u32, &[u8]) -> Result<(), String> + 'h>>,
-    pub(crate) on_log: Option<Box<dyn FnMut(&WorkerLog) + 'h>>,
-    pub(crate) on_panic: Option<Box<dyn FnMut(&PanicReport) + 'h>>,
-    pub(crate) on_progress: Option<Box<dyn FnMut(u32, u64, f64) + 'h>>,
+    pub(crate) on_message: Handler<MessageHandler<'h>>,
+    pub(crate) on_log: Handler<dyn FnMut(&WorkerLog) + 'h>,
+    pub(crate) on_panic: Handler<dyn FnMut(&PanicReport) + 'h>,
+    pub(crate) on_progress: Handler<dyn FnMut(u32, u64, f64) + 'h>,
     /// Print a report of each panic to stderr when no `on_panic` is set.
     pub(crate) report_panics: bool,
     pub(crate) bar: Option<ProgressBar>,
     /// A handler panicked: the run must end with this.
     pub(crate) broken: Option<Error>,
-}
-
-impl Default for Hooks<'_> {
-    fn default() -> Self {
-        Hooks {
-            on_failure: None,
-            on_message: None,
-            on_log: None,
-            on_panic: None,
-            on_progress: None,
-            report_panics: false,
-            bar: None,
-            broken: None,
-        }
-    }
 }
 
 /// Runs a handler; a panic in it is kept as the run's error.
