@@ -348,7 +348,7 @@ fn daemonic_workers_may_not_start_pools_but_non_daemonic_ones_may() {
 
 #[spychro::job]
 fn odd_or_fail(x: u32) -> Result<u32, String> {
-    if x % 3 == 0 {
+    if x.is_multiple_of(3) {
         Err(format!("{x} is a multiple of 3"))
     } else {
         Ok(x)
@@ -359,7 +359,7 @@ fn odd_or_fail(x: u32) -> Result<u32, String> {
 fn keep_going_gives_every_outcome_in_every_mode() {
     let expected: Vec<Result<u32, String>> = (0..50u32)
         .map(|x| {
-            if x % 3 == 0 {
+            if x.is_multiple_of(3) {
                 Err(format!("{x} is a multiple of 3"))
             } else {
                 Ok(x)
