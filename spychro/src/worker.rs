@@ -272,18 +272,15 @@ fn start_watchdog(fd: RawFd) {
             use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
             // SAFETY: the socket outlives this thread: the process exits before it is closed.
             let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            // Only hang-up is asked for; POLLHUP and POLLERR come unasked. So any event at
+            // all means the caller's end is gone. (nix does not know POLLRDHUP, so its
+            // `revents()` cannot be trusted to report it: count events instead.)
+            let rdhup = PollFlags::from_bits_retain(libc::POLLRDHUP);
             loop {
-                let rdhup = PollFlags::from_bits_retain(libc::POLLRDHUP);
                 let mut fds = [PollFd::new(borrowed, rdhup)];
                 match poll(&mut fds, PollTimeout::NONE) {
-                    Ok(_) => {
-                        let ev = fds[0].revents().unwrap_or(PollFlags::empty());
-                        if ev.intersects(rdhup | PollFlags::POLLHUP | PollFlags::POLLERR) {
-                            orphaned();
-                        }
-                    }
-                    Err(nix::errno::Errno::EINTR) => {}
-                    Err(_) => orphaned(),
+                    Ok(0) | Err(nix::errno::Errno::EINTR) => {}
+                    Ok(_) | Err(_) => orphaned(),
                 }
             }
         });
