@@ -1,0 +1,634 @@
+//! Real signals to a real caller (`spychro-probe`, run as a child in its own process group):
+//! SIGINT and SIGTERM interrupt a run at once and leave no worker behind, a caller killed with
+//! SIGKILL leaves no orphan, a non-daemon tree goes down whole, heavy worker output keeps the
+//! protocol and its lines whole, and the caller's SIGINT disposition is back after a run.
+//!
+//! Items sleep 60 s (or wait for a file), so each bound of a few seconds below proves that the
+//! teardown did not wait for them. Measured times are printed (`--nocapture` shows them).
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const PROBE: &str = env!("CARGO_BIN_EXE_spychro-probe");
+/// How long workers may take to start and announce themselves on a loaded machine.
+const START: Duration = Duration::from_secs(20);
+/// The bound on a teardown (the issue asks for 500 ms on an idle machine; CI is a noisy
+/// 2-core machine running tests in parallel).
+const TEARDOWN: Duration = Duration::from_secs(3);
+
+/// A fresh, empty directory for one test.
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("spychro-signals-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Polls `cond` every 2 ms until it holds, at most `limit`: how long it took, or `None`.
+fn poll_until(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Like [`poll_until`], and panics naming `what` when it never holds.
+fn wait_until(what: &str, limit: Duration, cond: impl FnMut() -> bool) -> Duration {
+    poll_until(limit, cond).unwrap_or_else(|| panic!("{what}: not so after {limit:?}"))
+}
+
+/// Waits (at most `limit`) for every one of `pids` to be gone (a zombie counts as gone), and
+/// panics describing those still running when they are not.
+fn wait_gone(what: &str, pids: &[u32], limit: Duration) -> Duration {
+    if let Some(took) = poll_until(limit, || pids.iter().all(|&p| !suite::alive(p))) {
+        return took;
+    }
+    let left: Vec<String> = pids
+        .iter()
+        .filter(|&&p| suite::alive(p))
+        .map(|&p| describe(p))
+        .collect();
+    panic!(
+        "{what}: still running after {limit:?}:\n{}",
+        left.join("\n")
+    );
+}
+
+/// A process as `/proc` shows it: state, parent, and each thread's name and state.
+fn describe(pid: u32) -> String {
+    let Some(fields) = stat_fields(pid) else {
+        return format!("{pid}: gone");
+    };
+    let threads: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks
+                .flatten()
+                .map(|t| {
+                    let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+                    let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+                    let state = stat
+                        .rsplit_once(')')
+                        .and_then(|(_, r)| r.split_whitespace().next())
+                        .unwrap_or("?")
+                        .to_owned();
+                    format!("{} {state}", comm.trim())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    format!(
+        "{pid}: state {}, parent {}, threads [{}]",
+        fields[0],
+        fields[1],
+        threads.join(", ")
+    )
+}
+
+/// The pids announced in `dir` as files named `<prefix><pid>`.
+fn announced(dir: &Path, prefix: &str) -> Vec<u32> {
+    let mut pids: Vec<u32> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix(prefix)?.parse().ok())
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// Waits for exactly `n` pids announced with `prefix`.
+fn wait_announced(dir: &Path, prefix: &str, n: usize) -> Vec<u32> {
+    wait_until(
+        &format!("{n} workers announced as {prefix}PID"),
+        START,
+        || announced(dir, prefix).len() >= n,
+    );
+    let pids = announced(dir, prefix);
+    assert_eq!(pids.len(), n, "more workers than items: {pids:?}");
+    pids
+}
+
+/// Fields of `/proc/PID/stat` after the command name: state, ppid, pgrp, ...
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+fn group_of(pid: u32) -> Option<u32> {
+    stat_fields(pid)?.get(2)?.parse().ok()
+}
+
+/// A signal mask of `/proc/PID/status` (`SigIgn`, `SigCgt`, ...).
+fn signal_mask(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let value = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"));
+    u64::from_str_radix(value.trim(), 16).unwrap()
+}
+
+/// SIGINT's bit in a signal mask.
+const SIGINT_BIT: u64 = 1 << (2 - 1);
+
+/// Sends `signal` (a name such as `INT`) to `target` (a pid, or `-PGID` for a group) with
+/// kill(1): the root package has no libc or nix dependency.
+fn send(signal: &str, target: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), "--", target])
+        .stdin(Stdio::null())
+        .status()
+        .expect("run kill(1)");
+    assert!(status.success(), "kill -{signal} -- {target}: {status}");
+}
+
+/// A running `spychro-probe`, leader of its own process group. Dropping it kills the group and
+/// removes its directory.
+struct Probe {
+    child: Child,
+    pid: u32,
+    dir: PathBuf,
+    stdout: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+    status: Option<ExitStatus>,
+}
+
+fn reader(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        let _ = tx.send(String::from_utf8_lossy(&bytes).into_owned());
+    });
+    rx
+}
+
+impl Probe {
+    /// Starts `spychro-probe ARGS`; with `ignore_sigint`, through a shell that sets SIGINT to
+    /// SIG_IGN first, which the probe inherits across exec (as from `nohup`-style launchers).
+    fn start(dir: &Path, args: &[&str], ignore_sigint: bool) -> Probe {
+        let mut cmd = if ignore_sigint {
+            let mut cmd = Command::new("sh");
+            cmd.args(["-c", "trap '' INT; exec \"$0\" \"$@\"", PROBE]);
+            cmd
+        } else {
+            Command::new(PROBE)
+        };
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = cmd.spawn().expect("start spychro-probe");
+        let pid = child.id();
+        let stdout = reader(child.stdout.take().unwrap());
+        let stderr = reader(child.stderr.take().unwrap());
+        Probe {
+            child,
+            pid,
+            dir: dir.to_owned(),
+            stdout,
+            stderr,
+            status: None,
+        }
+    }
+
+    /// Waits for the probe to end, at most `limit`; returns how it ended and how long it took.
+    fn wait_exit(&mut self, limit: Duration) -> (ExitStatus, Duration) {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                self.status = Some(status);
+                return (status, start.elapsed());
+            }
+            if start.elapsed() > limit {
+                let (out, err) = self.kill_and_collect();
+                panic!(
+                    "spychro-probe {} did not exit within {limit:?}\nstdout:\n{out}\nstderr:\n{err}",
+                    self.pid
+                );
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn kill_and_collect(&mut self) -> (String, String) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.pid)])
+            .status();
+        let _ = self.child.kill();
+        self.status = self.child.wait().ok();
+        self.output()
+    }
+
+    /// What the probe wrote (after it ended).
+    fn output(&self) -> (String, String) {
+        let take = |rx: &mpsc::Receiver<String>| {
+            rx.recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|_| "<output pipe still open after 10 s>".into())
+        };
+        (take(&self.stdout), take(&self.stderr))
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        if self.status.is_none() && matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", self.pid)])
+                .status();
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        // After a failed test, workers that outlived the probe would run on (and spin) for
+        // the rest of their item: end the ones it announced that still run the probe.
+        let prefixes = if self.dir.is_dir() {
+            &["worker-", "outer-", "inner-"][..]
+        } else {
+            &[]
+        };
+        for prefix in prefixes {
+            for pid in announced(&self.dir, prefix) {
+                let argv0 = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                if suite::alive(pid) && argv0.split(|&b| b == 0).next() == Some(PROBE.as_bytes()) {
+                    let _ = Command::new("kill")
+                        .args(["-KILL", &pid.to_string()])
+                        .status();
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Checks that each announced worker is a child of `parent` in a process group of its own.
+fn assert_workers_of(parent: u32, workers: &[u32]) {
+    let children = suite::children(parent);
+    for &w in workers {
+        assert!(
+            children.contains(&w),
+            "worker {w} is not a child of {parent} ({children:?})"
+        );
+        assert!(suite::alive(w), "worker {w} is not running");
+        let group = group_of(w).unwrap();
+        assert_ne!(group, parent, "worker {w} is in its caller's process group");
+    }
+}
+
+/// Checks the probe's report after `Interrupted`: the signal, no child left (running or
+/// zombie), and each announced worker gone from `/proc` (killed and reaped) when the run
+/// returned.
+fn assert_interrupted_report(stdout: &str, signal: i32, prefix: &str, workers: &[u32]) {
+    assert!(
+        stdout.contains(&format!("interrupted by signal {signal}\n")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("children: []\n"),
+        "the caller still had children when the run returned:\n{stdout}"
+    );
+    let lines: HashMap<&str, &str> = stdout.lines().filter_map(|l| l.split_once(": ")).collect();
+    for &w in workers {
+        let state = lines
+            .get(format!("{prefix}{w}").as_str())
+            .unwrap_or_else(|| panic!("no report on worker {w}:\n{stdout}"));
+        assert_eq!(
+            *state, "gone",
+            "worker {w} was not reaped when the run returned:\n{stdout}"
+        );
+    }
+}
+
+/// SIGINT to the group, or SIGTERM to the caller alone, while `P` items hang.
+fn interrupt_hanging_job(name: &str, signal: &str, signum: i32, to_group: bool) {
+    let dir = fresh_dir(name);
+    let mut probe = Probe::start(&dir, &["hang", dir.to_str().unwrap(), "3"], false);
+    let workers = wait_announced(&dir, "worker-", 3);
+    assert_workers_of(probe.pid, &workers);
+
+    let target = if to_group {
+        format!("-{}", probe.pid)
+    } else {
+        probe.pid.to_string()
+    };
+    // Timed from before kill(1) starts: an upper bound on signal-to-exit.
+    let sent = Instant::now();
+    send(signal, &target);
+    probe.wait_exit(Duration::from_secs(10));
+    let took = sent.elapsed();
+    let status = probe.status.unwrap();
+    eprintln!("SIG{signal} to {target}: the caller returned Interrupted and exited {took:?} after");
+    let (stdout, stderr) = probe.output();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "{status}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert_interrupted_report(&stdout, signum, "worker-", &workers);
+    assert!(took < TEARDOWN, "interrupted exit took {took:?}");
+    for &w in &workers {
+        assert!(
+            !Path::new(&format!("/proc/{w}")).exists(),
+            "worker {w} is still in /proc after its caller exited"
+        );
+    }
+}
+
+#[test]
+fn sigint_to_the_callers_group_interrupts_at_once_and_leaves_no_worker() {
+    interrupt_hanging_job("sigint", "INT", 2, true);
+}
+
+#[test]
+fn sigterm_to_the_caller_interrupts_at_once_and_leaves_no_worker() {
+    interrupt_hanging_job("sigterm", "TERM", 15, false);
+}
+
+#[test]
+fn workers_exit_when_their_caller_is_killed() {
+    let dir = fresh_dir("sigkill");
+    let mut probe = Probe::start(&dir, &["hang", dir.to_str().unwrap(), "3"], false);
+    let workers = wait_announced(&dir, "worker-", 3);
+    assert_workers_of(probe.pid, &workers);
+
+    let killed = Instant::now();
+    probe.child.kill().unwrap();
+    let (status, _) = probe.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.signal(), Some(9), "{status}");
+    let took = wait_gone(
+        "the workers of the SIGKILLed caller",
+        &workers,
+        TEARDOWN + Duration::from_secs(2),
+    );
+    let since_kill = killed.elapsed();
+    eprintln!("caller SIGKILLed: its workers were gone {since_kill:?} after the kill");
+    assert!(
+        since_kill < TEARDOWN,
+        "workers outlived their caller by {took:?}"
+    );
+}
+
+#[test]
+fn sigint_tears_down_a_whole_non_daemon_tree() {
+    let dir = fresh_dir("nested");
+    let d = dir.to_str().unwrap();
+    let mut probe = Probe::start(&dir, &["nested", d, "2", "2"], false);
+    let outer = wait_announced(&dir, "outer-", 2);
+    let inner = wait_announced(&dir, "inner-", 4);
+    assert_workers_of(probe.pid, &outer);
+    for &w in &inner {
+        let parent = parent_of(w).unwrap();
+        assert!(
+            outer.contains(&parent),
+            "inner worker {w} has parent {parent}, not an outer worker {outer:?}"
+        );
+        assert_ne!(group_of(w), Some(probe.pid));
+    }
+
+    let sent = Instant::now();
+    send("INT", &format!("-{}", probe.pid));
+    let (status, _) = probe.wait_exit(Duration::from_secs(10));
+    let took = sent.elapsed();
+    let (stdout, stderr) = probe.output();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "{status}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert_interrupted_report(&stdout, 2, "outer-", &outer);
+    wait_gone(
+        "the inner workers of the killed outer workers",
+        &inner,
+        TEARDOWN + Duration::from_secs(2),
+    );
+    let tree = sent.elapsed();
+    eprintln!(
+        "SIGINT to a non-daemon tree: caller exited after {took:?}, whole tree gone after {tree:?}"
+    );
+    assert!(took < TEARDOWN, "interrupted exit took {took:?}");
+    assert!(tree < TEARDOWN, "the tree took {tree:?} to go");
+    for &w in outer.iter().chain(&inner) {
+        assert!(!suite::alive(w), "{w} is still running");
+    }
+}
+
+/// Starts `release DIR 2` and waits for its two workers.
+fn start_release(name: &str, ignore_sigint: bool) -> (Probe, Vec<u32>) {
+    let dir = fresh_dir(name);
+    let probe = Probe::start(
+        &dir,
+        &["release", dir.to_str().unwrap(), "2"],
+        ignore_sigint,
+    );
+    let workers = wait_announced(&dir, "worker-", 2);
+    (probe, workers)
+}
+
+/// Waits for the probe's report written after its run returned.
+fn after_run(probe: &Probe) -> String {
+    let after = probe.dir.join("after");
+    wait_until("the run has returned", Duration::from_secs(10), || {
+        after.exists()
+    });
+    std::fs::read_to_string(after).unwrap()
+}
+
+#[test]
+fn the_default_sigint_disposition_is_back_after_a_run() {
+    let (mut probe, _) = start_release("default-ok", false);
+    assert_ne!(
+        signal_mask(probe.pid, "SigCgt") & SIGINT_BIT,
+        0,
+        "SIGINT is not caught while the run is in progress"
+    );
+    std::fs::write(probe.dir.join("release"), b"").unwrap();
+    assert_eq!(after_run(&probe), "ok 2\nsigint default\n");
+    assert_eq!(signal_mask(probe.pid, "SigCgt") & SIGINT_BIT, 0);
+    assert_eq!(signal_mask(probe.pid, "SigIgn") & SIGINT_BIT, 0);
+
+    send("INT", &format!("-{}", probe.pid));
+    let (status, _) = probe.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.signal(), Some(2), "SIGINT after the run: {status}");
+}
+
+#[test]
+fn the_default_sigint_disposition_is_back_after_an_interrupted_run() {
+    let (mut probe, workers) = start_release("default-interrupted", false);
+    send("INT", &format!("-{}", probe.pid));
+    assert_eq!(after_run(&probe), "interrupted 2\nsigint default\n");
+    for &w in &workers {
+        assert!(!suite::alive(w), "worker {w} is still running");
+    }
+
+    send("INT", &format!("-{}", probe.pid));
+    let (status, _) = probe.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.signal(), Some(2), "SIGINT after the run: {status}");
+}
+
+#[test]
+fn an_ignored_sigint_stays_ignored_during_and_after_a_run() {
+    let (mut probe, _) = start_release("ignored-ok", true);
+    assert_ne!(
+        signal_mask(probe.pid, "SigIgn") & SIGINT_BIT,
+        0,
+        "SIGINT is not ignored while the run is in progress"
+    );
+    // Sent before the items are released: had it not been ignored, the run would have been
+    // interrupted (or the caller killed) before it could complete.
+    send("INT", &format!("-{}", probe.pid));
+    std::fs::write(probe.dir.join("release"), b"").unwrap();
+    assert_eq!(after_run(&probe), "ok 2\nsigint ignored\n");
+
+    send("INT", &format!("-{}", probe.pid));
+    std::fs::write(probe.dir.join("exit"), b"").unwrap();
+    let (status, _) = probe.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
+#[test]
+fn an_ignored_sigint_stays_ignored_after_a_run_interrupted_by_sigterm() {
+    let (mut probe, workers) = start_release("ignored-sigterm", true);
+    send("TERM", &probe.pid.to_string());
+    assert_eq!(after_run(&probe), "interrupted 15\nsigint ignored\n");
+    for &w in &workers {
+        assert!(!suite::alive(w), "worker {w} is still running");
+    }
+
+    send("INT", &format!("-{}", probe.pid));
+    std::fs::write(probe.dir.join("exit"), b"").unwrap();
+    let (status, _) = probe.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{status}");
+}
+
+/// The probe's `payload`: what line `line` of item `item` carries.
+fn payload(item: u64, line: u64) -> String {
+    let len = 200 + ((item * 7919 + line * 104_729) % 1800) as usize;
+    let start = ((item * 31 + line) % 26) as u8;
+    (0..len)
+        .map(|i| (b'a' + (start + (i % 26) as u8) % 26) as char)
+        .collect()
+}
+
+/// The probe's checksum of one item's lines.
+fn checksum(item: u64, lines: u64) -> u64 {
+    (0..lines).fold(0u64, |sum, line| {
+        sum.wrapping_mul(31)
+            .wrapping_add(payload(item, line).len() as u64 + line)
+    })
+}
+
+#[test]
+fn heavy_worker_output_keeps_results_right_and_lines_whole() {
+    const ITEMS: u64 = 32;
+    const LINES: u64 = 200;
+    // stdout and stderr into one pipe: the strictest case for lines cut or spliced.
+    let (read, write) = std::io::pipe().unwrap();
+    let mut child = Command::new(PROBE)
+        .args(["chatty", &ITEMS.to_string(), &LINES.to_string()])
+        .stdin(Stdio::null())
+        .stdout(write.try_clone().unwrap())
+        .stderr(write)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let output = reader(read);
+    let limit = Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the chatty job did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let took = started.elapsed();
+    let text = output.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(status.success(), "{status}");
+
+    let mut seen: HashMap<(String, u64, u64), usize> = HashMap::new();
+    let mut results = HashMap::new();
+    let mut bytes = 0usize;
+    for line in text.lines() {
+        bytes += line.len() + 1;
+        let short = || format!("{}…", line.chars().take(200).collect::<String>());
+        if let Some(rest) = line.strip_prefix("result ") {
+            let (item, sum) = rest
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("{}", short()));
+            results.insert(item.parse::<u64>().unwrap(), sum.parse::<u64>().unwrap());
+            continue;
+        }
+        let (prefix_pid, rest) = line
+            .strip_prefix("[worker ")
+            .and_then(|l| l.split_once("] "))
+            .unwrap_or_else(|| panic!("a line without its worker prefix: {}", short()));
+        let fields: Vec<&str> = rest.splitn(5, ' ').collect();
+        let [stream, item, pid, number, body] = fields[..] else {
+            panic!("a malformed forwarded line: {}", short());
+        };
+        let field = |f: &str, key: &str| -> u64 {
+            f.strip_prefix(key)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no {key} in: {}", short()))
+        };
+        let (item, pid, number) = (
+            field(item, "item="),
+            field(pid, "pid="),
+            field(number, "line="),
+        );
+        assert!(stream == "out" || stream == "err", "{}", short());
+        assert_eq!(
+            prefix_pid,
+            pid.to_string(),
+            "prefix of another worker: {}",
+            short()
+        );
+        assert_eq!(
+            body,
+            format!("{} end", payload(item, number)),
+            "a cut or spliced line: {}",
+            short()
+        );
+        *seen.entry((stream.to_owned(), item, number)).or_default() += 1;
+    }
+    for stream in ["out", "err"] {
+        for item in 0..ITEMS {
+            for line in 0..LINES {
+                let n = seen.get(&(stream.to_owned(), item, line)).copied();
+                assert_eq!(n, Some(1), "{stream} line {line} of item {item}");
+            }
+        }
+    }
+    assert_eq!(seen.len() as u64, 2 * ITEMS * LINES);
+    for item in 0..ITEMS {
+        assert_eq!(
+            results.get(&item),
+            Some(&checksum(item, LINES)),
+            "item {item}"
+        );
+    }
+    assert_eq!(results.len() as u64, ITEMS);
+    eprintln!(
+        "heavy output: {} lines ({:.1} MiB) forwarded whole, {ITEMS} results right, in {took:?}",
+        seen.len(),
+        bytes as f64 / (1 << 20) as f64
+    );
+}
