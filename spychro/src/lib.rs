@@ -100,7 +100,12 @@ pub use wire::WireError;
 ///
 /// The name refers to a constant whose type implements [`JobFn`] and dereferences to a
 /// function pointer, which is why `plus_one(3)` still works; where a plain function value is
-/// needed (`iter.map(...)`), write `*plus_one`.
+/// needed (`iter.map(...)`), write `*plus_one`. Being a constant, the name cannot be reused by
+/// a `let` binding or a pattern in the same module (Rust reads it as a constant pattern and
+/// says so): keep jobs in a module of their own, or name the binding differently.
+///
+/// A job may also take a context, `ctx: &Ctx<M>`, anywhere after the item, to send typed
+/// messages and progress to the caller while the item runs (see [`Ctx`]).
 pub use spychro_macros::job;
 
 /// Marks `main` so that a worker process never runs it: the same as calling [`init()`] as
