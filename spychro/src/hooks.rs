@@ -29,6 +29,27 @@ pub struct WorkerLog {
     pub item: Option<u64>,
 }
 
+impl WorkerLog {
+    /// The record as it came off the wire from worker `pid`.
+    pub(crate) fn from_wire(pid: u32, log: crate::wire::WireLog) -> WorkerLog {
+        let level = match log.level {
+            1 => log::Level::Error,
+            2 => log::Level::Warn,
+            3 => log::Level::Info,
+            4 => log::Level::Debug,
+            _ => log::Level::Trace,
+        };
+        WorkerLog {
+            pid,
+            time: std::time::UNIX_EPOCH + Duration::from_millis(log.time_ms),
+            level,
+            target: log.target,
+            message: log.message,
+            item: log.item,
+        }
+    }
+}
+
 /// A panic in a job, as [`Job::on_panic`](crate::Job::on_panic) receives it.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -224,7 +245,7 @@ pub(crate) fn write_above(f: impl FnOnce()) {
 }
 
 /// Re-emits a worker's record through this process's logger, tagged with the worker.
-fn reemit(record: &WorkerLog) {
+pub(crate) fn reemit(record: &WorkerLog) {
     let logger = log::logger();
     let metadata = log::Metadata::builder()
         .level(record.level)

@@ -42,6 +42,7 @@
 // Showing `fn main` is the point of the entry-point examples.
 #![allow(clippy::needless_doctest_main)]
 
+mod channel;
 mod ctx;
 mod engine;
 mod error;
@@ -49,6 +50,7 @@ mod hooks;
 mod job;
 mod job_fn;
 mod panic;
+mod process;
 mod registry;
 mod results;
 mod signals;
@@ -59,6 +61,9 @@ mod threads;
 mod wire;
 mod worker;
 
+pub use channel::{
+    ChannelError, Mailbox, PipeEnd, Postbox, Receiver, Sender, pipe, postbox, queue,
+};
 pub use ctx::Ctx;
 pub use error::{Error, ExitStatus, FailureKind, ItemError, WorkerError};
 pub use hooks::{PanicReport, WorkerLog};
@@ -66,6 +71,9 @@ pub use job::{
     ArgsReady, FailurePolicy, Job, KeepGoing, NoArgs, NoExtraArgs, StopOnFailure, WithArgs,
 };
 pub use job_fn::JobFn;
+pub use process::{
+    CurrentProcess, ExitCode, Process, ProcessControl, ProcessList, current_process,
+};
 pub use results::Results;
 pub use wire::WireError;
 

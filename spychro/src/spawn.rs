@@ -25,6 +25,8 @@ pub(crate) struct SpawnOptions<'a> {
     pub(crate) memory_limit: Option<u64>,
     /// Pipe the worker's stdout and stderr to the caller instead of sharing the caller's.
     pub(crate) capture_output: bool,
+    /// More descriptors the worker inherits (channel ends given to a process).
+    pub(crate) inherit: &'a [RawFd],
 }
 
 /// A started worker process and the caller's ends of what it shares with it.
@@ -63,11 +65,12 @@ pub(crate) fn spawn_worker(opts: &SpawnOptions<'_>) -> io::Result<Spawned> {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     }
     let memory_limit = opts.memory_limit;
+    let extra: Vec<RawFd> = opts.inherit.to_vec();
     // SAFETY: the closure runs in the child between fork and exec and calls only fcntl and
     // setrlimit, which are async-signal-safe; it touches no memory shared with other threads.
     unsafe {
         cmd.pre_exec(move || {
-            for fd in inherit {
+            for &fd in inherit.iter().chain(&extra) {
                 clear_cloexec(fd)?;
             }
             if let Some(bytes) = memory_limit {

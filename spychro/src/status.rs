@@ -11,12 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
 
 /// The shared words. Only atomics live here, so both processes may touch them at any time.
+/// A worker uses 0 (index + 1 of the item running now; 0 between items) and 1 (when it
+/// started, in [`now_ms`] time); channels use 0 as a counter.
 #[repr(C)]
 struct Slots {
-    /// Index + 1 of the item running now; 0 between items.
-    current: AtomicU64,
-    /// When that item started, in milliseconds of [`now_ms`].
-    started_ms: AtomicU64,
+    words: [AtomicU64; 8],
 }
 
 const LEN: usize = 4096;
@@ -68,23 +67,26 @@ impl StatusPage {
         unsafe { self.slots.as_ref() }
     }
 
+    /// Shared word `i` (0..8).
+    pub(crate) fn word(&self, i: usize) -> &AtomicU64 {
+        &self.slots().words[i]
+    }
+
     /// The worker starts item `index`.
     pub(crate) fn begin(&self, index: u64, now_ms: u64) {
-        let s = self.slots();
-        s.started_ms.store(now_ms, Ordering::Relaxed);
-        s.current.store(index + 1, Ordering::Release);
+        self.word(1).store(now_ms, Ordering::Relaxed);
+        self.word(0).store(index + 1, Ordering::Release);
     }
 
     /// The worker finished its item.
     pub(crate) fn end(&self) {
-        self.slots().current.store(0, Ordering::Release);
+        self.word(0).store(0, Ordering::Release);
     }
 
     /// The item the worker is running and when it started, if it is running one.
     pub(crate) fn current(&self) -> Option<(u64, u64)> {
-        let s = self.slots();
-        let current = s.current.load(Ordering::Acquire);
-        (current != 0).then(|| (current - 1, s.started_ms.load(Ordering::Relaxed)))
+        let current = self.word(0).load(Ordering::Acquire);
+        (current != 0).then(|| (current - 1, self.word(1).load(Ordering::Relaxed)))
     }
 }
 

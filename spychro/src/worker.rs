@@ -107,6 +107,13 @@ impl<M: Serialize> Sink<M> for WorkerSink<M> {
 }
 
 static IS_WORKER: AtomicBool = AtomicBool::new(false);
+/// The name of this process when it was started as a [`Process`](crate::Process).
+static PROCESS_NAME: OnceLock<String> = OnceLock::new();
+
+/// This process's name if it was started as a `Process`.
+pub(crate) fn process_name() -> Option<&'static str> {
+    PROCESS_NAME.get().map(String::as_str)
+}
 static MAY_NEST: AtomicBool = AtomicBool::new(false);
 
 /// Whether this process is a spychro worker.
@@ -221,6 +228,9 @@ fn serve(sock: UnixStream, status: StatusPage) -> Result<(), WireError> {
                 let setup: wire::Setup = wire::decode(&body, "setup")?;
                 MAY_NEST.store(setup.nested, Ordering::Relaxed);
                 log::set_max_level(level_filter(setup.log_level));
+                if let Some(name) = setup.process.clone() {
+                    let _ = PROCESS_NAME.set(name);
+                }
                 let result = registry::find(&setup.name, setup.signature)
                     .and_then(|entry| Ok((entry, (entry.load)(&setup.args)?)))
                     .map(|loaded| {
@@ -242,9 +252,22 @@ fn serve(sock: UnixStream, status: StatusPage) -> Result<(), WireError> {
                         message: format!("job id {} was never set up", header.job),
                     });
                 };
+                if let Some(name) = process_name() {
+                    log::info!(target: "spychro::process", "{name}: child process calling run");
+                }
                 let mut sink = ResultsSink::new(link, &mut out, header.job, header.first);
                 (entry.run_batch)(&**state, header.first, header.count, records, &mut sink)?;
                 sink.flush()?;
+                if let Some(name) = process_name() {
+                    // A process runs its one item, then ends: 1 if it failed, as Python does.
+                    let code = if sink.failures > 0 { 1 } else { 0 };
+                    log::info!(
+                        target: "spychro::process",
+                        "{name}: process exiting with exitcode {code}"
+                    );
+                    let _ = std::io::stdout().flush();
+                    std::process::exit(code);
+                }
             }
             wire::TAG_SHUTDOWN => return Ok(()),
             other => return Err(WireError::UnknownTag(other)),
@@ -310,6 +333,8 @@ pub(crate) struct ResultsSink<'a> {
     /// When the current frame got its first outcome, in [`now_ms`] time.
     frame_ms: u64,
     now_ms: u64,
+    /// Items of this batch that failed.
+    failures: u32,
 }
 
 /// A results frame is sent once it holds this many bytes...
@@ -329,6 +354,7 @@ impl<'a> ResultsSink<'a> {
             started: Instant::now(),
             frame_ms: 0,
             now_ms: now_ms(),
+            failures: 0,
         }
     }
 
@@ -365,6 +391,7 @@ impl<'a> ResultsSink<'a> {
 
     fn failed(&mut self, kind: FailureKind) -> Result<(), WireError> {
         self.link.status.end();
+        self.failures += 1;
         self.frame();
         self.out.push(wire::OUTCOME_FAILED);
         let failure = WireFailure { kind };

@@ -220,6 +220,7 @@ impl Pool {
             exec_self: o.exec_self,
             memory_limit: o.memory_limit,
             capture_output: o.capture_output,
+            inherit: &[],
         })
         .map_err(|e| WorkerError {
             pid: None,

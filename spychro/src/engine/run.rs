@@ -149,6 +149,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
             args,
             nested: pool.nested,
             log_level: options.log_level as u8,
+            process: None,
         };
         wire::push_message(&mut setup, wire::TAG_SETUP, &message).map_err(|e| {
             Error::Config(format!("the job set-up message could not be built: {e}"))
@@ -471,21 +472,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
             (wire::TAG_LOG, _) => {
                 let log: wire::WireLog =
                     wire::decode(body, "log").map_err(WorkerErrorKind::Wire)?;
-                let level = match log.level {
-                    1 => log::Level::Error,
-                    2 => log::Level::Warn,
-                    3 => log::Level::Info,
-                    4 => log::Level::Debug,
-                    _ => log::Level::Trace,
-                };
-                let record = WorkerLog {
-                    pid: w.pid,
-                    time: std::time::UNIX_EPOCH + Duration::from_millis(log.time_ms),
-                    level,
-                    target: log.target,
-                    message: log.message,
-                    item: log.item,
-                };
+                let record = WorkerLog::from_wire(w.pid, log);
                 self.progress.hooks.log(record);
                 Ok(())
             }

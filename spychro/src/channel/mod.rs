@@ -1,0 +1,18 @@
+//! Typed, serde-based channels between processes: a duplex [`pipe`] for a parent and one
+//! child, a [`queue`] for any number of senders and receivers (with `task_done`/`join`), and
+//! [`postbox`] for messages addressed to one recipient.
+//!
+//! Every channel is a `SOCK_SEQPACKET` socketpair: the kernel delivers each message whole to
+//! exactly one reader, keeps a message queued when a reader dies before taking it, and ends
+//! every reader's wait (after the queued messages) once the sending side is closed or gone.
+//! Channel ends are handed to a child by passing them in its item or arguments to
+//! [`Process::new`](crate::Process::new): the child inherits the descriptor.
+
+mod endpoint;
+mod postbox;
+mod queue;
+
+pub use endpoint::ChannelError;
+pub(crate) use endpoint::capture_fds;
+pub use postbox::{Mailbox, Postbox, postbox};
+pub use queue::{PipeEnd, Receiver, Sender, pipe, queue};
