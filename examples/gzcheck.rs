@@ -1,8 +1,10 @@
-//! Checks a directory of `.gz` files for corruption in a pool of worker processes: each file
-//! is one item, fully decompressed by a worker, which sends back a small `Verdict`.
+//! Checks a directory of `.gz` files for corruption in a pool of worker processes, and shows
+//! what the workers are doing while they do it: each file is one item, fully decompressed by a
+//! worker, which logs, sends a message about the file, reports its progress through the file,
+//! and returns a small `Verdict`.
 //!
 //! ```text
-//! cargo run --release --example gzcheck [DIR] [--processes N]
+//! cargo run --release --example gzcheck [DIR] [--processes N] [-v]
 //! ```
 //!
 //! With no `DIR` it first writes a sample directory, `spychro-gzcheck-sample` under the
@@ -13,10 +15,20 @@
 //! found bad.
 //!
 //! What it shows:
+//! - **logs**: the job logs with the `log` crate (`starting check for file ...`, `file ... is
+//!   ok`, `file ... is corrupt: ...`). `main` installs `env_logger`, and each worker's records
+//!   come out of it tagged `[worker PID item N]`. By default only warnings and errors are shown
+//!   (one line per corrupt file); `-v` shows every file's info lines; `RUST_LOG` overrides both.
+//! - **messages**: the job takes `ctx: &Ctx<Checked>` and sends each file's outcome; main's
+//!   `on_message` handler, a closure that changes plain local variables, keeps running totals
+//!   while the job runs. When no progress bar is drawn it prints them at each quarter of the
+//!   files; at the end they are checked against the returned verdicts.
+//! - **progress**: `.progress(true)` draws a bar (files done, rate, time left) on stderr when
+//!   it is a terminal, with the latest `ctx.progress(...)` report within a file; log lines are
+//!   written above it.
 //! - a job over `PathBuf` items that returns a serializable struct: a corrupt file is a normal
 //!   result (a verdict), while a file that cannot be opened is the job's `Err`, which stops the
 //!   run with an error naming the file;
-//! - `stream_multi_processed`, to report bad files as their results arrive, in input order;
 //! - a second job, with an extra argument, that writes the sample in parallel.
 //!
 //! Exit status: 0 when every file is good (for the sample: when exactly the damaged files were
@@ -25,7 +37,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{self, BufRead, BufReader, ErrorKind, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -34,9 +46,9 @@ use flate2::Compression;
 use flate2::bufread::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
-use spychro::Job;
+use spychro::{Ctx, Job};
 
-/// What a worker found in one file.
+/// What a worker found in one file: the job's output.
 #[derive(Debug, Serialize, Deserialize)]
 struct Verdict {
     path: PathBuf,
@@ -47,12 +59,42 @@ struct Verdict {
     error: Option<String>,
 }
 
-/// Decompresses the whole file (every gzip member) and reports whether that worked. Stricter
-/// than `gzip -t`, which ignores trailing zero bytes.
+/// What a worker tells the caller as soon as a file is checked: the message the job sends.
+#[derive(Debug, Serialize, Deserialize)]
+struct Checked {
+    ok: bool,
+    bytes: u64,
+}
+
+/// Checks one file, as the Python original's `check_file` does: logs that it starts, logs the
+/// verdict (an error for a corrupt file), sends it to the caller, and returns it.
 #[spychro::job]
-fn check_file(path: PathBuf) -> io::Result<Verdict> {
+fn check_file(path: PathBuf, ctx: &Ctx<Checked>) -> io::Result<Verdict> {
+    log::info!("starting check for file {}", path.display());
+    let verdict = inspect(path, |fraction| ctx.progress(fraction))?;
+    match &verdict.error {
+        None => log::info!("file {} is ok", verdict.path.display()),
+        Some(error) => log::error!("file {} is corrupt: {error}", verdict.path.display()),
+    }
+    ctx.send(Checked {
+        ok: verdict.ok,
+        bytes: verdict.bytes,
+    });
+    Ok(verdict)
+}
+
+/// Decompresses the whole file (every gzip member) and reports whether that worked, calling
+/// `progress` with the fraction of the file read as it goes. Stricter than `gzip -t`, which
+/// ignores trailing zero bytes.
+fn inspect(path: PathBuf, mut progress: impl FnMut(f64)) -> io::Result<Verdict> {
     // Not being able to open the file is not a verdict on its contents: fail the item.
-    let mut file = BufReader::with_capacity(256 * 1024, File::open(&path)?);
+    let file = File::open(&path)?;
+    let size = file.metadata()?.len();
+    let counting = Counting {
+        inner: file,
+        read: 0,
+    };
+    let mut file = BufReader::with_capacity(256 * 1024, counting);
     let bad = |error: &str| Verdict {
         path: path.clone(),
         ok: false,
@@ -66,7 +108,7 @@ fn check_file(path: PathBuf) -> io::Result<Verdict> {
     }
     let mut gz = MultiGzDecoder::new(file);
     let mut buf = vec![0; 256 * 1024];
-    let mut bytes = 0;
+    let (mut bytes, mut reported) = (0, 0);
     let error = loop {
         match gz.read(&mut buf) {
             Ok(0) => break None,
@@ -82,6 +124,11 @@ fn check_file(path: PathBuf) -> io::Result<Verdict> {
             }
             Err(e) => break Some(e.to_string()),
         }
+        let read = gz.get_ref().get_ref().read;
+        if read != reported && read < size {
+            progress(read as f64 / size as f64);
+            reported = read;
+        }
     };
     Ok(Verdict {
         path,
@@ -89,6 +136,20 @@ fn check_file(path: PathBuf) -> io::Result<Verdict> {
         bytes,
         error,
     })
+}
+
+/// A reader that counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    read: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
 }
 
 fn main() -> ExitCode {
@@ -101,14 +162,20 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: gzcheck [DIR] [--processes N]\n\
-    checks every .gz file under DIR; with no DIR, generates and checks a sample directory";
+const USAGE: &str = "usage: gzcheck [DIR] [--processes N] [-v | --verbose]\n\
+    checks every .gz file under DIR; with no DIR, generates and checks a sample directory.\n\
+    Workers' warnings and errors are logged; -v logs every file (RUST_LOG overrides both)";
 
 fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let Some(opts) = Options::parse()? else {
         println!("{USAGE}");
         return Ok(ExitCode::SUCCESS);
     };
+    // The workers' records come out of this logger; it also sets how much they send.
+    let filter = if opts.verbose { "info" } else { "warn" };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(filter))
+        .format(|out, record| writeln!(out, "{:<5} {}", record.level(), record.args()))
+        .init();
     let processes = opts.processes.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
@@ -126,39 +193,63 @@ fn run() -> Result<ExitCode, Box<dyn std::error::Error>> {
     if files.is_empty() {
         return Err(format!("no .gz files under `{}`", dir.display()).into());
     }
+    let total = files.len();
+    let es = if processes == 1 { "" } else { "es" };
+    println!("checking {total} files with {processes} process{es}");
 
+    // Running totals, kept by the message handler as the workers report each file. The
+    // progress bar is drawn only when stderr is a terminal; otherwise the handler prints the
+    // totals at each quarter.
     let started = Instant::now();
-    let (mut checked, mut bytes) = (0, 0);
-    let mut bad = BTreeSet::new();
+    let (mut checked, mut bad_so_far, mut bytes_so_far) = (0, 0, 0);
+    let print_totals = !io::stderr().is_terminal();
     let verdicts = Job::new(check_file, files)
         .processes(processes)
-        .stream_multi_processed()?;
-    for verdict in verdicts {
-        let verdict = verdict?;
-        checked += 1;
+        .progress(true)
+        .on_message(|_pid, file: Checked| {
+            checked += 1;
+            bytes_so_far += file.bytes;
+            bad_so_far += usize::from(!file.ok);
+            if print_totals && checked < total && checked % total.div_ceil(4) == 0 {
+                println!(
+                    "  {checked:>w$}/{total} files checked, {bad_so_far} bad, {:.1} MiB so far",
+                    bytes_so_far as f64 / MIB,
+                    w = total.to_string().len(),
+                );
+            }
+        })
+        .run_multi_processed()?;
+
+    let mut bad = BTreeMap::new();
+    let mut bytes = 0;
+    for verdict in &verdicts {
         bytes += verdict.bytes;
         if let Some(error) = &verdict.error {
-            let name = relative(&verdict.path, &dir);
-            println!("BAD  {name}: {error}");
-            bad.insert(name);
+            bad.insert(relative(&verdict.path, &dir), error.as_str());
         }
     }
+    // Every message arrives before its item's output: the totals are complete.
+    if (checked, bad_so_far, bytes_so_far) != (verdicts.len(), bad.len(), bytes) {
+        return Err("the messages do not add up to the verdicts".into());
+    }
     println!(
-        "checked {checked} files in {:.2?} with {processes} process{}: {} bad, {:.1} MiB \
-         decompressed",
+        "checked {checked} files in {:.2?} with {processes} process{es}: {bad_so_far} bad, \
+         {:.1} MiB decompressed",
         started.elapsed(),
-        if processes == 1 { "" } else { "es" },
-        bad.len(),
-        bytes as f64 / MIB,
+        bytes_so_far as f64 / MIB,
     );
 
     let Some(damaged) = damaged else {
+        for (name, error) in &bad {
+            println!("BAD  {name}: {error}");
+        }
         return Ok(if bad.is_empty() {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)
         });
     };
+    let bad: BTreeSet<String> = bad.into_keys().collect();
     let expected: BTreeSet<String> = damaged.keys().cloned().collect();
     if bad == expected {
         let how: Vec<_> = damaged.values().map(|d| d.what()).collect();
@@ -187,6 +278,7 @@ const MIB: f64 = 1024.0 * 1024.0;
 struct Options {
     dir: Option<PathBuf>,
     processes: Option<usize>,
+    verbose: bool,
 }
 
 impl Options {
@@ -195,11 +287,16 @@ impl Options {
         let mut opts = Options {
             dir: None,
             processes: None,
+            verbose: false,
         };
         let mut args = std::env::args_os().skip(1);
         while let Some(arg) = args.next() {
             let count = match arg.to_str() {
                 Some("-h" | "--help") => return Ok(None),
+                Some("-v" | "--verbose") => {
+                    opts.verbose = true;
+                    continue;
+                }
                 Some("-p" | "--processes") => Some(args.next().unwrap_or_default()),
                 Some(s) if s.starts_with("--processes=") => Some(s["--processes=".len()..].into()),
                 Some(s) if s.starts_with('-') => {

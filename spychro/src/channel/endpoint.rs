@@ -149,6 +149,7 @@ impl Endpoint {
     pub(crate) fn close_sending(&self) {
         let _ = nix::sys::socket::shutdown(self.fd.as_raw_fd(), nix::sys::socket::Shutdown::Write);
     }
+}
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ChannelError> {
     crate::wire::encode_value(value).map_err(|e| ChannelError::Codec(format!("serialized: {e}")))
