@@ -40,10 +40,10 @@ pub enum Error {
     /// An option given to the builder cannot work.
     #[error("invalid job option: {0}")]
     Config(String),
-    /// A multi-processed job was started inside a daemonic worker.
+    /// A multi-processed job or a process was started inside a daemonic worker or process.
     #[error(
-        "cannot start a pool of processes inside a worker of another pool (pid {pid}); \
-         daemonic workers may not have children"
+        "cannot start processes inside a daemonic worker or process (pid {pid}); daemonic \
+         workers may not have children: start the outer job or process with .daemon(false)"
     )]
     NestedPool {
         /// The pid of the worker that tried.

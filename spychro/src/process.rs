@@ -113,6 +113,11 @@ impl<F: JobFn> Process<F> {
 
     /// Starts the child and hands it its item.
     pub fn start(&mut self) -> Result<(), Error> {
+        if crate::worker::is_worker() && !crate::worker::may_nest() {
+            return Err(Error::NestedPool {
+                pid: std::process::id(),
+            });
+        }
         let (item, args) = match std::mem::replace(&mut self.state, State::Broken) {
             State::Ready { item, args } => (item, args),
             other => {
