@@ -334,7 +334,7 @@ fn daemonic_workers_may_not_start_pools_but_non_daemonic_ones_may() {
         .run_multi_processed()
         .unwrap();
     assert!(
-        out[0].starts_with("cannot start a pool of processes inside a worker of another pool"),
+        out[0].starts_with("cannot start processes inside a daemonic worker or process"),
         "{}",
         out[0]
     );

@@ -27,7 +27,10 @@ fn a_process_runs_its_function_and_returns_its_value() {
     let pid = p.pid().unwrap();
     assert_ne!(pid, std::process::id());
     let (name, child_pid, value) = p.join().unwrap();
-    assert_eq!((name.as_str(), child_pid, value), (default_name.as_str(), pid, 42));
+    assert_eq!(
+        (name.as_str(), child_pid, value),
+        (default_name.as_str(), pid, 42)
+    );
     assert_eq!(p.exit_code(), Some(0));
     assert!(!p.is_alive());
     assert!(!exists(pid));
@@ -128,7 +131,10 @@ fn dropping_a_daemon_kills_it_and_dropping_a_non_daemon_waits() {
     let mut waited = Process::with_args(write_after, dir.join("waited"), 200).daemon(false);
     waited.start().unwrap();
     drop(waited);
-    assert!(dir.join("waited").exists(), "dropping a non-daemon must wait for it");
+    assert!(
+        dir.join("waited").exists(),
+        "dropping a non-daemon must wait for it"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -145,7 +151,8 @@ fn only_non_daemonic_processes_may_start_children() {
     daemon.start().unwrap();
     let err = daemon.join().unwrap_err();
     assert!(
-        err.to_string().contains("daemonic workers may not have children"),
+        err.to_string()
+            .contains("daemonic workers may not have children"),
         "{err}"
     );
     let mut parent = Process::new(nested_pool, 5).daemon(false);

@@ -7,6 +7,7 @@ use proc_macro::TokenStream;
 mod ast;
 mod expand;
 mod main_attr;
+mod task_attr;
 
 /// Makes a function a spychro job. Documented in the `spychro` crate.
 #[proc_macro_attribute]
@@ -18,4 +19,10 @@ pub fn job(args: TokenStream, input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, input: TokenStream) -> TokenStream {
     main_attr::main(args.into(), input.into()).into()
+}
+
+/// Registers a `spychro::Task` implementation. Documented in the `spychro` crate.
+#[proc_macro_attribute]
+pub fn task(args: TokenStream, input: TokenStream) -> TokenStream {
+    task_attr::task(args.into(), input.into()).into()
 }

@@ -107,12 +107,15 @@ pub(crate) struct Hooks<'h> {
     pub(crate) broken: Option<Error>,
 }
 
-/// Runs a handler; a panic in it is kept as the run's error.
+/// Runs a handler, above the progress bar if one is drawn (so that what it prints does not
+/// tear the bar); a panic in it is kept as the run's error.
 fn guarded(broken: &mut Option<Error>, handler: &'static str, f: impl FnOnce()) {
     if broken.is_some() {
         return;
     }
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+    let mut result = Ok(());
+    write_above(|| result = catch_unwind(AssertUnwindSafe(f)));
+    if let Err(payload) = result {
         let message = payload
             .downcast_ref::<&str>()
             .map(|s| s.to_string())

@@ -72,7 +72,7 @@ pub use job::{
 };
 pub use job_fn::JobFn;
 pub use process::{
-    CurrentProcess, ExitCode, Process, ProcessControl, ProcessList, current_process,
+    CurrentProcess, ExitCode, Process, ProcessControl, ProcessList, Task, current_process,
 };
 pub use results::Results;
 pub use wire::WireError;
@@ -128,6 +128,10 @@ pub use spychro_macros::job;
 /// ```
 pub use spychro_macros::main;
 
+/// Registers an `impl Task for YourType` block so that [`Process::task`] can run its values
+/// in child processes (see [`Task`]).
+pub use spychro_macros::task;
+
 /// Enters worker mode if this process was started as a spychro worker (it then never
 /// returns); does nothing otherwise.
 ///
@@ -147,6 +151,7 @@ pub fn init() {
 /// Not public API: what `#[job]` and `#[main]` expand to.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::process::{TaskJob, TaskRunner};
     pub use crate::registry::{JOBS, JobEntry};
     pub use linkme;
 

@@ -49,6 +49,8 @@ pub struct PipeEnd<S, R> {
 /// assert_eq!(child.join()?, 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+// The two ends' types are the documentation: an alias would hide them.
+#[allow(clippy::type_complexity)]
 pub fn pipe<A, B>() -> Result<(PipeEnd<A, B>, PipeEnd<B, A>), ChannelError> {
     let (a, b) = seqpacket_pair()?;
     Ok((
