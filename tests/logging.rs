@@ -34,17 +34,63 @@ fn check(name: String) -> bool {
     true
 }
 
+fn install() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        log::set_logger(&CAPTURE).unwrap();
+        log::set_max_level(log::LevelFilter::Info);
+    });
+}
+
+#[spychro::job]
+fn quiet(x: u32) -> u32 {
+    x
+}
+
+#[test]
+fn a_process_logs_its_lifecycle_through_the_callers_logger() {
+    install();
+    let mut p = spychro::Process::new(quiet, 1).name("lifecycle-probe");
+    p.start().unwrap();
+    let pid = p.pid().unwrap();
+    assert_eq!(p.join().unwrap(), 1);
+    let got = CAPTURE.0.lock().unwrap().clone();
+    let mine: Vec<&String> = got
+        .iter()
+        .filter(|(_, target, text)| {
+            target == "spychro::process" && text.contains("lifecycle-probe")
+        })
+        .map(|(_, _, text)| text)
+        .collect();
+    assert_eq!(mine.len(), 2, "{got:?}");
+    assert_eq!(
+        mine[0],
+        &format!("[worker {pid}] lifecycle-probe: child process calling run")
+    );
+    assert!(
+        mine[1].ends_with("lifecycle-probe: process exiting with exitcode 0"),
+        "{}",
+        mine[1]
+    );
+}
+
 #[test]
 fn worker_records_come_out_of_the_callers_logger() {
-    log::set_logger(&CAPTURE).unwrap();
-    log::set_max_level(log::LevelFilter::Info);
+    install();
     let names: Vec<String> = ["a", "bad-b", "c"].iter().map(|s| s.to_string()).collect();
     let ok = Job::new(check, names)
         .processes(2)
         .run_multi_processed()
         .unwrap();
     assert_eq!(ok, [true, false, true]);
-    let mut got = CAPTURE.0.lock().unwrap().clone();
+    let mut got: Vec<_> = CAPTURE
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, target, _)| target == "logging")
+        .cloned()
+        .collect();
     got.sort_by(|a, b| {
         a.2.split_once(']')
             .map(|x| x.1)
