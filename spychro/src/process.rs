@@ -264,6 +264,7 @@ impl<F: JobFn> Process<F> {
             args: args_bytes,
             nested: !self.daemon,
             log_level: log::max_level() as u8,
+            timed: false,
             process: Some(self.name.clone()),
         };
         let mut out = Vec::new();

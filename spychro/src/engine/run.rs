@@ -149,6 +149,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
             args,
             nested: pool.nested,
             log_level: options.log_level as u8,
+            timed: options.timeout.is_some(),
             process: None,
         };
         wire::push_message(&mut setup, wire::TAG_SETUP, &message).map_err(|e| {

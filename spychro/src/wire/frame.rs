@@ -133,56 +133,52 @@ pub(crate) fn read_frame(r: &mut impl Read, body: &mut Vec<u8>) -> Result<Option
 }
 
 /// A receive buffer for a non-blocking socket: bytes arrive at the end, whole frames are taken
-/// from the front.
+/// from the front. The buffer stays initialised; only `start..end` holds data.
 #[derive(Default)]
 pub(crate) struct FrameBuf {
     buf: Vec<u8>,
     start: usize,
+    end: usize,
 }
 
 impl FrameBuf {
     /// Reads what the socket has; returns `Ok(false)` at end of stream.
     pub(crate) fn fill(&mut self, r: &mut impl Read) -> io::Result<bool> {
-        if self.start > 0 && self.start == self.buf.len() {
-            self.buf.clear();
+        if self.start == self.end {
             self.start = 0;
+            self.end = 0;
         } else if self.start > (1 << 20) && self.start > self.buf.len() / 2 {
-            self.buf.drain(..self.start);
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
         }
         loop {
-            if self.buf.capacity() - self.buf.len() < 64 * 1024 {
-                self.buf.reserve(64 * 1024);
+            if self.buf.len() - self.end < 64 * 1024 {
+                // Grows (and zeroes) only new room, once.
+                let len = (self.buf.len() * 2).max(self.end + 64 * 1024);
+                self.buf.resize(len, 0);
             }
-            let len = self.buf.len();
-            let spare = self.buf.capacity() - len;
-            self.buf.resize(len + spare, 0);
-            let res = r.read(&mut self.buf[len..]);
-            match res {
+            let spare = self.buf.len() - self.end;
+            match r.read(&mut self.buf[self.end..]) {
+                Ok(0) => return Ok(false),
                 Ok(n) => {
-                    self.buf.truncate(len + n);
-                    if n == 0 {
-                        return Ok(false);
-                    }
+                    self.end += n;
                     if n < spare {
                         return Ok(true);
                     }
                 }
-                Err(e) => {
-                    self.buf.truncate(len);
-                    match e.kind() {
-                        io::ErrorKind::WouldBlock => return Ok(true),
-                        io::ErrorKind::Interrupted => {}
-                        _ => return Err(e),
-                    }
-                }
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock => return Ok(true),
+                    io::ErrorKind::Interrupted => {}
+                    _ => return Err(e),
+                },
             }
         }
     }
 
     /// Takes the next whole frame: `(tag, body)`.
     pub(crate) fn next_frame(&mut self) -> Result<Option<(u8, &[u8])>, WireError> {
-        match parse_frame(&self.buf[self.start..])? {
+        match parse_frame(&self.buf[self.start..self.end])? {
             None => Ok(None),
             Some((tag, body, total)) => {
                 let base = self.start;

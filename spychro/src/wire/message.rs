@@ -18,7 +18,7 @@ use super::frame::{Cursor, WireError, begin_frame, end_frame};
 use crate::error::FailureKind;
 
 /// Bumped whenever the layout of any message changes.
-pub(crate) const PROTOCOL_VERSION: u32 = 4;
+pub(crate) const PROTOCOL_VERSION: u32 = 5;
 
 // Caller to worker.
 pub(crate) const TAG_SETUP: u8 = 1;
@@ -53,6 +53,8 @@ pub(crate) struct Setup {
     pub(crate) nested: bool,
     /// The most verbose log level to send (`log::LevelFilter` as a number).
     pub(crate) log_level: u8,
+    /// Record each item's start time on the status page (the caller enforces a timeout).
+    pub(crate) timed: bool,
     /// Set for a [`Process`](crate::Process): its name. The worker runs one batch, then exits
     /// with 0, or 1 if the item failed.
     pub(crate) process: Option<String>,
