@@ -124,6 +124,19 @@ impl Endpoint {
         }
     }
 
+    /// Encodes and sends one message.
+    pub(crate) fn send_value<T: Serialize>(&self, value: &T) -> Result<(), ChannelError> {
+        self.send_bytes(&encode(value)?)
+    }
+
+    /// Takes and decodes one message, waiting at most `timeout` (forever with `None`).
+    pub(crate) fn recv_value<T: serde::de::DeserializeOwned>(
+        &self,
+        timeout: Option<Duration>,
+    ) -> Result<T, ChannelError> {
+        decode(&self.recv_bytes(timeout)?)
+    }
+
     /// Whether a message is waiting.
     pub(crate) fn is_empty(&self) -> bool {
         let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::endpoint::{ChannelError, Endpoint, decode, encode, seqpacket_pair};
+use super::endpoint::{ChannelError, Endpoint, encode, seqpacket_pair};
 
 /// Sends messages addressed to recipients (pymulproc's recipient pid): clone it, or give it to
 /// children.
@@ -130,17 +130,17 @@ impl<T> Postbox<T> {
 impl<T: DeserializeOwned> Mailbox<T> {
     /// Takes the next message for this recipient, waiting for one.
     pub fn recv(&self) -> Result<T, ChannelError> {
-        decode(&self.end.recv_bytes(None)?)
+        self.end.recv_value(None)
     }
 
     /// Takes the next message, waiting at most `timeout`.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, ChannelError> {
-        decode(&self.end.recv_bytes(Some(timeout))?)
+        self.end.recv_value(Some(timeout))
     }
 
     /// Takes the next message if one is there.
     pub fn try_recv(&self) -> Result<T, ChannelError> {
-        decode(&self.end.recv_bytes(Some(Duration::ZERO))?)
+        self.end.recv_value(Some(Duration::ZERO))
     }
 }
 

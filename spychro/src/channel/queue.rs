@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::endpoint::{ChannelError, Endpoint, decode, encode, seqpacket_pair};
+use super::endpoint::{ChannelError, Endpoint, encode, seqpacket_pair};
 use crate::status::StatusPage;
 
 /// One end of a duplex [`pipe`]: sends `S`, receives `R`.
@@ -68,17 +68,17 @@ pub fn pipe<A, B>() -> Result<(PipeEnd<A, B>, PipeEnd<B, A>), ChannelError> {
 impl<S: Serialize, R: DeserializeOwned> PipeEnd<S, R> {
     /// Sends a message to the other end.
     pub fn send(&self, message: &S) -> Result<(), ChannelError> {
-        self.end.send_bytes(&encode(message)?)
+        self.end.send_value(message)
     }
 
     /// Waits for the next message.
     pub fn recv(&self) -> Result<R, ChannelError> {
-        decode(&self.end.recv_bytes(None)?)
+        self.end.recv_value(None)
     }
 
     /// Waits at most `timeout` for the next message.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<R, ChannelError> {
-        decode(&self.end.recv_bytes(Some(timeout))?)
+        self.end.recv_value(Some(timeout))
     }
 }
 
@@ -236,17 +236,17 @@ impl<T> Sender<T> {
 impl<T: DeserializeOwned> Receiver<T> {
     /// Takes the next message, waiting for one.
     pub fn recv(&self) -> Result<T, ChannelError> {
-        decode(&self.end.recv_bytes(None)?)
+        self.end.recv_value(None)
     }
 
     /// Takes the next message, waiting at most `timeout`.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, ChannelError> {
-        decode(&self.end.recv_bytes(Some(timeout))?)
+        self.end.recv_value(Some(timeout))
     }
 
     /// Takes the next message if one is there.
     pub fn try_recv(&self) -> Result<T, ChannelError> {
-        decode(&self.end.recv_bytes(Some(Duration::ZERO))?)
+        self.end.recv_value(Some(Duration::ZERO))
     }
 }
 
