@@ -261,9 +261,10 @@ fn serve(sock: UnixStream, status: StatusPage) -> Result<(), WireError> {
                 let mut sink = ResultsSink::new(link, &mut out, header.job, header.first);
                 (entry.run_batch)(&**state, header.first, header.count, records, &mut sink)?;
                 sink.flush()?;
+                let failures = sink.failures;
                 if let Some(name) = process_name() {
                     // A process runs its one item, then ends: 1 if it failed, as Python does.
-                    let code = if sink.failures > 0 { 1 } else { 0 };
+                    let code = if failures > 0 { 1 } else { 0 };
                     log::info!(
                         target: "spychro::process",
                         "{name}: process exiting with exitcode {code}"
@@ -352,8 +353,9 @@ const FLUSH_BYTES: usize = 1 << 20;
 const FLUSH_MS: u64 = 10;
 
 impl<'a> ResultsSink<'a> {
+    /// A sink appending to `out`, which may still hold finished frames of earlier batches
+    /// (written together, later).
     fn new(link: &'a Link, out: &'a mut Vec<u8>, job: u32, first: u64) -> Self {
-        out.clear();
         ResultsSink {
             link,
             out,
@@ -427,14 +429,23 @@ impl<'a> ResultsSink<'a> {
         Ok(())
     }
 
+    /// Ends the current results frame and sends everything pending.
     fn flush(&mut self) -> Result<(), WireError> {
+        self.finish()?;
+        if !self.out.is_empty() {
+            self.link.send(self.out)?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    /// Ends the current results frame without sending it yet.
+    fn finish(&mut self) -> Result<(), WireError> {
         if let Some(frame) = self.frame.take() {
             let now = Instant::now();
             let busy = now.duration_since(self.started).as_nanos() as u64;
             self.started = now;
             wire::finish_results(self.out, frame, busy)?;
-            self.link.send(self.out)?;
-            self.out.clear();
         }
         Ok(())
     }

@@ -23,8 +23,11 @@ use crate::signals;
 use crate::status::now_ms;
 use crate::wire::{self, WireError};
 
-/// Batches in flight per worker: one running, one waiting in its socket.
+/// Batches in flight per worker: one running, one waiting in its socket...
 const PIPELINE: usize = 2;
+/// ...or, for small batches, up to about this many items, so that one-item messages do not
+/// wake a sleeping worker each time.
+const PIPELINE_ITEMS: usize = 64;
 
 /// One item's outcome.
 pub(crate) type Outcome<O> = Result<O, Box<ItemError>>;
@@ -788,7 +791,12 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
         let starting = workers
             .iter()
             .any(|w| matches!(w.state, State::Starting { .. } | State::Loading { .. }));
-        let depth = if starting { 1 } else { PIPELINE };
+        let first_size = self.progress.sizer.next(self.remaining(), live);
+        let depth = if starting {
+            1
+        } else {
+            (PIPELINE_ITEMS / first_size.max(1)).clamp(PIPELINE, PIPELINE_ITEMS)
+        };
         for level in 0..depth {
             for i in 0..self.pool.workers.len() {
                 let w = &self.pool.workers[i];
@@ -805,7 +813,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
                 }
                 if self.options.bounded && self.requeue.is_empty() {
                     let ahead = self.next_index - self.progress.reorder.next_index();
-                    if ahead >= (3 * PIPELINE * live * size) as u64 {
+                    if ahead >= (3 * depth * live * size) as u64 {
                         return Ok(());
                     }
                 }
