@@ -200,8 +200,13 @@ impl Hooks<'_> {
 
     /// An item's outcome was delivered.
     pub(crate) fn delivered(&self) {
+        self.delivered_many(1);
+    }
+
+    /// `n` outcomes were delivered.
+    pub(crate) fn delivered_many(&self, n: usize) {
         if let Some(bar) = &self.bar {
-            bar.inc(1);
+            bar.inc(n as u64);
         }
     }
 

@@ -95,9 +95,9 @@ pub trait FailurePolicy: crate::private::Sealed {
     #[doc(hidden)]
     const KEEP_GOING: bool;
     #[doc(hidden)]
-    fn collect<O>(
-        results: impl Iterator<Item = Result<O, Error>>,
-    ) -> Result<Self::Collected<O>, Error>;
+    fn collect<F: JobFn, It: Iterator<Item = F::Item>>(
+        results: Results<'_, F, It>,
+    ) -> Result<Self::Collected<F::Output>, Error>;
 }
 
 /// The default [`FailurePolicy`]: the first failed item stops the job.
@@ -114,24 +114,30 @@ impl crate::private::Sealed for KeepGoing {}
 impl FailurePolicy for StopOnFailure {
     type Collected<O> = Vec<O>;
     const KEEP_GOING: bool = false;
-    fn collect<O>(results: impl Iterator<Item = Result<O, Error>>) -> Result<Vec<O>, Error> {
-        results.collect()
+    fn collect<F: JobFn, It: Iterator<Item = F::Item>>(
+        mut results: Results<'_, F, It>,
+    ) -> Result<Vec<F::Output>, Error> {
+        let mut all = Vec::new();
+        while let Some(chunk) = results.next_chunk() {
+            let chunk = chunk?;
+            all.reserve(chunk.len());
+            for outcome in chunk {
+                all.push(outcome.map_err(Error::Item)?);
+            }
+        }
+        Ok(all)
     }
 }
 
 impl FailurePolicy for KeepGoing {
     type Collected<O> = Vec<Result<O, ItemError>>;
     const KEEP_GOING: bool = true;
-    fn collect<O>(
-        results: impl Iterator<Item = Result<O, Error>>,
-    ) -> Result<Vec<Result<O, ItemError>>, Error> {
+    fn collect<F: JobFn, It: Iterator<Item = F::Item>>(
+        mut results: Results<'_, F, It>,
+    ) -> Result<Vec<Result<F::Output, ItemError>>, Error> {
         let mut all = Vec::new();
-        for r in results {
-            match r {
-                Ok(out) => all.push(Ok(out)),
-                Err(Error::Item(failure)) => all.push(Err(*failure)),
-                Err(e) => return Err(e),
-            }
+        while let Some(chunk) = results.next_chunk() {
+            all.extend(chunk?.into_iter().map(|o| o.map_err(|f| *f)));
         }
         Ok(all)
     }

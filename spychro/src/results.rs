@@ -71,6 +71,44 @@ impl<'h, F: JobFn, It> Results<'h, F, It> {
     }
 }
 
+impl<F, It> Results<'_, F, It>
+where
+    F: JobFn,
+    It: Iterator<Item = F::Item>,
+{
+    /// The next outcomes in order, as a run of at least one; `None` at the end. A failure of
+    /// the machinery is the `Err`, after which the results end.
+    pub(crate) fn next_chunk(&mut self) -> Option<Result<Vec<Outcome<F::Output>>, Error>> {
+        if self.done {
+            return None;
+        }
+        if let Backend::Processes(r) = &mut self.backend {
+            let keep_going = self.keep_going;
+            return match r.next_chunk() {
+                Ok(Some(chunk)) => {
+                    if !keep_going && chunk.iter().any(|o| o.is_err()) {
+                        self.done = true;
+                    }
+                    Some(Ok(chunk))
+                }
+                Ok(None) => {
+                    self.done = true;
+                    None
+                }
+                Err(e) => {
+                    self.done = true;
+                    Some(Err(e))
+                }
+            };
+        }
+        match self.next()? {
+            Ok(out) => Some(Ok(vec![Ok(out)])),
+            Err(Error::Item(failure)) => Some(Ok(vec![Err(failure)])),
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
 impl<F, It> Iterator for Results<'_, F, It>
 where
     F: JobFn,

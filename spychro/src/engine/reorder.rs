@@ -30,6 +30,22 @@ impl<T> Reorder<T> {
         }
     }
 
+    /// Releases every outcome that is next in order and has arrived, at least one, as a run.
+    pub(crate) fn pop_chunk(&mut self) -> Option<Vec<T>> {
+        if self.current.len() > 0 {
+            let rest: Vec<T> = self.current.by_ref().collect();
+            self.next += rest.len() as u64;
+            return Some(rest);
+        }
+        let entry = self.chunks.first_entry()?;
+        if *entry.key() != self.next {
+            return None;
+        }
+        let chunk = entry.remove();
+        self.next += chunk.len() as u64;
+        Some(chunk)
+    }
+
     /// Releases the next outcome in order, if it has arrived.
     pub(crate) fn pop(&mut self) -> Option<T> {
         if let Some(t) = self.current.next() {

@@ -234,6 +234,31 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
         }
     }
 
+    /// Like [`next`](Run::next), but hands over every outcome that is ready in order, as one
+    /// run (at least one outcome), so that collecting a `Vec` costs no call per item.
+    pub(crate) fn next_chunk(&mut self) -> Result<Option<Vec<Outcome<F::Output>>>, Error> {
+        let p = &mut self.progress;
+        let fast = p.failed.is_none() && p.hooks.broken.is_none();
+        if fast && let Some(chunk) = p.reorder.pop_chunk() {
+            p.hooks.delivered_many(chunk.len());
+            return Ok(Some(chunk));
+        }
+        // Nothing ready: drive the loop for one outcome, then take what came with it.
+        let Some(first) = self.next()? else {
+            return Ok(None);
+        };
+        let mut chunk = vec![first];
+        let p = &mut self.progress;
+        if p.failed.is_none()
+            && p.hooks.broken.is_none()
+            && let Some(rest) = p.reorder.pop_chunk()
+        {
+            p.hooks.delivered_many(rest.len());
+            chunk.extend(rest);
+        }
+        Ok(Some(chunk))
+    }
+
     fn complete(&self) -> bool {
         self.input_done
             && self.requeue.is_empty()

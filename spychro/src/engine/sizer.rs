@@ -49,11 +49,15 @@ impl Sizer {
             return;
         }
         let sample = busy_ns as f64 / count as f64;
-        self.per_item_ns = Some(match self.per_item_ns {
+        let mean = match self.per_item_ns {
             None => sample,
             Some(mean) => 0.7 * mean + 0.3 * sample,
-        });
-        self.ceiling = (self.ceiling * 2).min(MAX_ITEMS);
+        };
+        self.per_item_ns = Some(mean);
+        // Doubling is the safe pace when items may be heavy; when they are measured to be
+        // tiny, jump to an eighth of the size that would fill the target.
+        let wanted = (TARGET_NS / mean.max(1.0)) as usize;
+        self.ceiling = (self.ceiling * 2).max(wanted / 8).min(MAX_ITEMS);
     }
 }
 
