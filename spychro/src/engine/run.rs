@@ -23,11 +23,10 @@ use crate::signals;
 use crate::status::now_ms;
 use crate::wire::{self, WireError};
 
-/// Batches in flight per worker: one running, one waiting in its socket...
+/// Batches in flight per worker before every worker is up; once they are, small batches go
+/// deeper (see `Sizer::depth`), so that one-item messages do not wake a sleeping worker each
+/// time.
 const PIPELINE: usize = 2;
-/// ...or, for small batches, up to about this many items, so that one-item messages do not
-/// wake a sleeping worker each time.
-const PIPELINE_ITEMS: usize = 64;
 
 /// One item's outcome.
 pub(crate) type Outcome<O> = Result<O, Box<ItemError>>;
@@ -820,7 +819,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
         let depth = if starting {
             1
         } else {
-            (PIPELINE_ITEMS / first_size.max(1)).clamp(PIPELINE, PIPELINE_ITEMS)
+            self.progress.sizer.depth(first_size).max(PIPELINE)
         };
         for level in 0..depth {
             for i in 0..self.pool.workers.len() {
@@ -913,6 +912,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
             }
             count += 1;
         }
+        self.progress.sizer.built(count, records.len());
         (count > 0).then_some(InFlight {
             first,
             count,

@@ -7,6 +7,10 @@ const TARGET_NS: f64 = 4_000_000.0;
 pub(crate) const MAX_ITEMS: usize = 32 * 1024;
 /// A batch stops growing once its items take this many bytes (one item always fits).
 pub(crate) const MAX_BYTES: usize = 4 << 20;
+/// Small batches may have up to about this many items waiting in one worker...
+const PIPELINE_ITEMS: usize = 64;
+/// ...as long as they take no more than this many bytes.
+const PIPELINE_BYTES: usize = 4 << 20;
 
 pub(crate) struct Sizer {
     fixed: Option<usize>,
@@ -14,6 +18,8 @@ pub(crate) struct Sizer {
     per_item_ns: Option<f64>,
     /// The slow-start ceiling: doubles with each measurement.
     ceiling: usize,
+    /// Exponentially weighted mean of an item's encoded size, in bytes.
+    item_bytes: Option<f64>,
 }
 
 impl Sizer {
@@ -22,6 +28,7 @@ impl Sizer {
             fixed,
             per_item_ns: None,
             ceiling: 1,
+            item_bytes: None,
         }
     }
 
@@ -41,6 +48,23 @@ impl Sizer {
             size = size.min(rem.div_ceil(2 * workers.max(1)).max(1));
         }
         size
+    }
+
+    /// Records the encoded size of a batch just built.
+    pub(crate) fn built(&mut self, count: u32, bytes: usize) {
+        if count > 0 {
+            let sample = bytes as f64 / count as f64;
+            self.item_bytes = Some(self.item_bytes.map_or(sample, |m| 0.7 * m + 0.3 * sample));
+        }
+    }
+
+    /// How many batches of `size` items may wait in one worker: two, or more for small
+    /// batches (up to [`PIPELINE_ITEMS`] items), never more than [`PIPELINE_BYTES`] of them.
+    pub(crate) fn depth(&self, size: usize) -> usize {
+        let by_items = PIPELINE_ITEMS / size.max(1);
+        let batch_bytes = self.item_bytes.unwrap_or(0.0) * size.max(1) as f64;
+        let by_bytes = (PIPELINE_BYTES as f64 / batch_bytes.max(1.0)) as usize;
+        by_items.min(by_bytes).clamp(2, PIPELINE_ITEMS)
     }
 
     /// Records that a worker spent `busy_ns` on `count` items.
@@ -81,6 +105,19 @@ mod tests {
             s.observe(n as u32, n as u64 * 10_000_000);
         }
         assert_eq!(s.next(None, 4), 1);
+    }
+
+    #[test]
+    fn small_batches_pipeline_deeper_unless_they_are_big() {
+        let mut s = Sizer::new(Some(1));
+        s.built(10, 80);
+        assert_eq!(s.depth(1), 64);
+        s = Sizer::new(Some(1));
+        s.built(1, 1 << 20);
+        assert_eq!(s.depth(1), 4);
+        s.built(1, 8 << 20);
+        assert_eq!(s.depth(1), 2);
+        assert_eq!(Sizer::new(None).depth(32 * 1024), 2);
     }
 
     #[test]
