@@ -141,7 +141,12 @@ impl From<WorkerError> for Error {
 /// assert!(failure.to_string().contains("3 is too big"));
 /// ```
 #[derive(Debug, Clone)]
-pub struct ItemError {
+pub struct ItemError(Box<ItemErrorData>);
+
+/// What an [`ItemError`] holds, behind one pointer: a `Result<Output, ItemError>` stays as
+/// small as the output.
+#[derive(Debug, Clone)]
+pub(crate) struct ItemErrorData {
     pub(crate) job: &'static str,
     pub(crate) index: u64,
     pub(crate) item: Option<String>,
@@ -149,53 +154,59 @@ pub struct ItemError {
     pub(crate) kind: FailureKind,
 }
 
+impl From<ItemErrorData> for ItemError {
+    fn from(data: ItemErrorData) -> Self {
+        ItemError(Box::new(data))
+    }
+}
+
 impl ItemError {
     /// The item's position in the input, counting from 0.
     pub fn index(&self) -> u64 {
-        self.index
+        self.0.index
     }
 
     /// A short `Debug` rendering of the item, when its type implements `Debug`.
     pub fn item_debug(&self) -> Option<&str> {
-        self.item.as_deref()
+        self.0.item.as_deref()
     }
 
     /// The pid of the process that ran the item (the caller's own pid in single-processed and
     /// multi-threaded runs).
     pub fn pid(&self) -> u32 {
-        self.pid
+        self.0.pid
     }
 
     /// The registered name of the job (module path and function name).
     pub fn job(&self) -> &'static str {
-        self.job
+        self.0.job
     }
 
     /// What went wrong.
     pub fn kind(&self) -> &FailureKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// The failure's message alone: the panic message, or the `Display` of the returned error.
     pub fn message(&self) -> &str {
-        self.kind.message()
+        self.0.kind.message()
     }
 }
 
 impl fmt::Display for ItemError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "job `{}` failed on item {}", self.job, self.index)?;
-        if let Some(item) = &self.item {
+        write!(f, "job `{}` failed on item {}", self.0.job, self.0.index)?;
+        if let Some(item) = &self.0.item {
             write!(f, " ({item})")?;
         }
         // Two failures happen on the caller's side of the wire, whatever the mode.
-        let site = match self.kind {
+        let site = match self.0.kind {
             FailureKind::SerializeItem { .. } | FailureKind::DeserializeOutput { .. } => {
                 "in the calling process"
             }
             _ => "in process",
         };
-        write!(f, " {site} {}: {}", self.pid, self.kind)
+        write!(f, " {site} {}: {}", self.0.pid, self.0.kind)
     }
 }
 

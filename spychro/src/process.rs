@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, ExitStatus, FailureKind, ItemError, WorkerError, WorkerErrorKind};
+use crate::error::{
+    Error, ExitStatus, FailureKind, ItemError, ItemErrorData, WorkerError, WorkerErrorKind,
+};
 use crate::hooks::WorkerLog;
 use crate::job::NoExtraArgs;
 use crate::job_fn::JobFn;
@@ -432,12 +434,14 @@ impl<F: JobFn> Process<F> {
             e => e,
         });
         let bytes = result?;
-        let out = wire::decode_value::<F::Output>(&bytes).map_err(|message| ItemError {
-            job: F::NAME,
-            index: 0,
-            item: Some(self.name.clone()),
-            pid: std::process::id(),
-            kind: FailureKind::DeserializeOutput { message },
+        let out = wire::decode_value::<F::Output>(&bytes).map_err(|message| {
+            ItemError::from(ItemErrorData {
+                job: F::NAME,
+                index: 0,
+                item: Some(self.name.clone()),
+                pid: std::process::id(),
+                kind: FailureKind::DeserializeOutput { message },
+            })
         })?;
         Ok(Some(out))
     }
@@ -473,13 +477,13 @@ fn python_code(status: ExitStatus) -> ExitCode {
 }
 
 fn item_error<F: JobFn>(name: &str, message: String) -> Error {
-    ItemError {
+    ItemError::from(ItemErrorData {
         job: F::NAME,
         index: 0,
         item: Some(name.to_owned()),
         pid: std::process::id(),
         kind: FailureKind::SerializeItem { message },
-    }
+    })
     .into()
 }
 
@@ -587,17 +591,17 @@ fn read_outcome(
                     Ok(Err(failure)) => failure.kind,
                     Err(_) => return Err(died()),
                 };
-                let failure = ItemError {
+                let failure = ItemError::from(ItemErrorData {
                     job,
                     index: 0,
                     item: Some(name.to_owned()),
                     pid,
                     kind,
-                };
+                });
                 // Forwarded to the caller's stderr, as Python prints a child's traceback.
                 let report = format!(
                     "spychro: process {name} (pid {pid}) failed: {}\n",
-                    failure.kind
+                    failure.kind()
                 );
                 crate::hooks::write_above(|| eprint!("{report}"));
                 outcome = Some(Err(failure.into()));

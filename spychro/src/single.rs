@@ -3,7 +3,7 @@
 
 use crate::ctx::{Ctx, Queue, Sink};
 use crate::engine::Outcome;
-use crate::error::{FailureKind, ItemError};
+use crate::error::{FailureKind, ItemError, ItemErrorData};
 use crate::hooks::Hooks;
 use crate::job_fn::JobFn;
 use crate::wire;
@@ -20,13 +20,13 @@ pub(crate) fn run_here<F: JobFn>(
 ) -> Outcome<F::Output> {
     scratch.clear();
     let fail = |kind, item: Option<String>| {
-        Err(Box::new(ItemError {
+        Err(Box::new(ItemError::from(ItemErrorData {
             job: F::NAME,
             index,
             item,
             pid: std::process::id(),
             kind,
-        }))
+        })))
     };
     if let Err(message) = wire::push_record(scratch, &item) {
         return fail(FailureKind::SerializeItem { message }, F::describe(&item));

@@ -16,7 +16,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use super::pool::{InFlight, Pool, PoolOptions, State};
 use super::reorder::Reorder;
 use super::sizer::{MAX_BYTES, Sizer};
-use crate::error::{Error, ExitStatus, FailureKind, ItemError, WorkerErrorKind};
+use crate::error::{Error, ExitStatus, FailureKind, ItemError, ItemErrorData, WorkerErrorKind};
 use crate::hooks::{Hooks, WorkerLog};
 use crate::job_fn::JobFn;
 use crate::signals;
@@ -79,8 +79,12 @@ impl<F: JobFn> Progress<'_, F> {
     fn fail(&mut self, failure: Box<ItemError>) {
         self.hooks.failure(&failure);
         if self.keep_going {
-            self.reorder.insert(failure.index, vec![Err(failure)]);
-        } else if self.failed.as_ref().is_none_or(|f| f.index > failure.index) {
+            self.reorder.insert(failure.index(), vec![Err(failure)]);
+        } else if self
+            .failed
+            .as_ref()
+            .is_none_or(|f| f.index() > failure.index())
+        {
             self.failed = Some(failure);
         }
     }
@@ -202,7 +206,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
                 return Err(e);
             }
             if let Some(failed) = &p.failed {
-                if p.reorder.next_index() < failed.index
+                if p.reorder.next_index() < failed.index()
                     && let Some(o) = p.reorder.pop()
                 {
                     p.hooks.delivered();
@@ -563,13 +567,13 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
                 },
                 Err(failure) => failure.kind,
             };
-            let failure = Box::new(ItemError {
+            let failure = Box::new(ItemError::from(ItemErrorData {
                 job: F::NAME,
                 index,
                 item: describe::<F>(batch.record((index - batch.first) as u32)),
                 pid: w.pid,
                 kind,
-            });
+            }));
             p.hooks.failure(&failure);
             if p.keep_going {
                 outcomes.push(Err(failure));
@@ -577,7 +581,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
             }
             // Stop: the outcomes before it still count; everything after is abandoned.
             p.reorder.insert(h.first, outcomes);
-            if p.failed.as_ref().is_none_or(|f| f.index > index) {
+            if p.failed.as_ref().is_none_or(|f| f.index() > index) {
                 p.failed = Some(failure);
             }
             return Ok(());
@@ -670,13 +674,13 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
                 } else {
                     let kind = self.failure_kind(i, &cause, status, attempts);
                     let item = describe::<F>(batch.record(n));
-                    self.progress.fail(Box::new(ItemError {
+                    self.progress.fail(Box::new(ItemError::from(ItemErrorData {
                         job: F::NAME,
                         index: k,
                         item,
                         pid,
                         kind,
-                    }));
+                    })));
                 }
                 self.progress.unexplained = 0;
             }
@@ -899,13 +903,13 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
             let index = self.next_index;
             self.next_index += 1;
             if let Err(message) = wire::push_record(&mut records, &item) {
-                self.progress.fail(Box::new(ItemError {
+                self.progress.fail(Box::new(ItemError::from(ItemErrorData {
                     job: F::NAME,
                     index,
                     item: F::describe(&item),
                     pid: std::process::id(),
                     kind: FailureKind::SerializeItem { message },
-                }));
+                })));
                 // The batch ends before the failed item; in keep-going mode the next batch
                 // starts after it.
                 break;
