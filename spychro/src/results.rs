@@ -83,28 +83,41 @@ where
             return None;
         }
         if let Backend::Processes(r) = &mut self.backend {
-            let keep_going = self.keep_going;
-            return match r.next_chunk() {
-                Ok(Some(chunk)) => {
-                    if !keep_going && chunk.iter().any(|o| o.is_err()) {
-                        self.done = true;
-                    }
-                    Some(Ok(chunk))
-                }
-                Ok(None) => {
-                    self.done = true;
-                    None
-                }
-                Err(e) => {
-                    self.done = true;
-                    Some(Err(e))
-                }
-            };
+            let outcome = r.next_chunk();
+            let failed = matches!(&outcome, Ok(Some(chunk)) if chunk.iter().any(Result::is_err));
+            return self.settle(outcome, failed);
         }
         match self.next()? {
             Ok(out) => Some(Ok(vec![Ok(out)])),
             Err(Error::Item(failure)) => Some(Ok(vec![Err(failure)])),
             Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+impl<F: JobFn, It> Results<'_, F, It> {
+    /// Ends the results where `outcome` says so (the end, a machinery error, or, unless
+    /// keeping going, a failed item) and hands it on.
+    fn settle<T>(
+        &mut self,
+        outcome: Result<Option<T>, Error>,
+        failed: bool,
+    ) -> Option<Result<T, Error>> {
+        match outcome {
+            Ok(Some(t)) => {
+                if failed && !self.keep_going {
+                    self.done = true;
+                }
+                Some(Ok(t))
+            }
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
         }
     }
 }
@@ -138,20 +151,8 @@ where
                 return Some(Err(e));
             }
         }
-        match outcome {
-            Ok(Some(Ok(out))) => Some(Ok(out)),
-            Ok(Some(Err(failure))) => {
-                self.done = !self.keep_going;
-                Some(Err(Error::Item(failure)))
-            }
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        let failed = matches!(outcome, Ok(Some(Err(_))));
+        self.settle(outcome, failed)
+            .map(|r| r.and_then(|o| o.map_err(Error::Item)))
     }
 }
