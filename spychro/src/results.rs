@@ -16,6 +16,10 @@ use crate::threads::Threads;
 /// long the input: items are read only as workers have room for them. Dropping it early stops
 /// the job and its workers.
 ///
+/// While a multi-processed stream lives, SIGINT (Ctrl-C) and SIGTERM stop its workers and come
+/// out of the next call to `next` as [`Error::Interrupted`]; if your program may hold a stream
+/// for a long time without reading it, drop it when you are done.
+///
 /// ```
 /// #[spychro::job]
 /// fn square(x: u64) -> u64 { x * x }
