@@ -972,6 +972,22 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
         let py = |method: &'static str, chunksize: &str, note: &str| {
             Peer::python(method, chunksize, format!("python {method} {note}"))
         };
+        // Python's `map`, fork and spawn, with its default chunk size and with 1.
+        let py_maps = |chunk: u64| {
+            ["fork", "spawn"]
+                .into_iter()
+                .flat_map(|method| {
+                    [
+                        py(
+                            method,
+                            "default",
+                            &format!("map (default chunksize: {chunk})"),
+                        ),
+                        py(method, "1", "map (chunksize 1)"),
+                    ]
+                })
+                .collect::<Vec<_>>()
+        };
         let with_python = |mut peers: Vec<Peer>, extra: Vec<Peer>| {
             if python {
                 peers.extend(extra);
@@ -1046,20 +1062,7 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
                     Peer::rust("rayon", "rayon (threads)"),
                     Peer::rust("procspawn", "procspawn (1 item/spawn)"),
                 ],
-                vec![
-                    py(
-                        "fork",
-                        "default",
-                        &format!("map (default chunksize: {py_chunk})"),
-                    ),
-                    py("fork", "1", "map (chunksize 1)"),
-                    py(
-                        "spawn",
-                        "default",
-                        &format!("map (default chunksize: {py_chunk})"),
-                    ),
-                    py("spawn", "1", "map (chunksize 1)"),
-                ],
+                py_maps(py_chunk),
             ),
         });
 
@@ -1080,20 +1083,7 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
                     Peer::rust("rayon", "rayon (threads)"),
                     Peer::rust("procspawn", "procspawn (1 item/spawn)"),
                 ],
-                vec![
-                    py(
-                        "fork",
-                        "default",
-                        &format!("map (default chunksize: {py_chunk})"),
-                    ),
-                    py("fork", "1", "map (chunksize 1)"),
-                    py(
-                        "spawn",
-                        "default",
-                        &format!("map (default chunksize: {py_chunk})"),
-                    ),
-                    py("spawn", "1", "map (chunksize 1)"),
-                ],
+                py_maps(py_chunk),
             ),
         });
 

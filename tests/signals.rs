@@ -515,14 +515,7 @@ fn an_ignored_sigint_stays_ignored_after_a_run_interrupted_by_sigterm() {
     assert_eq!(status.code(), Some(0), "{status}");
 }
 
-/// The probe's `payload`: what line `line` of item `item` carries.
-fn payload(item: u64, line: u64) -> String {
-    let len = 200 + ((item * 7919 + line * 104_729) % 1800) as usize;
-    let start = ((item * 31 + line) % 26) as u8;
-    (0..len)
-        .map(|i| (b'a' + (start + (i % 26) as u8) % 26) as char)
-        .collect()
-}
+use suite::chatty_payload as payload;
 
 /// The probe's checksum of one item's lines.
 fn checksum(item: u64, lines: u64) -> u64 {

@@ -79,15 +79,7 @@ fn release_item(dir: String) -> u64 {
     1
 }
 
-/// The text of line `line` of item `item` (without the header): its length and letters
-/// depend on both, so that a cut or spliced line shows.
-fn payload(item: u64, line: u64) -> String {
-    let len = 200 + ((item * 7919 + line * 104_729) % 1800) as usize;
-    let start = ((item * 31 + line) % 26) as u8;
-    (0..len)
-        .map(|i| (b'a' + (start + (i % 26) as u8) % 26) as char)
-        .collect()
-}
+use suite::chatty_payload as payload;
 
 /// Prints `lines` long lines to stdout and to stderr, each written in several pieces, and
 /// returns a checksum of what it printed.

@@ -55,3 +55,13 @@ fn status_kib_of(path: &Path, field: &str) -> Option<u64> {
         rest.trim().trim_end_matches("kB").trim().parse().ok()
     })
 }
+
+/// The text of line `line` of item `item` that the probe's `chatty` job prints (without its
+/// header): its length and letters depend on both, so that a cut or spliced line shows.
+pub fn chatty_payload(item: u64, line: u64) -> String {
+    let len = 200 + ((item * 7919 + line * 104_729) % 1800) as usize;
+    let start = ((item * 31 + line) % 26) as u8;
+    (0..len)
+        .map(|i| (b'a' + (start + (i % 26) as u8) % 26) as char)
+        .collect()
+}
