@@ -233,6 +233,51 @@ fn an_output_that_fails_to_serialize_or_deserialize_names_the_item() {
     );
 }
 
+/// Items and outputs travel back to back in one message: one that does not decode must not
+/// cost the items after it in the same batch.
+#[test]
+fn a_value_that_does_not_decode_fails_alone_in_its_batch() {
+    let outcomes = Job::new(picky_in, (0..100).map(Picky))
+        .processes(2)
+        .chunk_size(50)
+        .keep_going()
+        .run_multi_processed()
+        .unwrap();
+    assert_eq!(outcomes.len(), 100);
+    for (i, o) in outcomes.iter().enumerate() {
+        match o {
+            Err(f) if i == 7 => assert!(
+                matches!(f.kind(), FailureKind::DeserializeItem { .. }),
+                "{f}"
+            ),
+            Err(f) if i == 13 => {
+                assert!(matches!(f.kind(), FailureKind::SerializeItem { .. }), "{f}")
+            }
+            Ok(v) if i != 7 && i != 13 => assert_eq!(*v, i as u32),
+            other => panic!("item {i}: {other:?}"),
+        }
+    }
+
+    let outcomes = Job::new(picky_out, 0..100u32)
+        .processes(2)
+        .chunk_size(50)
+        .keep_going()
+        .run_multi_processed()
+        .unwrap();
+    assert_eq!(outcomes.len(), 100);
+    for (i, o) in outcomes.iter().enumerate() {
+        match o {
+            Err(f) if i == 7 || i == 13 => assert_eq!(
+                f.kind().to_string().contains("unlucky"),
+                i == 13,
+                "item {i}: {f}"
+            ),
+            Ok(Picky(v)) if i != 7 && i != 13 => assert_eq!(*v, i as u32),
+            other => panic!("item {i}: {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn an_error_leaves_no_worker_behind() {
     let dir = std::env::temp_dir().join(format!("spychro-failures-{}", std::process::id()));

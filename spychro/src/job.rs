@@ -117,13 +117,14 @@ impl FailurePolicy for StopOnFailure {
     fn collect<F: JobFn, It: Iterator<Item = F::Item>>(
         mut results: Results<'_, F, It>,
     ) -> Result<Vec<F::Output>, Error> {
-        let mut all = Vec::new();
+        let mut all = presized(&results);
         while let Some(chunk) = results.next_chunk() {
-            let chunk = chunk?;
+            let mut chunk = chunk?;
             all.reserve(chunk.len());
-            for outcome in chunk {
+            for outcome in chunk.drain(..) {
                 all.push(outcome.map_err(Error::Item)?);
             }
+            results.recycle(chunk);
         }
         Ok(all)
     }
@@ -135,12 +136,20 @@ impl FailurePolicy for KeepGoing {
     fn collect<F: JobFn, It: Iterator<Item = F::Item>>(
         mut results: Results<'_, F, It>,
     ) -> Result<Vec<Result<F::Output, ItemError>>, Error> {
-        let mut all = Vec::new();
+        let mut all = presized(&results);
         while let Some(chunk) = results.next_chunk() {
-            all.extend(chunk?.into_iter().map(|o| o.map_err(|f| *f)));
+            let mut chunk = chunk?;
+            all.extend(chunk.drain(..).map(|o| o.map_err(|f| *f)));
+            results.recycle(chunk);
         }
         Ok(all)
     }
+}
+
+/// A vector with room for every outcome the job will have, when its input knows how many
+/// (up to 16 Mi of them; past that it grows as usual): collecting then never moves it.
+fn presized<F: JobFn, It: Iterator<Item = F::Item>, T>(results: &Results<'_, F, It>) -> Vec<T> {
+    Vec::with_capacity(results.expected_len().unwrap_or(0).min(1 << 24))
 }
 
 /// The state of a [`Job`] whose extra arguments have not been given.

@@ -221,7 +221,7 @@ impl<F: JobFn> Process<F> {
         log::debug!(target: "spychro::process", "starting {}", self.name);
         let ((records, args_bytes), fds) = crate::channel::capture_fds(|| {
             let mut records = Vec::new();
-            let item = wire::push_record(&mut records, &item);
+            let item = wire::push_value(&mut records, &item);
             (item.map(|_| records), wire::encode_value(&args))
         });
         let records = records.map_err(|e| item_error::<F>(&self.name, e))?;
@@ -580,17 +580,17 @@ fn read_outcome(
                 }
             }
             wire::TAG_RESULTS => {
-                let Ok((_, mut c)) = wire::parse_results(&body) else {
+                let Ok((header, rest)) = wire::parse_results(&body) else {
                     return Err(died());
                 };
-                let kind = match wire::next_outcome(&mut c) {
-                    Ok(Ok(bytes)) => {
-                        outcome = Some(Ok(bytes.to_vec()));
-                        continue;
-                    }
-                    Ok(Err(failure)) => failure.kind,
-                    Err(_) => return Err(died()),
+                if !header.failed {
+                    outcome = Some(Ok(rest.to_vec()));
+                    continue;
+                }
+                let Ok(failure) = wire::decode::<wire::WireFailure>(rest, "failure") else {
+                    return Err(died());
                 };
+                let kind = failure.kind;
                 let failure = ItemError::from(ItemErrorData {
                     job,
                     index: 0,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use crate::job_fn::JobFn;
-use crate::wire::{Cursor, WireError};
+use crate::wire::WireError;
 use crate::worker::ResultsSink;
 
 /// Every job linked into this binary.
@@ -17,7 +17,7 @@ pub(crate) type LoadFn = fn(&[u8]) -> Result<Box<dyn Any>, String>;
 
 /// Runs one batch of items against the loaded state, writing outcomes to the sink.
 pub(crate) type RunBatchFn =
-    fn(&dyn Any, u64, u32, Cursor<'_>, &mut ResultsSink<'_>) -> Result<(), WireError>;
+    fn(&dyn Any, u64, u32, &[u8], &mut ResultsSink<'_>) -> Result<(), WireError>;
 
 /// A job as the worker sees it: a name, a signature hash, and type-erased entry points.
 #[doc(hidden)]

@@ -99,6 +99,24 @@ where
     }
 }
 
+impl<F: JobFn, It: Iterator<Item = F::Item>> Results<'_, F, It> {
+    /// Takes back a chunk from `next_chunk` that the caller emptied, to reuse its memory.
+    pub(crate) fn recycle(&mut self, chunk: Vec<Outcome<F::Output>>) {
+        if let Backend::Processes(r) = &mut self.backend {
+            r.give_back(chunk);
+        }
+    }
+
+    /// How many outcomes to expect, when a multi-processed input knows its length; for
+    /// sizing the collection up front.
+    pub(crate) fn expected_len(&self) -> Option<usize> {
+        match &self.backend {
+            Backend::Processes(r) => r.input_len(),
+            _ => None,
+        }
+    }
+}
+
 impl<F: JobFn, It> Results<'_, F, It> {
     /// Ends the results where `outcome` says so (the end, a machinery error, or, unless
     /// keeping going, a failed item) and hands it on.

@@ -28,7 +28,7 @@ pub(crate) fn run_here<F: JobFn>(
             kind,
         })))
     };
-    if let Err(message) = wire::push_record(scratch, &item) {
+    if let Err(message) = wire::push_value(scratch, &item) {
         return fail(FailureKind::SerializeItem { message }, F::describe(&item));
     }
     match crate::panic::run_item::<F>(item, args, &Ctx::new(index, sink)) {
@@ -37,9 +37,8 @@ pub(crate) fn run_here<F: JobFn>(
     }
 }
 
-fn describe_record<F: JobFn>(record: &[u8]) -> Option<String> {
-    let bytes = wire::Cursor::new(record, "item").record().ok()?;
-    F::describe(&wire::decode_value(bytes).ok()?)
+fn describe_record<F: JobFn>(encoded: &[u8]) -> Option<String> {
+    F::describe(&wire::decode_value(encoded).ok()?)
 }
 
 /// The single-processed backend of [`Results`](crate::Results).

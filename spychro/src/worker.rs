@@ -18,7 +18,7 @@ use crate::error::FailureKind;
 use crate::job_fn::JobFn;
 use crate::registry::{self, JobEntry};
 use crate::status::{StatusPage, now_ms};
-use crate::wire::{self, Cursor, WireError, WireFailure};
+use crate::wire::{self, WireError, WireFailure};
 
 /// Names a worker's inherited fds, `SOCKET:STATUS`; set by the caller on the worker's command.
 pub(crate) const ENV_FD: &str = "SPYCHRO_WORKER_FD";
@@ -248,7 +248,7 @@ fn serve(sock: UnixStream, status: StatusPage) -> Result<(), WireError> {
                 out.clear();
             }
             wire::TAG_BATCH => {
-                let (header, records) = wire::parse_batch(&body)?;
+                let (header, items) = wire::parse_batch(&body)?;
                 let Some((entry, state)) = jobs.get(&header.job) else {
                     return Err(WireError::Decode {
                         what: "batch",
@@ -259,7 +259,7 @@ fn serve(sock: UnixStream, status: StatusPage) -> Result<(), WireError> {
                     log::info!(target: "spychro::process", "{name}: child process calling run");
                 }
                 let mut sink = ResultsSink::new(link, &mut out, header.job, header.first);
-                (entry.run_batch)(&**state, header.first, header.count, records, &mut sink)?;
+                (entry.run_batch)(&**state, header.first, header.count, items, &mut sink)?;
                 sink.flush()?;
                 let failures = sink.failures;
                 if let Some(name) = process_name() {
@@ -392,10 +392,7 @@ impl<'a> ResultsSink<'a> {
     fn ok<T: Serialize>(&mut self, value: &T) -> Result<(), WireError> {
         self.link.status.end();
         self.frame();
-        let at = self.out.len();
-        self.out.push(wire::OUTCOME_OK);
-        if let Err(message) = wire::push_record(self.out, value) {
-            self.out.truncate(at);
+        if let Err(message) = wire::push_value(self.out, value) {
             return self.failed(FailureKind::SerializeOutput { message });
         }
         self.advance()?;
@@ -408,16 +405,16 @@ impl<'a> ResultsSink<'a> {
     fn failed(&mut self, kind: FailureKind) -> Result<(), WireError> {
         self.link.status.end();
         self.failures += 1;
-        self.frame();
-        self.out.push(wire::OUTCOME_FAILED);
+        self.frame().failed = true;
         let failure = WireFailure { kind };
-        if let Err(message) = wire::push_record(self.out, &failure) {
+        if let Err(message) = wire::push_value(self.out, &failure) {
             return Err(WireError::Decode {
                 what: "failure",
                 message,
             });
         }
         self.advance()?;
+        // A failure ends its frame (the layout allows one, last).
         self.flush()
     }
 
@@ -456,7 +453,7 @@ pub(crate) fn run_batch<F: JobFn>(
     state: &dyn Any,
     _first: u64,
     count: u32,
-    mut records: Cursor<'_>,
+    items: &[u8],
     sink: &mut ResultsSink<'_>,
 ) -> Result<(), WireError> {
     let Some(args) = state.downcast_ref::<F::Args>() else {
@@ -469,10 +466,14 @@ pub(crate) fn run_batch<F: JobFn>(
         });
     };
     let messages = WorkerSink::<F::Message>(PhantomData);
+    let mut values = wire::Values::new(items);
+    let framing = |message| WireError::Decode {
+        what: "batch",
+        message,
+    };
     for _ in 0..count {
-        let bytes = records.record()?;
         sink.begin_item();
-        let item = match wire::decode_value::<F::Item>(bytes) {
+        let item = match values.next::<F::Item>().map_err(framing)? {
             Ok(item) => item,
             Err(message) => {
                 sink.failed(FailureKind::DeserializeItem { message })?;
@@ -485,5 +486,5 @@ pub(crate) fn run_batch<F: JobFn>(
             Err(kind) => sink.failed(kind)?,
         }
     }
-    Ok(())
+    wire::read_all(&values, "batch")
 }

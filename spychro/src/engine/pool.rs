@@ -13,7 +13,7 @@ use super::output::{Forward, Stream};
 use crate::error::{Error, ExitStatus, WorkerError, WorkerErrorKind};
 use crate::spawn::{SpawnOptions, spawn_worker};
 use crate::status::StatusPage;
-use crate::wire::{self, Cursor, FrameBuf};
+use crate::wire::{self, FrameBuf};
 
 /// How to start the workers.
 #[derive(Clone, Debug)]
@@ -49,8 +49,8 @@ pub(crate) struct InFlight {
     pub(crate) count: u32,
     /// Outcomes received so far.
     pub(crate) done: u32,
-    /// The items' length-prefixed records, kept to describe a failed item or send it again.
-    pub(crate) records: Vec<u8>,
+    /// The items, encoded back to back, kept to describe a failed item or send it again.
+    pub(crate) items: Vec<u8>,
 }
 
 impl InFlight {
@@ -59,32 +59,29 @@ impl InFlight {
         if from >= to {
             return None;
         }
-        let mut c = Cursor::new(&self.records, "batch");
+        let mut values = wire::Values::new(&self.items);
         let mut start = 0;
-        let mut end = 0;
         for n in 0..to {
-            let before = self.records.len() - c.remaining();
-            c.record().ok()?;
             if n == from {
-                start = before;
+                start = values.position();
             }
-            end = self.records.len() - c.remaining();
+            values.skip().ok()?;
         }
         Some(InFlight {
             first: self.first + from as u64,
             count: to - from,
             done: 0,
-            records: self.records[start..end].to_vec(),
+            items: self.items[start..values.position()].to_vec(),
         })
     }
 
-    /// The record of item `first + n`.
-    pub(crate) fn record(&self, n: u32) -> Option<&[u8]> {
-        let mut c = Cursor::new(&self.records, "batch");
+    /// The encoded item `first + n`.
+    pub(crate) fn item(&self, n: u32) -> Option<&[u8]> {
+        let mut values = wire::Values::new(&self.items);
         for _ in 0..n {
-            c.record().ok()?;
+            values.skip().ok()?;
         }
-        c.record().ok()
+        values.skip().ok()
     }
 }
 

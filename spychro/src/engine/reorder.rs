@@ -7,7 +7,13 @@ pub(crate) struct Reorder<T> {
     next: u64,
     current: std::vec::IntoIter<T>,
     chunks: BTreeMap<u64, Vec<T>>,
+    /// Emptied chunks handed back by the consumer, to hold the next outcomes: memory that is
+    /// already mapped and warm, where a fresh vector would fault in new pages.
+    spare: Vec<Vec<T>>,
 }
+
+/// Emptied chunks kept for reuse.
+const SPARE: usize = 8;
 
 impl<T> Reorder<T> {
     pub(crate) fn new() -> Self {
@@ -15,6 +21,26 @@ impl<T> Reorder<T> {
             next: 0,
             current: Vec::new().into_iter(),
             chunks: BTreeMap::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// An empty vector for `n` outcomes, reused if one was handed back.
+    pub(crate) fn buffer(&mut self, n: usize) -> Vec<T> {
+        match self.spare.pop() {
+            Some(mut v) => {
+                v.reserve(n);
+                v
+            }
+            None => Vec::with_capacity(n),
+        }
+    }
+
+    /// Takes back a chunk the consumer has emptied.
+    pub(crate) fn recycle(&mut self, mut chunk: Vec<T>) {
+        chunk.clear();
+        if self.spare.len() < SPARE && chunk.capacity() > 0 {
+            self.spare.push(chunk);
         }
     }
 

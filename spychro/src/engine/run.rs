@@ -70,6 +70,8 @@ struct Progress<'h, F: JobFn> {
     hooks: Hooks<'h>,
     /// Worker deaths in a row that no item explains.
     unexplained: u32,
+    /// Buffers of answered batches, to encode the next batches into.
+    spare_items: Vec<Vec<u8>>,
 }
 
 impl<F: JobFn> Progress<'_, F> {
@@ -184,6 +186,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
                 failed: None,
                 hooks,
                 unexplained: 0,
+                spare_items: Vec::new(),
             },
             options,
             started: Instant::now(),
@@ -235,6 +238,16 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
                 return Err(e);
             }
         }
+    }
+
+    /// Takes back a chunk from [`next_chunk`](Run::next_chunk) that the consumer emptied.
+    pub(crate) fn give_back(&mut self, chunk: Vec<Outcome<F::Output>>) {
+        self.progress.reorder.recycle(chunk);
+    }
+
+    /// Items the input still holds, when it knows exactly.
+    pub(crate) fn input_len(&self) -> Option<usize> {
+        self.remaining()
     }
 
     /// Like [`next`](Run::next), but hands over every outcome that is ready in order, as one
@@ -439,20 +452,27 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => false,
             Err(e) => return self.lost(i, Cause::Io(e)),
         };
+        // The frames borrow the receive buffer while their handler borrows the rest of the
+        // run: lend the buffer out (no frame handler replaces the worker) and put it back.
+        let mut rx = std::mem::take(&mut self.pool.workers[i].rx);
+        let handled = self.handle_frames(i, &mut rx);
+        self.pool.workers[i].rx = rx;
+        handled?;
+        if !open && !self.progress.stopped() {
+            return self.lost(i, Cause::Closed);
+        }
+        Ok(())
+    }
+
+    /// Handles every whole frame in `rx`, which came from worker `i`.
+    fn handle_frames(&mut self, i: usize, rx: &mut wire::FrameBuf) -> Result<(), Error> {
         loop {
-            let w = &mut self.pool.workers[i];
-            let frame = match w.rx.next_frame() {
+            let (tag, body) = match rx.next_frame() {
                 Ok(Some(frame)) => frame,
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(self.pool.worker_error(i, WorkerErrorKind::Wire(e)));
-                }
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(self.pool.worker_error(i, WorkerErrorKind::Wire(e))),
             };
-            let (tag, body) = frame;
-            // The body borrows the worker's receive buffer; the handler gets the rest of the
-            // worker separately.
-            let body: Vec<u8> = body.to_vec();
-            if let Err(kind) = self.handle_frame(i, tag, &body) {
+            if let Err(kind) = self.handle_frame(i, tag, body) {
                 return Err(self.pool.worker_error(i, kind));
             }
             if let Some(e) = self.progress.hooks.broken.take() {
@@ -462,10 +482,6 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
                 return Ok(());
             }
         }
-        if !open {
-            return self.lost(i, Cause::Closed);
-        }
-        Ok(())
     }
 
     /// Handles one frame from worker `i`. An `Err` is a protocol violation by that worker.
@@ -531,7 +547,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
     }
 
     fn receive_results(&mut self, i: usize, body: &[u8]) -> Result<(), WireError> {
-        let (h, mut c) = wire::parse_results(body)?;
+        let (h, rest) = wire::parse_results(body)?;
         let p = &mut self.progress;
         let w = &mut self.pool.workers[i];
         let bad = |message: String| WireError::Decode {
@@ -554,45 +570,54 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
             )));
         }
         p.unexplained = 0;
-        let mut outcomes = Vec::with_capacity(h.count as usize);
-        for j in 0..h.count {
-            let index = h.first + j as u64;
-            let kind = match wire::next_outcome(&mut c)? {
-                Ok(bytes) => match wire::decode_value::<F::Output>(bytes) {
-                    Ok(out) => {
+        let mut outcomes = p.reorder.buffer(h.count as usize);
+        let mut values = wire::Values::new(rest);
+        // Outputs, then the failure that ended the frame, if one did.
+        let outputs = h.count - u32::from(h.failed);
+        let mut index = h.first;
+        while index < h.first + h.count as u64 {
+            let kind = if index < h.first + outputs as u64 {
+                match values.next::<F::Output>() {
+                    Ok(Ok(out)) => {
                         outcomes.push(Ok(out));
+                        index += 1;
                         continue;
                     }
-                    Err(message) => FailureKind::DeserializeOutput { message },
-                },
-                Err(failure) => failure.kind,
+                    Ok(Err(message)) => FailureKind::DeserializeOutput { message },
+                    Err(message) => return Err(bad(message)),
+                }
+            } else {
+                wire::read_failure(&mut values)?.kind
             };
             let failure = Box::new(ItemError::from(ItemErrorData {
                 job: F::NAME,
                 index,
-                item: describe::<F>(batch.record((index - batch.first) as u32)),
+                item: describe::<F>(batch.item((index - batch.first) as u32)),
                 pid: w.pid,
                 kind,
             }));
+            index += 1;
             p.hooks.failure(&failure);
             if p.keep_going {
                 outcomes.push(Err(failure));
                 continue;
             }
             // Stop: the outcomes before it still count; everything after is abandoned.
+            let at = failure.index();
             p.reorder.insert(h.first, outcomes);
-            if p.failed.as_ref().is_none_or(|f| f.index() > index) {
+            if p.failed.as_ref().is_none_or(|f| f.index() > at) {
                 p.failed = Some(failure);
             }
             return Ok(());
         }
-        if !c.is_empty() {
-            return Err(bad("results carry bytes after their last outcome".into()));
-        }
+        wire::read_all(&values, "results")?;
         p.reorder.insert(h.first, outcomes);
         batch.done += h.count;
-        if batch.done == batch.count {
-            w.inflight.pop_front();
+        if batch.done == batch.count
+            && let Some(answered) = w.inflight.pop_front()
+            && p.spare_items.len() < 2 * PIPELINE
+        {
+            p.spare_items.push(answered.items);
         }
         p.sizer.observe(h.count, h.busy_ns);
         Ok(())
@@ -673,7 +698,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
                     }
                 } else {
                     let kind = self.failure_kind(i, &cause, status, attempts);
-                    let item = describe::<F>(batch.record(n));
+                    let item = describe::<F>(batch.item(n));
                     self.progress.fail(Box::new(ItemError::from(ItemErrorData {
                         job: F::NAME,
                         index: k,
@@ -854,7 +879,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
                     self.progress.job,
                     batch.first,
                     batch.count,
-                    &batch.records,
+                    &batch.items,
                 ) {
                     return Err(Error::Config(format!("a batch could not be framed: {e}")));
                 }
@@ -893,16 +918,17 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
             return None;
         }
         let first = self.next_index;
-        let mut records = Vec::new();
+        let mut items = self.progress.spare_items.pop().unwrap_or_default();
+        items.clear();
         let mut count = 0u32;
-        while (count as usize) < size && records.len() < MAX_BYTES {
+        while (count as usize) < size && items.len() < MAX_BYTES {
             let Some(item) = self.input.next() else {
                 self.input_done = true;
                 break;
             };
             let index = self.next_index;
             self.next_index += 1;
-            if let Err(message) = wire::push_record(&mut records, &item) {
+            if let Err(message) = wire::push_value(&mut items, &item) {
                 self.progress.fail(Box::new(ItemError::from(ItemErrorData {
                     job: F::NAME,
                     index,
@@ -916,18 +942,18 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
             }
             count += 1;
         }
-        self.progress.sizer.built(count, records.len());
+        self.progress.sizer.built(count, items.len());
         (count > 0).then_some(InFlight {
             first,
             count,
             done: 0,
-            records,
+            items,
         })
     }
 }
 
-/// Describes an item from its record, for error messages.
-fn describe<F: JobFn>(record: Option<&[u8]>) -> Option<String> {
-    let item: F::Item = wire::decode_value(record?).ok()?;
+/// Describes an item from its encoding, for error messages.
+fn describe<F: JobFn>(encoded: Option<&[u8]>) -> Option<String> {
+    let item: F::Item = wire::decode_value(encoded?).ok()?;
     F::describe(&item)
 }

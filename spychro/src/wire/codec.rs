@@ -1,7 +1,16 @@
 //! The one place that names the serde format: MessagePack (`rmp-serde`), compact (structs as
 //! arrays) and self-describing, so `untagged` enums, `flatten` and `serde_json::Value` work,
 //! and a custom error's message survives to the caller.
+//!
+//! Because every value says where it ends, the items (and outputs) of a batch are laid back
+//! to back with no length of their own: [`Values`] reads them in turn with one decoder, and
+//! [`value_len`] finds a value's end without decoding it, to step over one that failed or to
+//! pick one item out of a batch.
 
+use std::io::Cursor;
+
+use rmp_serde::config::DefaultConfig;
+use rmp_serde::decode::ReadReader;
 use serde::{Serialize, de::DeserializeOwned};
 
 /// Appends `value`'s encoding to `buf`; on failure `buf` is left as it was.
@@ -25,19 +34,138 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, String
 
 /// Decodes a value that must fill `bytes` exactly.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
-    let mut rest = bytes;
-    let value =
-        T::deserialize(&mut rmp_serde::Deserializer::new(&mut rest)).map_err(|e| e.to_string())?;
-    let rest = rest.len();
-    if rest != 0 {
-        return Err(format!("{rest} bytes are left over after the value"));
+    let mut values = Values::new(bytes);
+    let value = values.next::<T>()??;
+    match values.rest().len() {
+        0 => Ok(value),
+        rest => Err(format!("{rest} bytes are left over after the value")),
     }
-    Ok(value)
+}
+
+/// Reads MessagePack values laid back to back, one decoder for all of them.
+pub(crate) struct Values<'a> {
+    bytes: &'a [u8],
+    de: rmp_serde::Deserializer<ReadReader<Cursor<&'a [u8]>>, DefaultConfig>,
+}
+
+impl<'a> Values<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Values {
+            bytes,
+            de: rmp_serde::Deserializer::new(Cursor::new(bytes)),
+        }
+    }
+
+    /// Where the next value starts.
+    pub(crate) fn position(&self) -> usize {
+        self.de.position() as usize
+    }
+
+    /// The bytes not read yet.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        &self.bytes[self.position().min(self.bytes.len())..]
+    }
+
+    /// Decodes the next value. `Ok(Err(message))`: the value is well formed but is not a `T`
+    /// (the reader has stepped over it); `Err(message)`: the bytes are not MessagePack, so
+    /// the values after this one cannot be found.
+    #[inline(always)]
+    #[allow(clippy::should_implement_trait)] // fallible in two ways; not an `Iterator`
+    pub(crate) fn next<T: DeserializeOwned>(&mut self) -> Result<Result<T, String>, String> {
+        let start = self.position();
+        match T::deserialize(&mut self.de) {
+            Ok(value) => Ok(Ok(value)),
+            Err(e) => {
+                let len = value_len(&self.bytes[start.min(self.bytes.len())..])?;
+                // A fresh decoder: a failed one may hold a marker it peeked at.
+                let mut cursor = Cursor::new(self.bytes);
+                cursor.set_position((start + len) as u64);
+                self.de = rmp_serde::Deserializer::new(cursor);
+                Ok(Err(e.to_string()))
+            }
+        }
+    }
+
+    /// Steps over the next value without decoding it.
+    pub(crate) fn skip(&mut self) -> Result<&'a [u8], String> {
+        let start = self.position().min(self.bytes.len());
+        let len = value_len(&self.bytes[start..])?;
+        let mut cursor = Cursor::new(self.bytes);
+        cursor.set_position((start + len) as u64);
+        self.de = rmp_serde::Deserializer::new(cursor);
+        Ok(&self.bytes[start..start + len])
+    }
+}
+
+/// The length in bytes of the MessagePack value at the start of `bytes`, found by reading
+/// only markers and lengths. Fails on bytes that are not one whole value.
+pub(crate) fn value_len(bytes: &[u8]) -> Result<usize, String> {
+    let short = || "a value ends before its last byte".to_owned();
+    let mut at = 0usize;
+    // Values still to step over: 1, plus the elements of every array and map entered.
+    let mut pending: u64 = 1;
+    while pending > 0 {
+        pending -= 1;
+        let marker = *bytes.get(at).ok_or_else(short)?;
+        at += 1;
+        let mut be = |n: usize| -> Result<u64, String> {
+            let field = bytes.get(at..at + n).ok_or_else(short)?;
+            at += n;
+            Ok(field.iter().fold(0u64, |v, &b| (v << 8) | u64::from(b)))
+        };
+        // (bytes of payload to skip, values nested inside)
+        let (skip, nested): (u64, u64) = match marker {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, 0),
+            0x80..=0x8f => (0, 2 * u64::from(marker & 0x0f)),
+            0x90..=0x9f => (0, u64::from(marker & 0x0f)),
+            0xa0..=0xbf => (u64::from(marker & 0x1f), 0),
+            0xc4 | 0xd9 => (be(1)?, 0),
+            0xc5 | 0xda => (be(2)?, 0),
+            0xc6 | 0xdb => (be(4)?, 0),
+            0xc7 => (be(1)? + 1, 0),
+            0xc8 => (be(2)? + 1, 0),
+            0xc9 => (be(4)? + 1, 0),
+            0xca => (4, 0),
+            0xcb => (8, 0),
+            0xcc | 0xd0 => (1, 0),
+            0xcd | 0xd1 => (2, 0),
+            0xce | 0xd2 => (4, 0),
+            0xcf | 0xd3 => (8, 0),
+            0xd4 => (2, 0),
+            0xd5 => (3, 0),
+            0xd6 => (5, 0),
+            0xd7 => (9, 0),
+            0xd8 => (17, 0),
+            0xdc => (0, be(2)?),
+            0xdd => (0, be(4)?),
+            0xde => (0, 2 * be(2)?),
+            0xdf => (0, 2 * be(4)?),
+            0xc1 => return Err("byte 0xc1 is not MessagePack".to_owned()),
+        };
+        at = at
+            .checked_add(usize::try_from(skip).map_err(|_| short())?)
+            .filter(|&end| end <= bytes.len())
+            .ok_or_else(short)?;
+        pending += nested;
+        // Every nested value takes at least a byte: a claim beyond the bytes left is false.
+        if pending > (bytes.len() - at) as u64 {
+            return Err(short());
+        }
+    }
+    Ok(at)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Bytes encoded as one MessagePack `bin`.
+    struct Blob(Vec<u8>);
+    impl Serialize for Blob {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(&self.0)
+        }
+    }
 
     #[test]
     fn custom_messages_survive() {
@@ -56,5 +184,121 @@ mod tests {
         assert_eq!(buf, [1, 2]);
         assert!(decode::<u8>(&encode(&300u32).unwrap()).is_err());
         assert!(decode::<u8>(&[1, 2]).unwrap_err().contains("left over"));
+    }
+
+    #[derive(Serialize)]
+    enum Shape {
+        Dot,
+        Line(f32, f64),
+        Named {
+            name: String,
+            tags: Vec<Option<i64>>,
+        },
+    }
+
+    #[derive(Serialize)]
+    struct Everything {
+        a: u8,
+        b: i16,
+        c: u32,
+        d: i64,
+        e: u64,
+        f: bool,
+        s: String,
+        long: String,
+        bytes: Blob,
+        shapes: Vec<Shape>,
+        map: std::collections::BTreeMap<String, Vec<u16>>,
+        unit: (),
+        nothing: Option<u8>,
+    }
+
+    fn everything(n: usize) -> Everything {
+        Everything {
+            a: 200,
+            b: -300,
+            c: 70_000,
+            d: -5_000_000_000,
+            e: u64::MAX,
+            f: true,
+            s: "short".into(),
+            long: "x".repeat(70_000 * n),
+            bytes: Blob(vec![7u8; 300 * n]),
+            shapes: vec![
+                Shape::Dot,
+                Shape::Line(1.5, -2.25),
+                Shape::Named {
+                    name: "n".repeat(40),
+                    tags: vec![Some(-1), None, Some(i64::MIN)],
+                },
+            ],
+            map: (0..20 * n)
+                .map(|i| (i.to_string(), vec![i as u16; i]))
+                .collect(),
+            unit: (),
+            nothing: None,
+        }
+    }
+
+    #[test]
+    fn value_len_steps_over_every_kind_of_value() {
+        for n in [0, 1, 2] {
+            let one = encode(&everything(n)).unwrap();
+            assert_eq!(value_len(&one), Ok(one.len()));
+            let mut two = one.clone();
+            two.extend_from_slice(&one);
+            assert_eq!(value_len(&two), Ok(one.len()));
+            // Any strict prefix is not a whole value.
+            for cut in [0, 1, one.len() / 3, one.len() / 2, one.len() - 1] {
+                assert!(value_len(&one[..cut]).is_err(), "cut at {cut}");
+            }
+        }
+        for v in [
+            0i64,
+            -1,
+            -33,
+            127,
+            128,
+            255,
+            256,
+            65_535,
+            65_536,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            let b = encode(&v).unwrap();
+            assert_eq!(value_len(&b), Ok(b.len()));
+        }
+        // Lies about lengths are caught, not believed.
+        assert!(value_len(&[0xdd, 0xff, 0xff, 0xff, 0xff]).is_err());
+        assert!(value_len(&[0xc6, 0xff, 0xff, 0xff, 0xff, 1]).is_err());
+        assert!(value_len(&[0xc1]).is_err());
+    }
+
+    #[test]
+    fn values_read_back_to_back_and_step_over_a_bad_one() {
+        let mut buf = Vec::new();
+        encode_into(&mut buf, &1u64).unwrap();
+        encode_into(&mut buf, &"not a number").unwrap();
+        encode_into(&mut buf, &vec![1u64, 2, 3]).unwrap();
+        encode_into(&mut buf, &Some(4u64)).unwrap();
+        encode_into(&mut buf, &5u64).unwrap();
+        let mut v = Values::new(&buf);
+        assert_eq!(v.next::<u64>(), Ok(Ok(1)));
+        assert!(v.next::<u64>().unwrap().is_err());
+        assert!(v.next::<u64>().unwrap().is_err());
+        // Option peeks at a marker; the next value must still read right.
+        assert_eq!(v.next::<Option<u64>>(), Ok(Ok(Some(4))));
+        assert_eq!(v.next::<u64>(), Ok(Ok(5)));
+        assert!(v.rest().is_empty());
+
+        let mut v = Values::new(&buf);
+        assert_eq!(v.skip().unwrap(), &buf[..1]);
+        assert_eq!(v.skip().unwrap(), encode(&"not a number").unwrap());
+        assert_eq!(v.next::<Vec<u64>>(), Ok(Ok(vec![1, 2, 3])));
+
+        // Garbage is a framing error, not an item error.
+        let mut v = Values::new(&[0xc1, 1]);
+        assert!(v.next::<u64>().is_err());
     }
 }

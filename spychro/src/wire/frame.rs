@@ -224,16 +224,6 @@ impl<'a> Cursor<'a> {
         Ok(u64::from_le_bytes(a))
     }
 
-    /// A `u32`-length-prefixed byte string.
-    pub(crate) fn record(&mut self) -> Result<&'a [u8], WireError> {
-        let n = self.u32()? as usize;
-        self.bytes(n)
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-
     /// Bytes not yet read.
     pub(crate) fn remaining(&self) -> usize {
         self.buf.len()
@@ -302,11 +292,12 @@ mod tests {
     #[test]
     fn cursor_never_reads_past_the_end() {
         let mut c = Cursor::new(&[1, 0, 0, 0, 42], "test");
-        assert_eq!(c.record().unwrap(), &[42]);
-        assert!(c.is_empty());
+        assert_eq!(c.u32().unwrap(), 1);
+        assert_eq!(c.bytes(1).unwrap(), &[42]);
+        assert_eq!(c.remaining(), 0);
         assert!(c.u8().is_err());
-        let mut c = Cursor::new(&[200, 0, 0, 0, 42], "test");
-        assert!(matches!(c.record(), Err(WireError::Short { .. })));
+        let mut c = Cursor::new(&[200, 0, 0], "test");
+        assert!(matches!(c.u32(), Err(WireError::Short { .. })));
     }
 
     /// Random bytes, fed to both decoders: an error or a frame, never a panic.

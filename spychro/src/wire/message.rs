@@ -1,15 +1,18 @@
 //! What travels inside frames: the handshake, job set-up, batches of items, batches of
 //! outcomes, and shutdown.
 //!
-//! Control messages are encoded structs. Batches are laid out by hand so that each
-//! item and each outcome is its own length-prefixed record: one record that fails to decode
-//! fails only its item, and the caller can keep an item's bytes to describe or resend it.
+//! Control messages are encoded structs. Batches are laid out by hand around encoded values
+//! placed back to back (MessagePack values say where they end, so they need no length of
+//! their own): the happy path costs one decoder per batch, and one value that fails to decode
+//! fails only its item, because the reader steps over it (`codec::Values`).
 //!
 //! ```text
-//! BATCH    job:u32 first:u64 count:u32 { len:u32 item-bytes }*count
-//! RESULTS  job:u32 first:u64 count:u32 busy_ns:u64 { kind:u8 len:u32 bytes }*count
-//!          kind 0: the encoded output; kind 1: an encoded WireFailure
+//! BATCH    job:u32 first:u64 count:u32 item*count
+//! RESULTS  job:u32 first:u64 count:u32 busy_ns:u64 failed:u8 output*(count - failed) failure?
 //! ```
+//!
+//! A worker ends a results frame as soon as an item fails, so a failure, an encoded
+//! [`WireFailure`], is only ever the last outcome of a frame (`failed` is 0 or 1).
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
@@ -18,7 +21,7 @@ use super::frame::{Cursor, WireError, begin_frame, end_frame};
 use crate::error::FailureKind;
 
 /// Bumped whenever the layout of any message changes.
-pub(crate) const PROTOCOL_VERSION: u32 = 5;
+pub(crate) const PROTOCOL_VERSION: u32 = 6;
 
 // Caller to worker.
 pub(crate) const TAG_SETUP: u8 = 1;
@@ -32,8 +35,9 @@ pub(crate) const TAG_LOG: u8 = 13;
 pub(crate) const TAG_MESSAGE: u8 = 14;
 pub(crate) const TAG_PROGRESS: u8 = 15;
 
-pub(crate) const OUTCOME_OK: u8 = 0;
-pub(crate) const OUTCOME_FAILED: u8 = 1;
+/// The largest one item or output may be once encoded: what still fits a frame beside the
+/// other values of its batch (a batch stops growing at 4 MiB, far below the margin).
+pub(crate) const MAX_VALUE: usize = super::frame::MAX_FRAME - (16 << 20);
 
 /// The worker's first message.
 #[derive(Debug, Serialize, Deserialize)]
@@ -121,60 +125,54 @@ pub(crate) fn push_empty(buf: &mut Vec<u8>, tag: u8) {
     let _ = end_frame(buf, start);
 }
 
-/// Appends a batch frame around `records` (already length-prefixed).
+/// Appends a batch frame around `items` (encoded values, back to back).
 pub(crate) fn push_batch(
     buf: &mut Vec<u8>,
     job: u32,
     first: u64,
     count: u32,
-    records: &[u8],
+    items: &[u8],
 ) -> Result<(), WireError> {
     let start = begin_frame(buf, TAG_BATCH);
     buf.extend_from_slice(&job.to_le_bytes());
     buf.extend_from_slice(&first.to_le_bytes());
     buf.extend_from_slice(&count.to_le_bytes());
-    buf.extend_from_slice(records);
+    buf.extend_from_slice(items);
     end_frame(buf, start)
 }
 
-/// A batch's header; its records follow in the cursor.
+/// A batch's header; its items follow.
 pub(crate) struct BatchHeader {
     pub(crate) job: u32,
     pub(crate) first: u64,
     pub(crate) count: u32,
 }
 
-pub(crate) fn parse_batch(body: &[u8]) -> Result<(BatchHeader, Cursor<'_>), WireError> {
+pub(crate) fn parse_batch(body: &[u8]) -> Result<(BatchHeader, &[u8]), WireError> {
     let mut c = Cursor::new(body, "batch");
     let header = BatchHeader {
         job: c.u32()?,
         first: c.u64()?,
         count: c.u32()?,
     };
-    Ok((header, c))
+    Ok((header, c.bytes(c.remaining())?))
 }
 
-/// Encodes `value` as a `u32`-length-prefixed record; on failure `buf` is left as it was and
-/// the serializer's message is returned.
-pub(crate) fn push_record<T: Serialize + ?Sized>(
+/// Appends `value`'s encoding to `buf`, refusing one above [`MAX_VALUE`]; on failure `buf`
+/// is left as it was and the reason is returned.
+pub(crate) fn push_value<T: Serialize + ?Sized>(
     buf: &mut Vec<u8>,
     value: &T,
 ) -> Result<(), String> {
     let at = buf.len();
-    buf.extend_from_slice(&[0; 4]);
-    if let Err(e) = codec::encode_into(buf, value) {
-        buf.truncate(at);
-        return Err(e);
-    }
-    let len = buf.len() - at - 4;
-    if len > super::frame::MAX_FRAME {
+    codec::encode_into(buf, value)?;
+    let len = buf.len() - at;
+    if len > MAX_VALUE {
         buf.truncate(at);
         return Err(format!(
-            "it is {len} bytes, above the {}-byte message limit",
-            super::frame::MAX_FRAME
+            "it is {len} bytes encoded, above the {MAX_VALUE}-byte limit of one value"
         ));
     }
-    buf[at..at + 4].copy_from_slice(&(len as u32).to_le_bytes());
     Ok(())
 }
 
@@ -182,14 +180,19 @@ pub(crate) fn push_record<T: Serialize + ?Sized>(
 pub(crate) struct ResultsStart {
     frame: usize,
     pub(crate) count: u32,
+    pub(crate) failed: bool,
 }
 
 pub(crate) fn begin_results(buf: &mut Vec<u8>, job: u32, first: u64) -> ResultsStart {
     let frame = begin_frame(buf, TAG_RESULTS);
     buf.extend_from_slice(&job.to_le_bytes());
     buf.extend_from_slice(&first.to_le_bytes());
-    buf.extend_from_slice(&[0; 12]); // count, busy_ns
-    ResultsStart { frame, count: 0 }
+    buf.extend_from_slice(&[0; 13]); // count, busy_ns, failed
+    ResultsStart {
+        frame,
+        count: 0,
+        failed: false,
+    }
 }
 
 pub(crate) fn finish_results(
@@ -200,38 +203,66 @@ pub(crate) fn finish_results(
     let at = start.frame + super::frame::HEADER + 12;
     buf[at..at + 4].copy_from_slice(&start.count.to_le_bytes());
     buf[at + 4..at + 12].copy_from_slice(&busy_ns.to_le_bytes());
+    buf[at + 12] = u8::from(start.failed);
     end_frame(buf, start.frame)
 }
 
-/// A results frame's header; its outcome records follow in the cursor.
+/// A results frame's header; its outcomes follow.
 pub(crate) struct ResultsHeader {
     pub(crate) job: u32,
     pub(crate) first: u64,
     pub(crate) count: u32,
     pub(crate) busy_ns: u64,
+    /// The last outcome is a [`WireFailure`].
+    pub(crate) failed: bool,
 }
 
-pub(crate) fn parse_results(body: &[u8]) -> Result<(ResultsHeader, Cursor<'_>), WireError> {
+pub(crate) fn parse_results(body: &[u8]) -> Result<(ResultsHeader, &[u8]), WireError> {
     let mut c = Cursor::new(body, "results");
     let header = ResultsHeader {
         job: c.u32()?,
         first: c.u64()?,
         count: c.u32()?,
         busy_ns: c.u64()?,
+        failed: match c.u8()? {
+            0 => false,
+            1 => true,
+            other => {
+                return Err(WireError::Decode {
+                    what: "results",
+                    message: format!("the failure flag is {other}, not 0 or 1"),
+                });
+            }
+        },
     };
-    Ok((header, c))
+    if header.failed && header.count == 0 {
+        return Err(WireError::Decode {
+            what: "results",
+            message: "a failure is flagged in a frame with no outcomes".into(),
+        });
+    }
+    Ok((header, c.bytes(c.remaining())?))
 }
 
-/// One outcome record: `Ok(output bytes)` or the decoded failure.
-pub(crate) fn next_outcome<'a>(
-    c: &mut Cursor<'a>,
-) -> Result<Result<&'a [u8], WireFailure>, WireError> {
-    match c.u8()? {
-        OUTCOME_OK => Ok(Ok(c.record()?)),
-        OUTCOME_FAILED => Ok(Err(decode(c.record()?, "failure")?)),
-        other => Err(WireError::Decode {
-            what: "outcome",
-            message: format!("unknown outcome kind {other}"),
+/// Reads the failure that ends a results frame whose `failed` flag is set, after its
+/// outputs.
+pub(crate) fn read_failure(values: &mut codec::Values<'_>) -> Result<WireFailure, WireError> {
+    match values.next::<WireFailure>() {
+        Ok(Ok(failure)) => Ok(failure),
+        Ok(Err(message)) | Err(message) => Err(WireError::Decode {
+            what: "failure",
+            message,
+        }),
+    }
+}
+
+/// Fails unless every value of a frame was read.
+pub(crate) fn read_all(values: &codec::Values<'_>, what: &'static str) -> Result<(), WireError> {
+    match values.rest().len() {
+        0 => Ok(()),
+        n => Err(WireError::Decode {
+            what,
+            message: format!("{n} bytes follow the last value"),
         }),
     }
 }
@@ -244,18 +275,29 @@ pub(crate) fn decode_any(tag: u8, body: &[u8]) -> Result<(), WireError> {
         TAG_HELLO => decode::<Hello>(body, "hello").map(drop),
         TAG_SETUP_DONE => decode::<SetupDone>(body, "setup done").map(drop),
         TAG_BATCH => {
-            let (h, mut c) = parse_batch(body)?;
+            let (h, items) = parse_batch(body)?;
+            let mut values = codec::Values::new(items);
             for _ in 0..h.count {
-                c.record()?;
+                values.skip().map_err(|message| WireError::Decode {
+                    what: "batch",
+                    message,
+                })?;
             }
             Ok(())
         }
         TAG_RESULTS => {
-            let (h, mut c) = parse_results(body)?;
-            for _ in 0..h.count {
-                let _ = next_outcome(&mut c)?;
+            let (h, outcomes) = parse_results(body)?;
+            let mut values = codec::Values::new(outcomes);
+            for _ in 0..h.count - u32::from(h.failed) {
+                values.skip().map_err(|message| WireError::Decode {
+                    what: "results",
+                    message,
+                })?;
             }
-            Ok(())
+            if h.failed {
+                read_failure(&mut values)?;
+            }
+            read_all(&values, "results")
         }
         TAG_SHUTDOWN => Ok(()),
         TAG_LOG => decode::<WireLog>(body, "log").map(drop),

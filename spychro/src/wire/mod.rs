@@ -6,7 +6,7 @@ mod codec;
 mod frame;
 mod message;
 
-pub(crate) use codec::{decode as decode_value, encode as encode_value};
+pub(crate) use codec::{Values, decode as decode_value, encode as encode_value};
 pub use frame::WireError;
 pub(crate) use frame::{Cursor, FrameBuf, read_frame};
 pub(crate) use message::*;
