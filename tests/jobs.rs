@@ -304,3 +304,47 @@ fn streams_deliver_in_order_and_can_stop_early() {
         .unwrap();
     assert_eq!(threaded, [1, 3, 5, 7, 9]);
 }
+
+/// Byte vectors, alone or inside other values, as the main thing a job moves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Chunk {
+    name: String,
+    data: Vec<u8>,
+}
+
+#[spychro::job]
+fn reverse_bytes(mut c: Chunk) -> (Vec<u8>, Chunk) {
+    let checksum = c
+        .data
+        .iter()
+        .map(|&b| b as u64)
+        .sum::<u64>()
+        .to_le_bytes()
+        .to_vec();
+    c.data.reverse();
+    (checksum, c)
+}
+
+#[test]
+fn byte_vectors_cross_whole_and_in_order() {
+    let chunks: Vec<Chunk> = (0..12u32)
+        .map(|i| Chunk {
+            name: format!("chunk {i}"),
+            // Up to 3 MiB, bytes of every value.
+            data: (0..(i as usize * 256 * 1024 + i as usize))
+                .map(|k| (k * 31 + i as usize) as u8)
+                .collect(),
+        })
+        .collect();
+    let out = Job::new(reverse_bytes, chunks.clone())
+        .processes(2)
+        .run_multi_processed()
+        .unwrap();
+    assert_eq!(out.len(), chunks.len());
+    for ((checksum, got), sent) in out.iter().zip(&chunks) {
+        let sum: u64 = sent.data.iter().map(|&b| b as u64).sum();
+        assert_eq!(checksum, &sum.to_le_bytes());
+        assert_eq!(got.name, sent.name);
+        assert!(got.data.iter().eq(sent.data.iter().rev()), "{}", sent.name);
+    }
+}

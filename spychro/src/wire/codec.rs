@@ -5,7 +5,7 @@
 //! Because every value says where it ends, the items (and outputs) of a batch are laid back
 //! to back with no length of their own: [`Values`] reads them in turn with one decoder, and
 //! [`value_len`] finds a value's end without decoding it, to step over one that failed or to
-//! pick one item out of a batch.
+//! pick one item out of a batch. Byte sequences are written as one blob (see `bytes`).
 
 use std::io::Cursor;
 
@@ -13,16 +13,20 @@ use rmp_serde::config::DefaultConfig;
 use rmp_serde::decode::ReadReader;
 use serde::{Serialize, de::DeserializeOwned};
 
+use super::bytes::{De, Ser};
+
 /// Appends `value`'s encoding to `buf`; on failure `buf` is left as it was.
 pub(crate) fn encode_into<T: Serialize + ?Sized>(
     buf: &mut Vec<u8>,
     value: &T,
 ) -> Result<(), String> {
     let at = buf.len();
-    rmp_serde::encode::write(buf, value).map_err(|e| {
-        buf.truncate(at);
-        e.to_string()
-    })
+    value
+        .serialize(Ser(&mut rmp_serde::Serializer::new(&mut *buf)))
+        .map_err(|e| {
+            buf.truncate(at);
+            e.to_string()
+        })
 }
 
 /// Encodes `value` into a new buffer.
@@ -73,7 +77,7 @@ impl<'a> Values<'a> {
     #[allow(clippy::should_implement_trait)] // fallible in two ways; not an `Iterator`
     pub(crate) fn next<T: DeserializeOwned>(&mut self) -> Result<Result<T, String>, String> {
         let start = self.position();
-        match T::deserialize(&mut self.de) {
+        match T::deserialize(De(&mut self.de)) {
             Ok(value) => Ok(Ok(value)),
             Err(e) => {
                 let len = value_len(&self.bytes[start.min(self.bytes.len())..])?;

@@ -2,6 +2,7 @@
 //!
 //! See `frame` for the framing rules and `message` for what travels inside a frame.
 
+mod bytes;
 mod codec;
 mod frame;
 mod message;

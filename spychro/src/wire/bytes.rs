@@ -1,0 +1,973 @@
+//! Byte sequences travel as one blob.
+//!
+//! serde hands a `Vec<u8>` (or a `VecDeque<u8>`, a `BTreeSet<u8>`, ...) to a serializer as a
+//! sequence of separate `u8`s, so a plain MessagePack codec writes and reads every byte on
+//! its own, about 100 times slower than copying it. [`Ser`] wraps a serializer and watches
+//! every sequence of known length: while its elements are all `u8`, they are gathered and
+//! written as one MessagePack `bin`; at the first element that is not, the sequence is
+//! written as usual. [`De`] wraps a deserializer and hands a `bin` to whatever asked for a
+//! sequence (or for any value) as a sequence of `u8`s, so `Vec<u8>` reads it; a type that asks
+//! for bytes (`serde_bytes::ByteBuf`) gets them as bytes. Values that hold no byte sequence
+//! pass through both wrappers unchanged, nested values included.
+//!
+//! rmp-serde's own `BytesMode::ForceIterables` was not used: it makes a `bin` a byte string
+//! to every reader, so `#[serde(flatten)]` fails on it and an `#[serde(untagged)]` enum can
+//! pick a `String` variant for it. Here such readers see a sequence of numbers, which is what
+//! the value was.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, Visitor};
+use serde::ser::{self, Serialize, Serializer};
+
+/// A serializer that writes sequences of `u8` as one blob.
+pub(crate) struct Ser<S>(pub(crate) S);
+
+/// A value serialized through [`Ser`], so that the values nested in it are too.
+struct Wrapped<'a, T: ?Sized>(&'a T);
+
+impl<T: ?Sized + Serialize> Serialize for Wrapped<'_, T> {
+    #[inline]
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(Ser(s))
+    }
+}
+
+macro_rules! forward_ser {
+    ($($method:ident($($arg:ident: $ty:ty),*);)*) => {$(
+        #[inline]
+        fn $method(self, $($arg: $ty),*) -> Result<S::Ok, S::Error> {
+            self.0.$method($($arg),*)
+        }
+    )*};
+}
+
+impl<S: Serializer> Serializer for Ser<S> {
+    type Ok = S::Ok;
+    type Error = S::Error;
+    type SerializeSeq = Seq<S>;
+    type SerializeTuple = Compound<S::SerializeTuple>;
+    type SerializeTupleStruct = Compound<S::SerializeTupleStruct>;
+    type SerializeTupleVariant = Compound<S::SerializeTupleVariant>;
+    type SerializeMap = Compound<S::SerializeMap>;
+    type SerializeStruct = Compound<S::SerializeStruct>;
+    type SerializeStructVariant = Compound<S::SerializeStructVariant>;
+
+    forward_ser! {
+        serialize_bool(v: bool);
+        serialize_i8(v: i8);
+        serialize_i16(v: i16);
+        serialize_i32(v: i32);
+        serialize_i64(v: i64);
+        serialize_i128(v: i128);
+        serialize_u8(v: u8);
+        serialize_u16(v: u16);
+        serialize_u32(v: u32);
+        serialize_u64(v: u64);
+        serialize_u128(v: u128);
+        serialize_f32(v: f32);
+        serialize_f64(v: f64);
+        serialize_char(v: char);
+        serialize_str(v: &str);
+        serialize_bytes(v: &[u8]);
+        serialize_none();
+        serialize_unit();
+        serialize_unit_struct(name: &'static str);
+        serialize_unit_variant(name: &'static str, index: u32, variant: &'static str);
+    }
+
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<S::Ok, S::Error> {
+        self.0.serialize_some(&Wrapped(value))
+    }
+
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        name: &'static str,
+        value: &T,
+    ) -> Result<S::Ok, S::Error> {
+        self.0.serialize_newtype_struct(name, &Wrapped(value))
+    }
+
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<S::Ok, S::Error> {
+        self.0
+            .serialize_newtype_variant(name, index, variant, &Wrapped(value))
+    }
+
+    /// What `Vec<T>`, slices and most collections call: a tight loop for the common case of
+    /// bytes, the usual elements otherwise.
+    fn collect_seq<I>(self, iter: I) -> Result<S::Ok, S::Error>
+    where
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        let mut iter = iter.into_iter();
+        let len = match iter.size_hint() {
+            (lo, Some(hi)) if lo == hi => lo,
+            _ => {
+                let mut seq = self.0.serialize_seq(None)?;
+                for item in iter {
+                    ser::SerializeSeq::serialize_element(&mut seq, &Wrapped(&item))?;
+                }
+                return ser::SerializeSeq::end(seq);
+            }
+        };
+        // Gathered in a buffer this thread keeps, whose pages are already mapped.
+        let mut bytes = SCRATCH.with(|s| s.take());
+        bytes.clear();
+        bytes.reserve(len.min(64 << 20));
+        let (bytes, other) = gather(&mut iter, bytes);
+        let written = match other {
+            None if bytes.is_empty() => self
+                .0
+                .serialize_seq(Some(0))
+                .and_then(ser::SerializeSeq::end),
+            None => self.0.serialize_bytes(&bytes),
+            Some(item) => (|| {
+                // Not all bytes after all: the gathered ones become plain elements.
+                let mut seq = self.0.serialize_seq(Some(len))?;
+                for b in &bytes {
+                    ser::SerializeSeq::serialize_element(&mut seq, b)?;
+                }
+                ser::SerializeSeq::serialize_element(&mut seq, &Wrapped(&item))?;
+                for item in iter {
+                    ser::SerializeSeq::serialize_element(&mut seq, &Wrapped(&item))?;
+                }
+                ser::SerializeSeq::end(seq)
+            })(),
+        };
+        if bytes.capacity() <= SCRATCH_KEEP {
+            SCRATCH.with(|s| s.set(bytes));
+        }
+        written
+    }
+
+    fn serialize_seq(self, len: Option<usize>) -> Result<Seq<S>, S::Error> {
+        Ok(match len {
+            Some(len) => Seq::Bytes {
+                ser: self.0,
+                len,
+                bytes: Vec::new(),
+            },
+            None => Seq::Open(self.0.serialize_seq(None)?),
+        })
+    }
+
+    fn serialize_tuple(self, len: usize) -> Result<Self::SerializeTuple, S::Error> {
+        self.0.serialize_tuple(len).map(Compound)
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        name: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeTupleStruct, S::Error> {
+        self.0.serialize_tuple_struct(name, len).map(Compound)
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeTupleVariant, S::Error> {
+        self.0
+            .serialize_tuple_variant(name, index, variant, len)
+            .map(Compound)
+    }
+
+    fn serialize_map(self, len: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
+        self.0.serialize_map(len).map(Compound)
+    }
+
+    fn serialize_struct(
+        self,
+        name: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeStruct, S::Error> {
+        self.0.serialize_struct(name, len).map(Compound)
+    }
+
+    fn serialize_struct_variant(
+        self,
+        name: &'static str,
+        index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Self::SerializeStructVariant, S::Error> {
+        self.0
+            .serialize_struct_variant(name, index, variant, len)
+            .map(Compound)
+    }
+
+    fn is_human_readable(&self) -> bool {
+        self.0.is_human_readable()
+    }
+}
+
+/// Appends elements to `bytes` while they are bytes; returns the first that is not.
+#[inline]
+fn gather<I: Iterator>(iter: &mut I, mut bytes: Vec<u8>) -> (Vec<u8>, Option<I::Item>)
+where
+    I::Item: Serialize,
+{
+    // Through a small array, so that the loop over elements touches no `Vec` bookkeeping
+    // (for `u8` elements it compiles to a plain copy loop).
+    let mut block = [0u8; 4096];
+    loop {
+        let mut n = 0;
+        while n < block.len() {
+            let Some(item) = iter.next() else {
+                bytes.extend_from_slice(&block[..n]);
+                return (bytes, None);
+            };
+            match item.serialize(ByteProbe) {
+                Ok(b) => block[n] = b,
+                Err(_) => {
+                    bytes.extend_from_slice(&block[..n]);
+                    return (bytes, Some(item));
+                }
+            }
+            n += 1;
+        }
+        bytes.extend_from_slice(&block);
+    }
+}
+
+thread_local! {
+    /// Where [`Ser::collect_seq`] gathers bytes (taken while in use, so never shared).
+    static SCRATCH: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// The largest gathering buffer kept for the next sequence.
+const SCRATCH_KEEP: usize = 64 << 20;
+
+/// A sequence being written: gathered as bytes while every element is a `u8`.
+pub(crate) enum Seq<S: Serializer> {
+    Bytes {
+        ser: S,
+        len: usize,
+        bytes: Vec<u8>,
+    },
+    Open(S::SerializeSeq),
+    /// Only while switching from one to the other.
+    Switching,
+}
+
+impl<S: Serializer> ser::SerializeSeq for Seq<S> {
+    type Ok = S::Ok;
+    type Error = S::Error;
+
+    #[inline]
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), S::Error> {
+        if let Seq::Bytes { bytes, len, .. } = self {
+            if let Ok(b) = value.serialize(ByteProbe) {
+                if bytes.capacity() == 0 {
+                    // The length is the sequence's own claim: trust it only so far.
+                    bytes.reserve((*len).min(64 << 20));
+                }
+                bytes.push(b);
+                return Ok(());
+            }
+            // Not all bytes after all: write what was gathered as plain elements.
+            let Seq::Bytes { ser, len, bytes } = std::mem::replace(self, Seq::Switching) else {
+                unreachable!("matched above");
+            };
+            let mut seq = ser.serialize_seq(Some(len))?;
+            for b in &bytes {
+                ser::SerializeSeq::serialize_element(&mut seq, b)?;
+            }
+            *self = Seq::Open(seq);
+        }
+        match self {
+            Seq::Open(seq) => seq.serialize_element(&Wrapped(value)),
+            _ => Err(ser::Error::custom("a sequence was used after it failed")),
+        }
+    }
+
+    fn end(self) -> Result<S::Ok, S::Error> {
+        match self {
+            Seq::Bytes { ser, len, bytes } if bytes.is_empty() => {
+                ser::SerializeSeq::end(ser.serialize_seq(Some(len))?)
+            }
+            Seq::Bytes { ser, bytes, .. } => ser.serialize_bytes(&bytes),
+            Seq::Open(seq) => seq.end(),
+            Seq::Switching => Err(ser::Error::custom("a sequence was used after it failed")),
+        }
+    }
+}
+
+/// Serializes a `u8` to itself and anything else to an error, to tell bytes from the rest.
+struct ByteProbe;
+
+/// "Not a byte", from [`ByteProbe`].
+#[derive(Debug)]
+struct NotAByte;
+
+impl fmt::Display for NotAByte {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("not a byte")
+    }
+}
+
+impl std::error::Error for NotAByte {}
+
+impl ser::Error for NotAByte {
+    fn custom<T: fmt::Display>(_: T) -> Self {
+        NotAByte
+    }
+}
+
+macro_rules! refuse {
+    ($($method:ident($($ty:ty),*);)*) => {$(
+        #[inline]
+        fn $method(self, $(_: $ty),*) -> Result<u8, NotAByte> {
+            Err(NotAByte)
+        }
+    )*};
+}
+
+impl Serializer for ByteProbe {
+    type Ok = u8;
+    type Error = NotAByte;
+    type SerializeSeq = ser::Impossible<u8, NotAByte>;
+    type SerializeTuple = ser::Impossible<u8, NotAByte>;
+    type SerializeTupleStruct = ser::Impossible<u8, NotAByte>;
+    type SerializeTupleVariant = ser::Impossible<u8, NotAByte>;
+    type SerializeMap = ser::Impossible<u8, NotAByte>;
+    type SerializeStruct = ser::Impossible<u8, NotAByte>;
+    type SerializeStructVariant = ser::Impossible<u8, NotAByte>;
+
+    #[inline]
+    fn serialize_u8(self, v: u8) -> Result<u8, NotAByte> {
+        Ok(v)
+    }
+
+    refuse! {
+        serialize_bool(bool);
+        serialize_i8(i8);
+        serialize_i16(i16);
+        serialize_i32(i32);
+        serialize_i64(i64);
+        serialize_u16(u16);
+        serialize_u32(u32);
+        serialize_u64(u64);
+        serialize_f32(f32);
+        serialize_f64(f64);
+        serialize_char(char);
+        serialize_str(&str);
+        serialize_bytes(&[u8]);
+        serialize_none();
+        serialize_unit();
+        serialize_unit_struct(&'static str);
+        serialize_unit_variant(&'static str, u32, &'static str);
+    }
+
+    fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<u8, NotAByte> {
+        Err(NotAByte)
+    }
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        _: &T,
+    ) -> Result<u8, NotAByte> {
+        Err(NotAByte)
+    }
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<u8, NotAByte> {
+        Err(NotAByte)
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotAByte> {
+        Err(NotAByte)
+    }
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotAByte> {
+        Err(NotAByte)
+    }
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, NotAByte> {
+        Err(NotAByte)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, NotAByte> {
+        Err(NotAByte)
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotAByte> {
+        Err(NotAByte)
+    }
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStruct, NotAByte> {
+        Err(NotAByte)
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, NotAByte> {
+        Err(NotAByte)
+    }
+}
+
+/// A compound value (tuple, map, struct, variant) whose elements go through [`Ser`].
+pub(crate) struct Compound<C>(C);
+
+macro_rules! compound {
+    ($trait:ident, $method:ident) => {
+        impl<C: ser::$trait> ser::$trait for Compound<C> {
+            type Ok = C::Ok;
+            type Error = C::Error;
+
+            #[inline]
+            fn $method<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), C::Error> {
+                self.0.$method(&Wrapped(value))
+            }
+
+            fn end(self) -> Result<C::Ok, C::Error> {
+                self.0.end()
+            }
+        }
+    };
+    ($trait:ident, $method:ident, keyed) => {
+        impl<C: ser::$trait> ser::$trait for Compound<C> {
+            type Ok = C::Ok;
+            type Error = C::Error;
+
+            #[inline]
+            fn $method<T: ?Sized + Serialize>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), C::Error> {
+                self.0.$method(key, &Wrapped(value))
+            }
+
+            fn skip_field(&mut self, key: &'static str) -> Result<(), C::Error> {
+                self.0.skip_field(key)
+            }
+
+            fn end(self) -> Result<C::Ok, C::Error> {
+                self.0.end()
+            }
+        }
+    };
+}
+
+compound!(SerializeTuple, serialize_element);
+compound!(SerializeTupleStruct, serialize_field);
+compound!(SerializeTupleVariant, serialize_field);
+compound!(SerializeStruct, serialize_field, keyed);
+compound!(SerializeStructVariant, serialize_field, keyed);
+
+impl<C: ser::SerializeMap> ser::SerializeMap for Compound<C> {
+    type Ok = C::Ok;
+    type Error = C::Error;
+
+    fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), C::Error> {
+        self.0.serialize_key(&Wrapped(key))
+    }
+
+    fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), C::Error> {
+        self.0.serialize_value(&Wrapped(value))
+    }
+
+    fn end(self) -> Result<C::Ok, C::Error> {
+        self.0.end()
+    }
+}
+
+/// A deserializer that reads a blob as a sequence of `u8`s wherever a sequence (or any value)
+/// is asked for.
+pub(crate) struct De<D>(pub(crate) D);
+
+macro_rules! forward_de {
+    ($($method:ident($($arg:ident: $ty:ty),*) $seq:literal;)*) => {$(
+        #[inline]
+        fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, D::Error> {
+            self.0.$method($($arg,)* Vis { visitor, seq: $seq })
+        }
+    )*};
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for De<D> {
+    type Error = D::Error;
+
+    forward_de! {
+        deserialize_any() true;
+        deserialize_bool() true;
+        deserialize_i8() true;
+        deserialize_i16() true;
+        deserialize_i32() true;
+        deserialize_i64() true;
+        deserialize_i128() true;
+        deserialize_u8() true;
+        deserialize_u16() true;
+        deserialize_u32() true;
+        deserialize_u64() true;
+        deserialize_u128() true;
+        deserialize_f32() true;
+        deserialize_f64() true;
+        deserialize_char() true;
+        deserialize_str() true;
+        deserialize_string() true;
+        deserialize_bytes() false;
+        deserialize_byte_buf() false;
+        deserialize_option() true;
+        deserialize_unit() true;
+        deserialize_unit_struct(name: &'static str) true;
+        deserialize_newtype_struct(name: &'static str) true;
+        deserialize_seq() true;
+        deserialize_tuple(len: usize) true;
+        deserialize_tuple_struct(name: &'static str, len: usize) true;
+        deserialize_map() true;
+        deserialize_struct(name: &'static str, fields: &'static [&'static str]) true;
+        deserialize_enum(name: &'static str, variants: &'static [&'static str]) true;
+        deserialize_identifier() true;
+        deserialize_ignored_any() true;
+    }
+
+    fn is_human_readable(&self) -> bool {
+        self.0.is_human_readable()
+    }
+}
+
+/// Wraps a visitor: nested values go through [`De`]; a blob becomes a sequence when `seq`.
+struct Vis<V> {
+    visitor: V,
+    seq: bool,
+}
+
+impl<V> Vis<V> {
+    fn bytes_as_seq<'de, E: de::Error, I: ExactSizeIterator<Item = u8>>(
+        self,
+        bytes: I,
+    ) -> Result<V::Value, E>
+    where
+        V: Visitor<'de>,
+    {
+        let mut seq = ByteSeq {
+            bytes,
+            error: std::marker::PhantomData,
+        };
+        let value = self.visitor.visit_seq(&mut seq)?;
+        match seq.bytes.len() {
+            0 => Ok(value),
+            left => Err(de::Error::invalid_length(left, &"fewer bytes")),
+        }
+    }
+}
+
+/// A blob read as a sequence of `u8`s.
+struct ByteSeq<I, E> {
+    bytes: I,
+    error: std::marker::PhantomData<fn() -> E>,
+}
+
+impl<'de, I: ExactSizeIterator<Item = u8>, E: de::Error> de::SeqAccess<'de> for ByteSeq<I, E> {
+    type Error = E;
+
+    #[inline]
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, E> {
+        match self.bytes.next() {
+            Some(b) => seed
+                .deserialize(de::value::U8Deserializer::<E>::new(b))
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.bytes.len())
+    }
+}
+
+macro_rules! forward_visit {
+    ($($method:ident($ty:ty);)*) => {$(
+        #[inline]
+        fn $method<E: de::Error>(self, v: $ty) -> Result<V::Value, E> {
+            self.visitor.$method(v)
+        }
+    )*};
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for Vis<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.visitor.expecting(f)
+    }
+
+    forward_visit! {
+        visit_bool(bool);
+        visit_i8(i8);
+        visit_i16(i16);
+        visit_i32(i32);
+        visit_i64(i64);
+        visit_i128(i128);
+        visit_u8(u8);
+        visit_u16(u16);
+        visit_u32(u32);
+        visit_u64(u64);
+        visit_u128(u128);
+        visit_f32(f32);
+        visit_f64(f64);
+        visit_char(char);
+        visit_str(&str);
+        visit_borrowed_str(&'de str);
+        visit_string(String);
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<V::Value, E> {
+        if self.seq {
+            self.bytes_as_seq(v.iter().copied())
+        } else {
+            self.visitor.visit_bytes(v)
+        }
+    }
+
+    fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<V::Value, E> {
+        if self.seq {
+            self.bytes_as_seq(v.iter().copied())
+        } else {
+            self.visitor.visit_borrowed_bytes(v)
+        }
+    }
+
+    fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<V::Value, E> {
+        if self.seq {
+            self.bytes_as_seq(v.into_iter())
+        } else {
+            self.visitor.visit_byte_buf(v)
+        }
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
+        self.visitor.visit_none()
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<V::Value, E> {
+        self.visitor.visit_unit()
+    }
+
+    fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<V::Value, D2::Error> {
+        self.visitor.visit_some(De(d))
+    }
+
+    fn visit_newtype_struct<D2: Deserializer<'de>>(self, d: D2) -> Result<V::Value, D2::Error> {
+        self.visitor.visit_newtype_struct(De(d))
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<V::Value, A::Error> {
+        self.visitor.visit_seq(Access(seq))
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+        self.visitor.visit_map(Access(map))
+    }
+
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
+        self.visitor.visit_enum(Access(data))
+    }
+}
+
+/// A seed whose deserializer is wrapped in [`De`].
+struct Seed<S>(S);
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<S> {
+    type Value = S::Value;
+
+    #[inline]
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<S::Value, D::Error> {
+        self.0.deserialize(De(d))
+    }
+}
+
+/// Sequence, map, enum and variant access whose values go through [`De`].
+struct Access<A>(A);
+
+impl<'de, A: de::SeqAccess<'de>> de::SeqAccess<'de> for Access<A> {
+    type Error = A::Error;
+
+    #[inline]
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, A::Error> {
+        self.0.next_element_seed(Seed(seed))
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.0.size_hint()
+    }
+}
+
+impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for Access<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        self.0.next_key_seed(Seed(seed))
+    }
+
+    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, A::Error> {
+        self.0.next_value_seed(Seed(seed))
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.0.size_hint()
+    }
+}
+
+impl<'de, A: de::EnumAccess<'de>> de::EnumAccess<'de> for Access<A> {
+    type Error = A::Error;
+    type Variant = Access<A::Variant>;
+
+    fn variant_seed<T: DeserializeSeed<'de>>(
+        self,
+        seed: T,
+    ) -> Result<(T::Value, Self::Variant), A::Error> {
+        let (value, variant) = self.0.variant_seed(Seed(seed))?;
+        Ok((value, Access(variant)))
+    }
+}
+
+impl<'de, A: de::VariantAccess<'de>> de::VariantAccess<'de> for Access<A> {
+    type Error = A::Error;
+
+    fn unit_variant(self) -> Result<(), A::Error> {
+        self.0.unit_variant()
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, A::Error> {
+        self.0.newtype_variant_seed(Seed(seed))
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, A::Error> {
+        self.0.tuple_variant(len, Vis { visitor, seq: true })
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        self.0.struct_variant(fields, Vis { visitor, seq: true })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet, VecDeque};
+    use std::fmt::Debug;
+
+    use serde::de::DeserializeOwned;
+    use serde::{Deserialize, Serialize};
+
+    use crate::wire::codec::{decode, encode};
+
+    fn round_trip<T: Serialize + DeserializeOwned + PartialEq + Debug>(value: &T) -> Vec<u8> {
+        let bytes = encode(value).unwrap();
+        assert_eq!(&decode::<T>(&bytes).unwrap(), value);
+        bytes
+    }
+
+    #[test]
+    fn a_byte_vector_is_one_blob() {
+        let v: Vec<u8> = (0..=255).cycle().take(100_000).collect();
+        let b = round_trip(&v);
+        // bin32 marker, 4 length bytes, then the bytes themselves.
+        assert_eq!(b[0], 0xc6);
+        assert_eq!(b.len(), 5 + v.len());
+        assert_eq!(&b[5..], &v[..]);
+        assert_eq!(round_trip(&vec![200u8; 10]).len(), 2 + 10);
+        // Empty, and sequences of other things, are what they always were.
+        assert_eq!(round_trip(&Vec::<u8>::new()), [0x90]);
+        assert_eq!(round_trip(&vec![1u64, 2, 3]), [0x93, 1, 2, 3]);
+        round_trip(&vec!["a".to_owned(), "b".to_owned()]);
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    enum Shape {
+        Unit,
+        Newtype(Vec<u8>),
+        Tuple(Vec<u8>, u8, Vec<u16>),
+        Struct { data: Vec<u8>, name: String },
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Nested {
+        id: u32,
+        data: Vec<u8>,
+        maybe: Option<Vec<u8>>,
+        none: Option<Vec<u8>>,
+        many: Vec<Vec<u8>>,
+        deque: VecDeque<u8>,
+        set: BTreeSet<u8>,
+        map: BTreeMap<String, Vec<u8>>,
+        keyed: BTreeMap<Vec<u8>, u8>,
+        shapes: Vec<Shape>,
+        array: [u8; 4],
+        tuple: (u8, u8),
+    }
+
+    #[test]
+    fn byte_sequences_nested_anywhere_round_trip() {
+        let n = Nested {
+            id: 7,
+            data: vec![1, 2, 3, 250],
+            maybe: Some(vec![9; 300]),
+            none: None,
+            many: vec![vec![], vec![1], vec![2; 70_000]],
+            deque: VecDeque::from(vec![4, 5, 6]),
+            set: BTreeSet::from([3, 1, 2]),
+            map: BTreeMap::from([("k".to_owned(), vec![0, 255])]),
+            keyed: BTreeMap::from([(vec![1, 2], 3)]),
+            shapes: vec![
+                Shape::Unit,
+                Shape::Newtype(vec![8; 20]),
+                Shape::Tuple(vec![1, 2], 3, vec![4, 500]),
+                Shape::Struct {
+                    data: vec![7; 5],
+                    name: "s".into(),
+                },
+            ],
+            array: [1, 2, 3, 4],
+            tuple: (5, 6),
+        };
+        let b = round_trip(&n);
+        // The 70,000 bytes travelled as bytes, not as numbers.
+        assert!(b.len() < 72_000, "{}", b.len());
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    #[serde(untagged)]
+    enum TextOrBytes {
+        Text(String),
+        Bytes(Vec<u8>),
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Inner {
+        payload: Vec<u8>,
+        label: String,
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Outer {
+        id: u8,
+        #[serde(flatten)]
+        inner: Inner,
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    #[serde(tag = "kind")]
+    enum Tagged {
+        Blob { data: Vec<u8> },
+    }
+
+    /// What made rmp-serde's `BytesMode::ForceIterables` unusable: self-describing readers.
+    #[test]
+    fn untagged_flatten_and_tagged_readers_see_a_sequence() {
+        round_trip(&TextOrBytes::Text("hi".into()));
+        // Valid UTF-8 bytes, which a reader that saw bytes could take for a string.
+        round_trip(&TextOrBytes::Bytes(b"hi".to_vec()));
+        round_trip(&vec![
+            TextOrBytes::Bytes(vec![0xff; 3]),
+            TextOrBytes::Text("x".into()),
+        ]);
+        round_trip(&Outer {
+            id: 1,
+            inner: Inner {
+                payload: b"abc".to_vec(),
+                label: "l".into(),
+            },
+        });
+        round_trip(&Tagged::Blob {
+            data: vec![1, 2, 3],
+        });
+        let v: serde_json::Value = decode(&encode(&vec![1u8, 2, 3]).unwrap()).unwrap();
+        assert_eq!(v, serde_json::json!([1, 2, 3]));
+    }
+
+    /// Asks for bytes, and accepts only bytes (as `serde_bytes::ByteBuf` prefers to).
+    #[derive(Debug, PartialEq)]
+    struct OnlyBytes(Vec<u8>);
+
+    impl Serialize for OnlyBytes {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(&self.0)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for OnlyBytes {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = OnlyBytes;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("bytes")
+                }
+                fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<OnlyBytes, E> {
+                    Ok(OnlyBytes(v.to_vec()))
+                }
+            }
+            d.deserialize_byte_buf(V)
+        }
+    }
+
+    #[test]
+    fn a_type_that_asks_for_bytes_gets_bytes() {
+        round_trip(&OnlyBytes(vec![1, 2, 3]));
+        // And a `Vec<u8>` reads what `serialize_bytes` wrote.
+        let v: Vec<u8> = decode(&encode(&OnlyBytes(vec![4, 5])).unwrap()).unwrap();
+        assert_eq!(v, [4, 5]);
+    }
+
+    /// A sequence whose elements start as bytes and then are not.
+    struct Mixed;
+
+    impl Serialize for Mixed {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeSeq;
+            let mut seq = s.serialize_seq(Some(4))?;
+            seq.serialize_element(&1u8)?;
+            seq.serialize_element(&2u8)?;
+            seq.serialize_element(&300u16)?;
+            seq.serialize_element(&vec![3u8, 4])?;
+            seq.end()
+        }
+    }
+
+    #[test]
+    fn a_sequence_that_stops_being_bytes_is_written_as_elements() {
+        let v: serde_json::Value = decode(&encode(&Mixed).unwrap()).unwrap();
+        assert_eq!(v, serde_json::json!([1, 2, 300, [3, 4]]));
+    }
+}
