@@ -253,26 +253,25 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
     /// Like [`next`](Run::next), but hands over every outcome that is ready in order, as one
     /// run (at least one outcome), so that collecting a `Vec` costs no call per item.
     pub(crate) fn next_chunk(&mut self) -> Result<Option<Vec<Outcome<F::Output>>>, Error> {
-        let p = &mut self.progress;
-        let fast = p.failed.is_none() && p.hooks.broken.is_none();
-        if fast && let Some(chunk) = p.reorder.pop_chunk() {
-            p.hooks.delivered_many(chunk.len());
-            return Ok(Some(chunk));
+        loop {
+            let p = &mut self.progress;
+            let fast = p.failed.is_none() && p.hooks.broken.is_none();
+            if fast && let Some(chunk) = p.reorder.pop_chunk() {
+                // The very vector the outcomes were decoded into: no copy.
+                p.hooks.delivered_many(chunk.len());
+                return Ok(Some(chunk));
+            }
+            if !fast || self.finished || self.complete() {
+                // A failure, a broken handler or the end: one outcome at a time, as `next`
+                // orders them.
+                return Ok(self.next()?.map(|o| vec![o]));
+            }
+            if let Err(e) = self.step() {
+                self.pool.kill_all();
+                self.finished = true;
+                return Err(e);
+            }
         }
-        // Nothing ready: drive the loop for one outcome, then take what came with it.
-        let Some(first) = self.next()? else {
-            return Ok(None);
-        };
-        let mut chunk = vec![first];
-        let p = &mut self.progress;
-        if p.failed.is_none()
-            && p.hooks.broken.is_none()
-            && let Some(rest) = p.reorder.pop_chunk()
-        {
-            p.hooks.delivered_many(rest.len());
-            chunk.extend(rest);
-        }
-        Ok(Some(chunk))
     }
 
     fn complete(&self) -> bool {
