@@ -246,7 +246,7 @@ thread_local! {
 }
 
 /// The largest gathering buffer kept for the next sequence.
-const SCRATCH_KEEP: usize = 64 << 20;
+const SCRATCH_KEEP: usize = 4 << 20;
 
 /// A sequence being written: gathered as bytes while every element is a `u8`.
 pub(crate) enum Seq<S: Serializer> {
