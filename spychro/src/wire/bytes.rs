@@ -123,17 +123,9 @@ impl<S: Serializer> Serializer for Ser<S> {
         bytes.reserve(len.min(64 << 20));
         let (bytes, other) = gather(&mut iter, bytes);
         let written = match other {
-            None if bytes.is_empty() => self
-                .0
-                .serialize_seq(Some(0))
-                .and_then(ser::SerializeSeq::end),
-            None => self.0.serialize_bytes(&bytes),
+            None => write_bytes(self.0, &bytes),
             Some(item) => (|| {
-                // Not all bytes after all: the gathered ones become plain elements.
-                let mut seq = self.0.serialize_seq(Some(len))?;
-                for b in &bytes {
-                    ser::SerializeSeq::serialize_element(&mut seq, b)?;
-                }
+                let mut seq = replay(self.0, len, &bytes)?;
                 ser::SerializeSeq::serialize_element(&mut seq, &Wrapped(&item))?;
                 for item in iter {
                     ser::SerializeSeq::serialize_element(&mut seq, &Wrapped(&item))?;
@@ -211,6 +203,25 @@ impl<S: Serializer> Serializer for Ser<S> {
     }
 }
 
+/// Writes a sequence whose elements were all bytes: one blob (an empty one as an empty array).
+fn write_bytes<S: Serializer>(ser: S, bytes: &[u8]) -> Result<S::Ok, S::Error> {
+    if bytes.is_empty() {
+        ser.serialize_seq(Some(0)).and_then(ser::SerializeSeq::end)
+    } else {
+        ser.serialize_bytes(bytes)
+    }
+}
+
+/// Not all bytes after all: starts the sequence as usual, with the bytes gathered so far as
+/// its first elements.
+fn replay<S: Serializer>(ser: S, len: usize, bytes: &[u8]) -> Result<S::SerializeSeq, S::Error> {
+    let mut seq = ser.serialize_seq(Some(len))?;
+    for b in bytes {
+        ser::SerializeSeq::serialize_element(&mut seq, b)?;
+    }
+    Ok(seq)
+}
+
 /// Appends elements to `bytes` while they are bytes; returns the first that is not.
 #[inline]
 fn gather<I: Iterator>(iter: &mut I, mut bytes: Vec<u8>) -> (Vec<u8>, Option<I::Item>)
@@ -275,15 +286,10 @@ impl<S: Serializer> ser::SerializeSeq for Seq<S> {
                 bytes.push(b);
                 return Ok(());
             }
-            // Not all bytes after all: write what was gathered as plain elements.
             let Seq::Bytes { ser, len, bytes } = std::mem::replace(self, Seq::Switching) else {
                 unreachable!("matched above");
             };
-            let mut seq = ser.serialize_seq(Some(len))?;
-            for b in &bytes {
-                ser::SerializeSeq::serialize_element(&mut seq, b)?;
-            }
-            *self = Seq::Open(seq);
+            *self = Seq::Open(replay(ser, len, &bytes)?);
         }
         match self {
             Seq::Open(seq) => seq.serialize_element(&Wrapped(value)),
@@ -293,10 +299,7 @@ impl<S: Serializer> ser::SerializeSeq for Seq<S> {
 
     fn end(self) -> Result<S::Ok, S::Error> {
         match self {
-            Seq::Bytes { ser, len, bytes } if bytes.is_empty() => {
-                ser::SerializeSeq::end(ser.serialize_seq(Some(len))?)
-            }
-            Seq::Bytes { ser, bytes, .. } => ser.serialize_bytes(&bytes),
+            Seq::Bytes { ser, bytes, .. } => write_bytes(ser, &bytes),
             Seq::Open(seq) => seq.end(),
             Seq::Switching => Err(ser::Error::custom("a sequence was used after it failed")),
         }
