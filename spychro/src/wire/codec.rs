@@ -1,28 +1,27 @@
-//! The one place that names the serde format: MessagePack (`rmp-serde`), compact (structs as
-//! arrays) and self-describing, so `untagged` enums, `flatten` and `serde_json::Value` work,
-//! and a custom error's message survives to the caller.
+//! How values are laid out on the wire: MessagePack (see `msgpack`), compact (structs as
+//! arrays of their fields) and self-describing, so `untagged` enums, `flatten` and
+//! `serde_json::Value` work, and a custom error's message survives to the caller.
 //!
 //! Because every value says where it ends, the items (and outputs) of a batch are laid back
 //! to back with no length of their own: [`Values`] reads them in turn with one decoder, and
 //! [`value_len`] finds a value's end without decoding it, to step over one that failed or to
 //! pick one item out of a batch. Byte sequences are written as one blob (see `bytes`).
 
-use std::io::Cursor;
-
-use rmp_serde::config::DefaultConfig;
-use rmp_serde::decode::ReadReader;
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::bytes::{De, Ser};
+use super::bytes::Ser;
+pub(crate) use super::msgpack::value_len;
+use super::msgpack::{Deserializer, Serializer};
 
 /// Appends `value`'s encoding to `buf`; on failure `buf` is left as it was.
+#[inline(always)]
 pub(crate) fn encode_into<T: Serialize + ?Sized>(
     buf: &mut Vec<u8>,
     value: &T,
 ) -> Result<(), String> {
     let at = buf.len();
     value
-        .serialize(Ser(&mut rmp_serde::Serializer::new(&mut *buf)))
+        .serialize(Ser(&mut Serializer::new(&mut *buf)))
         .map_err(|e| {
             buf.truncate(at);
             e.to_string()
@@ -49,20 +48,20 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
 /// Reads MessagePack values laid back to back, one decoder for all of them.
 pub(crate) struct Values<'a> {
     bytes: &'a [u8],
-    de: rmp_serde::Deserializer<ReadReader<Cursor<&'a [u8]>>, DefaultConfig>,
+    de: Deserializer<'a>,
 }
 
 impl<'a> Values<'a> {
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Values {
             bytes,
-            de: rmp_serde::Deserializer::new(Cursor::new(bytes)),
+            de: Deserializer::new(bytes),
         }
     }
 
     /// Where the next value starts.
     pub(crate) fn position(&self) -> usize {
-        self.de.position() as usize
+        self.de.position()
     }
 
     /// The bytes not read yet.
@@ -77,86 +76,31 @@ impl<'a> Values<'a> {
     #[allow(clippy::should_implement_trait)] // fallible in two ways; not an `Iterator`
     pub(crate) fn next<T: DeserializeOwned>(&mut self) -> Result<Result<T, String>, String> {
         let start = self.position();
-        match T::deserialize(De(&mut self.de)) {
+        match T::deserialize(&mut self.de) {
             Ok(value) => Ok(Ok(value)),
-            Err(e) => {
-                let len = value_len(&self.bytes[start.min(self.bytes.len())..])?;
-                // A fresh decoder: a failed one may hold a marker it peeked at.
-                let mut cursor = Cursor::new(self.bytes);
-                cursor.set_position((start + len) as u64);
-                self.de = rmp_serde::Deserializer::new(cursor);
-                Ok(Err(e.to_string()))
-            }
+            Err(e) => Err(e).or_else(|e| self.step_over(start, e)),
         }
+    }
+
+    /// After a value at `start` failed to decode with `e`: moves past it, if it is whole.
+    #[cold]
+    fn step_over<T>(
+        &mut self,
+        start: usize,
+        e: super::msgpack::Error,
+    ) -> Result<Result<T, String>, String> {
+        let len = value_len(&self.bytes[start.min(self.bytes.len())..])?;
+        self.de.set_position(start + len);
+        Ok(Err(e.to_string()))
     }
 
     /// Steps over the next value without decoding it.
     pub(crate) fn skip(&mut self) -> Result<&'a [u8], String> {
         let start = self.position().min(self.bytes.len());
         let len = value_len(&self.bytes[start..])?;
-        let mut cursor = Cursor::new(self.bytes);
-        cursor.set_position((start + len) as u64);
-        self.de = rmp_serde::Deserializer::new(cursor);
+        self.de.set_position(start + len);
         Ok(&self.bytes[start..start + len])
     }
-}
-
-/// The length in bytes of the MessagePack value at the start of `bytes`, found by reading
-/// only markers and lengths. Fails on bytes that are not one whole value.
-pub(crate) fn value_len(bytes: &[u8]) -> Result<usize, String> {
-    let short = || "a value ends before its last byte".to_owned();
-    let mut at = 0usize;
-    // Values still to step over: 1, plus the elements of every array and map entered.
-    let mut pending: u64 = 1;
-    while pending > 0 {
-        pending -= 1;
-        let marker = *bytes.get(at).ok_or_else(short)?;
-        at += 1;
-        let mut be = |n: usize| -> Result<u64, String> {
-            let field = bytes.get(at..at + n).ok_or_else(short)?;
-            at += n;
-            Ok(field.iter().fold(0u64, |v, &b| (v << 8) | u64::from(b)))
-        };
-        // (bytes of payload to skip, values nested inside)
-        let (skip, nested): (u64, u64) = match marker {
-            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, 0),
-            0x80..=0x8f => (0, 2 * u64::from(marker & 0x0f)),
-            0x90..=0x9f => (0, u64::from(marker & 0x0f)),
-            0xa0..=0xbf => (u64::from(marker & 0x1f), 0),
-            0xc4 | 0xd9 => (be(1)?, 0),
-            0xc5 | 0xda => (be(2)?, 0),
-            0xc6 | 0xdb => (be(4)?, 0),
-            0xc7 => (be(1)? + 1, 0),
-            0xc8 => (be(2)? + 1, 0),
-            0xc9 => (be(4)? + 1, 0),
-            0xca => (4, 0),
-            0xcb => (8, 0),
-            0xcc | 0xd0 => (1, 0),
-            0xcd | 0xd1 => (2, 0),
-            0xce | 0xd2 => (4, 0),
-            0xcf | 0xd3 => (8, 0),
-            0xd4 => (2, 0),
-            0xd5 => (3, 0),
-            0xd6 => (5, 0),
-            0xd7 => (9, 0),
-            0xd8 => (17, 0),
-            0xdc => (0, be(2)?),
-            0xdd => (0, be(4)?),
-            0xde => (0, 2 * be(2)?),
-            0xdf => (0, 2 * be(4)?),
-            0xc1 => return Err("byte 0xc1 is not MessagePack".to_owned()),
-        };
-        at = at
-            .checked_add(usize::try_from(skip).map_err(|_| short())?)
-            .filter(|&end| end <= bytes.len())
-            .ok_or_else(short)?;
-        pending += nested;
-        // Every nested value takes at least a byte: a claim beyond the bytes left is false.
-        if pending > (bytes.len() - at) as u64 {
-            return Err(short());
-        }
-    }
-    Ok(at)
 }
 
 #[cfg(test)]

@@ -20,8 +20,8 @@ use super::codec;
 use super::frame::{Cursor, WireError, begin_frame, end_frame};
 use crate::error::FailureKind;
 
-/// Bumped whenever the layout of any message changes.
-pub(crate) const PROTOCOL_VERSION: u32 = 6;
+/// Bumped whenever the layout of any message changes (7: spychro's own MessagePack codec).
+pub(crate) const PROTOCOL_VERSION: u32 = 7;
 
 // Caller to worker.
 pub(crate) const TAG_SETUP: u8 = 1;
@@ -160,6 +160,7 @@ pub(crate) fn parse_batch(body: &[u8]) -> Result<(BatchHeader, &[u8]), WireError
 
 /// Appends `value`'s encoding to `buf`, refusing one above [`MAX_VALUE`]; on failure `buf`
 /// is left as it was and the reason is returned.
+#[inline(always)]
 pub(crate) fn push_value<T: Serialize + ?Sized>(
     buf: &mut Vec<u8>,
     value: &T,

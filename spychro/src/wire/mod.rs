@@ -1,11 +1,13 @@
 //! The wire between the caller and a worker: length-prefixed frames over a private socketpair.
 //!
-//! See `frame` for the framing rules and `message` for what travels inside a frame.
+//! See `frame` for the framing rules, `message` for what travels inside a frame, `codec` for
+//! how values are laid out and `msgpack` for the format itself.
 
 mod bytes;
 mod codec;
 mod frame;
 mod message;
+mod msgpack;
 
 pub(crate) use codec::{Values, decode as decode_value, encode as encode_value};
 pub use frame::WireError;

@@ -1,0 +1,504 @@
+//! Reads MessagePack values from a byte slice into serde types, borrowing strings and bytes
+//! where the type allows.
+//!
+//! A `bin` (how byte sequences travel, see `wire::bytes`) is handed as bytes to a type that
+//! asks for bytes, and as a sequence of `u8`s to anything else, so `Vec<u8>` reads it and
+//! self-describing readers (`#[serde(untagged)]`, `flatten`, `serde_json::Value`) see the
+//! sequence of numbers it was.
+
+use serde::de::{self, DeserializeSeed, Visitor};
+
+use super::{Error, value_len};
+
+/// How deep arrays and maps may nest before a value is refused (the stack is not).
+const MAX_DEPTH: u32 = 512;
+
+/// A MessagePack deserializer over a slice; values may follow each other.
+pub(crate) struct Deserializer<'de> {
+    bytes: &'de [u8],
+    pos: usize,
+    depth: u32,
+}
+
+impl<'de> Deserializer<'de> {
+    /// A deserializer reading `bytes` from the start.
+    #[inline]
+    pub(crate) fn new(bytes: &'de [u8]) -> Self {
+        Deserializer {
+            bytes,
+            pos: 0,
+            depth: MAX_DEPTH,
+        }
+    }
+
+    /// Where the next value starts.
+    #[inline]
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Moves to `pos` (a value boundary found by [`value_len`]).
+    #[inline]
+    pub(crate) fn set_position(&mut self, pos: usize) {
+        self.pos = pos.min(self.bytes.len());
+        self.depth = MAX_DEPTH;
+    }
+
+    #[inline(always)]
+    fn peek(&self) -> Result<u8, Error> {
+        match self.bytes.get(self.pos) {
+            Some(&b) => Ok(b),
+            None => Err(Error::eof()),
+        }
+    }
+
+    #[inline(always)]
+    fn take(&mut self, n: usize) -> Result<&'de [u8], Error> {
+        let bytes: &'de [u8] = self.bytes;
+        let end = self.pos.checked_add(n).ok_or_else(Error::eof)?;
+        let taken = bytes.get(self.pos..end).ok_or_else(Error::eof)?;
+        self.pos = end;
+        Ok(taken)
+    }
+
+    #[inline(always)]
+    fn be<const N: usize>(&mut self) -> Result<[u8; N], Error> {
+        let b = self.take(N)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(b);
+        Ok(a)
+    }
+
+    /// An 8-, 16- or 32-bit length after a marker.
+    #[inline]
+    fn len(&mut self, width: u8) -> Result<usize, Error> {
+        Ok(match width {
+            1 => self.be::<1>()?[0] as usize,
+            2 => u16::from_be_bytes(self.be()?) as usize,
+            _ => u32::from_be_bytes(self.be()?) as usize,
+        })
+    }
+
+    fn str_of(&mut self, len: usize) -> Result<&'de str, Error> {
+        let bytes = self.take(len)?;
+        std::str::from_utf8(bytes)
+            .map_err(|e| Error::new(format!("a string is not valid UTF-8 ({e})")))
+    }
+
+    /// Any value, as the marker says. `bytes`: hand a `bin` over as bytes, not as a sequence.
+    fn any<V: Visitor<'de>>(&mut self, visitor: V, bytes: bool) -> Result<V::Value, Error> {
+        let marker = self.peek()?;
+        self.pos += 1;
+        match marker {
+            0x00..=0x7f => visitor.visit_u64(u64::from(marker)),
+            0xe0..=0xff => visitor.visit_i64(i64::from(marker as i8)),
+            0x80..=0x8f => self.map(usize::from(marker & 0x0f), visitor),
+            0x90..=0x9f => self.seq(usize::from(marker & 0x0f), visitor),
+            0xa0..=0xbf => visitor.visit_borrowed_str(self.str_of(usize::from(marker & 0x1f))?),
+            0xc0 => visitor.visit_unit(),
+            0xc2 => visitor.visit_bool(false),
+            0xc3 => visitor.visit_bool(true),
+            0xc4..=0xc6 => {
+                let len = self.len(1 << (marker - 0xc4))?;
+                let blob = self.take(len)?;
+                if bytes {
+                    visitor.visit_borrowed_bytes(blob)
+                } else {
+                    visit_bytes_as_seq(visitor, blob)
+                }
+            }
+            0xca => visitor.visit_f32(f32::from_be_bytes(self.be()?)),
+            0xcb => visitor.visit_f64(f64::from_be_bytes(self.be()?)),
+            0xcc => visitor.visit_u64(u64::from(self.be::<1>()?[0])),
+            0xcd => visitor.visit_u64(u64::from(u16::from_be_bytes(self.be()?))),
+            0xce => visitor.visit_u64(u64::from(u32::from_be_bytes(self.be()?))),
+            0xcf => visitor.visit_u64(u64::from_be_bytes(self.be()?)),
+            0xd0 => visitor.visit_i64(i64::from(i8::from_be_bytes(self.be()?))),
+            0xd1 => visitor.visit_i64(i64::from(i16::from_be_bytes(self.be()?))),
+            0xd2 => visitor.visit_i64(i64::from(i32::from_be_bytes(self.be()?))),
+            0xd3 => visitor.visit_i64(i64::from_be_bytes(self.be()?)),
+            0xd9..=0xdb => {
+                let len = self.len(1 << (marker - 0xd9))?;
+                visitor.visit_borrowed_str(self.str_of(len)?)
+            }
+            0xdc | 0xdd => {
+                let len = self.len(if marker == 0xdc { 2 } else { 4 })?;
+                self.seq(len, visitor)
+            }
+            0xde | 0xdf => {
+                let len = self.len(if marker == 0xde { 2 } else { 4 })?;
+                self.map(len, visitor)
+            }
+            0xc7..=0xc9 | 0xd4..=0xd8 => Err(Error::new(
+                "a MessagePack extension value, which spychro never writes".to_owned(),
+            )),
+            0xc1 => Err(Error::new("byte 0xc1 is not MessagePack".to_owned())),
+        }
+    }
+
+    /// A number, read without going through [`any`](Self::any) when it is an integer.
+    #[inline(always)]
+    fn number<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
+        let rest = &self.bytes[self.pos.min(self.bytes.len())..];
+        let Some(&marker) = rest.first() else {
+            return Err(Error::eof());
+        };
+        // (value, bytes taken), when the marker is an unsigned integer whose bytes are here.
+        let unsigned = match marker {
+            0x00..=0x7f => Some((u64::from(marker), 1)),
+            0xcc if rest.len() >= 2 => Some((u64::from(rest[1]), 2)),
+            0xcd if rest.len() >= 3 => Some((u64::from(u16::from_be_bytes([rest[1], rest[2]])), 3)),
+            0xce if rest.len() >= 5 => Some((
+                u64::from(u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]])),
+                5,
+            )),
+            0xcf if rest.len() >= 9 => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&rest[1..9]);
+                Some((u64::from_be_bytes(b), 9))
+            }
+            _ => None,
+        };
+        match unsigned {
+            Some((v, n)) => {
+                self.pos += n;
+                visitor.visit_u64(v)
+            }
+            None => self.any(visitor, false),
+        }
+    }
+
+    fn enter(&mut self) -> Result<(), Error> {
+        self.depth = self
+            .depth
+            .checked_sub(1)
+            .ok_or_else(|| Error::new(format!("values nest more than {MAX_DEPTH} deep")))?;
+        Ok(())
+    }
+
+    fn seq<V: Visitor<'de>>(&mut self, len: usize, visitor: V) -> Result<V::Value, Error> {
+        self.enter()?;
+        let mut access = Elements {
+            de: self,
+            left: len,
+        };
+        let value = visitor.visit_seq(&mut access)?;
+        let left = access.left;
+        self.depth += 1;
+        match left {
+            0 => Ok(value),
+            _ => Err(de::Error::invalid_length(len, &"fewer elements")),
+        }
+    }
+
+    fn map<V: Visitor<'de>>(&mut self, len: usize, visitor: V) -> Result<V::Value, Error> {
+        self.enter()?;
+        let mut access = Entries {
+            de: self,
+            left: len,
+        };
+        let value = visitor.visit_map(&mut access)?;
+        let left = access.left;
+        self.depth += 1;
+        match left {
+            0 => Ok(value),
+            _ => Err(de::Error::invalid_length(len, &"fewer entries")),
+        }
+    }
+
+    /// A 128-bit integer: a number, or 16 big-endian bytes.
+    fn wide(&mut self) -> Result<Option<[u8; 16]>, Error> {
+        if self.peek()? == 0xc4 && self.bytes.get(self.pos + 1) == Some(&16) {
+            self.pos += 2;
+            return self.be::<16>().map(Some);
+        }
+        Ok(None)
+    }
+}
+
+/// A blob read as a sequence of `u8`s.
+fn visit_bytes_as_seq<'de, V: Visitor<'de>>(visitor: V, blob: &[u8]) -> Result<V::Value, Error> {
+    let mut seq = de::value::SeqDeserializer::<_, Error>::new(blob.iter().copied());
+    let value = visitor.visit_seq(&mut seq)?;
+    seq.end()?;
+    Ok(value)
+}
+
+macro_rules! numbers {
+    ($($method:ident)*) => {$(
+        #[inline]
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            self.number(visitor)
+        }
+    )*};
+}
+
+macro_rules! anything {
+    ($($method:ident)*) => {$(
+        #[inline]
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            self.any(visitor, false)
+        }
+    )*};
+}
+
+impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
+    type Error = Error;
+
+    numbers! {
+        deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64
+        deserialize_f32 deserialize_f64
+    }
+
+    anything! {
+        deserialize_any deserialize_bool deserialize_char deserialize_str deserialize_string
+        deserialize_seq deserialize_map deserialize_identifier
+    }
+
+    fn deserialize_i128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.wide()? {
+            Some(b) => visitor.visit_i128(i128::from_be_bytes(b)),
+            None => self.number(visitor),
+        }
+    }
+
+    fn deserialize_u128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.wide()? {
+            Some(b) => visitor.visit_u128(u128::from_be_bytes(b)),
+            None => self.number(visitor),
+        }
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.any(visitor, true)
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.any(visitor, true)
+    }
+
+    #[inline]
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        if self.peek()? == 0xc0 {
+            self.pos += 1;
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
+    /// Nil; an empty array is read as unit too (rmp-serde writes unit structs so).
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        if self.peek()? == 0x90 {
+            self.pos += 1;
+            return visitor.visit_unit();
+        }
+        self.any(visitor, false)
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.deserialize_unit(visitor)
+    }
+
+    #[inline]
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.any(visitor, false)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.any(visitor, false)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.any(visitor, false)
+    }
+
+    /// A variant's name alone (a unit variant), or a one-entry map from its name to its
+    /// content. A variant's index works where its name does.
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        match self.peek()? {
+            0x81 => {
+                self.pos += 1;
+                self.enter()?;
+                let value = visitor.visit_enum(Variant {
+                    de: self,
+                    content: true,
+                })?;
+                self.depth += 1;
+                Ok(value)
+            }
+            0xa0..=0xbf | 0xd9..=0xdb | 0x00..=0x7f | 0xcc..=0xcf => visitor.visit_enum(Variant {
+                de: self,
+                content: false,
+            }),
+            _ => Err(Error::new(
+                "expected an enum: a variant name, or a map of one entry from a variant name \
+                 to its content"
+                    .to_owned(),
+            )),
+        }
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        let len = value_len(&self.bytes[self.pos..]).map_err(Error::new)?;
+        self.pos += len;
+        visitor.visit_unit()
+    }
+
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+}
+
+/// The elements of an array.
+struct Elements<'a, 'de> {
+    de: &'a mut Deserializer<'de>,
+    left: usize,
+}
+
+impl<'de> de::SeqAccess<'de> for Elements<'_, 'de> {
+    type Error = Error;
+
+    #[inline]
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        seed.deserialize(&mut *self.de).map(Some)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        // Every element takes at least a byte: a claim beyond the bytes left is not believed.
+        Some(self.left.min(self.de.bytes.len() - self.de.pos))
+    }
+}
+
+/// The entries of a map.
+struct Entries<'a, 'de> {
+    de: &'a mut Deserializer<'de>,
+    left: usize,
+}
+
+impl<'de> de::MapAccess<'de> for Entries<'_, 'de> {
+    type Error = Error;
+
+    #[inline]
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        seed.deserialize(&mut *self.de).map(Some)
+    }
+
+    #[inline]
+    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, Error> {
+        seed.deserialize(&mut *self.de)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.left.min((self.de.bytes.len() - self.de.pos) / 2))
+    }
+}
+
+/// An enum value: its variant's name, then (when `content`) what the variant holds.
+struct Variant<'a, 'de> {
+    de: &'a mut Deserializer<'de>,
+    content: bool,
+}
+
+impl<'a, 'de> de::EnumAccess<'de> for Variant<'a, 'de> {
+    type Error = Error;
+    type Variant = Self;
+
+    fn variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<(T::Value, Self), Error> {
+        let variant = seed.deserialize(&mut *self.de)?;
+        Ok((variant, self))
+    }
+}
+
+impl<'de> de::VariantAccess<'de> for Variant<'_, 'de> {
+    type Error = Error;
+
+    fn unit_variant(self) -> Result<(), Error> {
+        if self.content {
+            // `{name: nil}`, as other writers may put it.
+            <() as de::Deserialize>::deserialize(&mut *self.de)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, Error> {
+        if !self.content {
+            return Err(de::Error::invalid_type(
+                de::Unexpected::UnitVariant,
+                &"a variant with content",
+            ));
+        }
+        seed.deserialize(&mut *self.de)
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
+        if !self.content {
+            return Err(de::Error::invalid_type(
+                de::Unexpected::UnitVariant,
+                &"a tuple variant",
+            ));
+        }
+        self.de.any(visitor, false)
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        if !self.content {
+            return Err(de::Error::invalid_type(
+                de::Unexpected::UnitVariant,
+                &"a struct variant",
+            ));
+        }
+        self.de.any(visitor, false)
+    }
+}

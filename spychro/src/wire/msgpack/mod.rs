@@ -1,0 +1,420 @@
+//! MessagePack, written and read straight to and from byte buffers.
+//!
+//! This is the wire's serde format (see `codec` for how values are laid out in frames). It is
+//! our own rather than rmp-serde's because its cost is per item: rmp-serde's generic I/O and
+//! error plumbing took ~80 instructions to write and read back one `u64`; here it is a
+//! handful, and strings and bytes are read borrowed, without a copy. The bytes are plain
+//! MessagePack (`rmp-serde` reads them in the conformance tests).
+
+mod de;
+mod ser;
+
+pub(crate) use de::Deserializer;
+pub(crate) use ser::Serializer;
+
+use std::fmt;
+
+/// A value that could not be written or read, with serde's or our message. (Boxed, so that
+/// a `Result` of it is as small as what it holds: results pass through every value.)
+#[derive(Debug)]
+pub(crate) struct Error(Box<str>);
+
+impl Error {
+    #[cold]
+    pub(crate) fn new(message: String) -> Error {
+        Error(message.into_boxed_str())
+    }
+
+    #[cold]
+    fn eof() -> Error {
+        Error::new("a value ends before its last byte".to_owned())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl serde::ser::Error for Error {
+    #[cold]
+    fn custom<T: fmt::Display>(message: T) -> Error {
+        Error::new(message.to_string())
+    }
+}
+
+impl serde::de::Error for Error {
+    #[cold]
+    fn custom<T: fmt::Display>(message: T) -> Error {
+        Error::new(message.to_string())
+    }
+}
+
+/// The length in bytes of the MessagePack value at the start of `bytes`, found by reading
+/// only markers and lengths. Fails on bytes that are not one whole value.
+pub(crate) fn value_len(bytes: &[u8]) -> Result<usize, String> {
+    let short = || "a value ends before its last byte".to_owned();
+    let mut at = 0usize;
+    // Values still to step over: 1, plus the elements of every array and map entered.
+    let mut pending: u64 = 1;
+    while pending > 0 {
+        pending -= 1;
+        let marker = *bytes.get(at).ok_or_else(short)?;
+        at += 1;
+        let mut be = |n: usize| -> Result<u64, String> {
+            let field = bytes.get(at..at + n).ok_or_else(short)?;
+            at += n;
+            Ok(field.iter().fold(0u64, |v, &b| (v << 8) | u64::from(b)))
+        };
+        // (bytes of payload to skip, values nested inside)
+        let (skip, nested): (u64, u64) = match marker {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, 0),
+            0x80..=0x8f => (0, 2 * u64::from(marker & 0x0f)),
+            0x90..=0x9f => (0, u64::from(marker & 0x0f)),
+            0xa0..=0xbf => (u64::from(marker & 0x1f), 0),
+            0xc4 | 0xd9 => (be(1)?, 0),
+            0xc5 | 0xda => (be(2)?, 0),
+            0xc6 | 0xdb => (be(4)?, 0),
+            0xc7 => (be(1)? + 1, 0),
+            0xc8 => (be(2)? + 1, 0),
+            0xc9 => (be(4)? + 1, 0),
+            0xca => (4, 0),
+            0xcb => (8, 0),
+            0xcc | 0xd0 => (1, 0),
+            0xcd | 0xd1 => (2, 0),
+            0xce | 0xd2 => (4, 0),
+            0xcf | 0xd3 => (8, 0),
+            0xd4 => (2, 0),
+            0xd5 => (3, 0),
+            0xd6 => (5, 0),
+            0xd7 => (9, 0),
+            0xd8 => (17, 0),
+            0xdc => (0, be(2)?),
+            0xdd => (0, be(4)?),
+            0xde => (0, 2 * be(2)?),
+            0xdf => (0, 2 * be(4)?),
+            0xc1 => return Err("byte 0xc1 is not MessagePack".to_owned()),
+        };
+        at = at
+            .checked_add(usize::try_from(skip).map_err(|_| short())?)
+            .filter(|&end| end <= bytes.len())
+            .ok_or_else(short)?;
+        pending += nested;
+        // Every nested value takes at least a byte: a claim beyond the bytes left is false.
+        if pending > (bytes.len() - at) as u64 {
+            return Err(short());
+        }
+    }
+    Ok(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+    use std::fmt::Debug;
+
+    use serde::de::DeserializeOwned;
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+
+    fn write<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+        let mut out = Vec::new();
+        value.serialize(&mut Serializer::new(&mut out)).unwrap();
+        out
+    }
+
+    fn read<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
+        let mut de = Deserializer::new(bytes);
+        let value = T::deserialize(&mut de)?;
+        assert_eq!(de.position(), bytes.len(), "the whole value was read");
+        Ok(value)
+    }
+
+    /// Round-trips through our codec, and checks that rmp-serde (the reference MessagePack
+    /// implementation for serde) reads our bytes as the same value and writes bytes we read.
+    fn conforms<T: Serialize + DeserializeOwned + PartialEq + Debug>(value: &T) {
+        let ours = write(value);
+        assert_eq!(&read::<T>(&ours).unwrap(), value, "our round trip");
+        assert_eq!(value_len(&ours), Ok(ours.len()), "value_len agrees");
+        let theirs: T = rmp_serde::from_slice(&ours).unwrap();
+        assert_eq!(&theirs, value, "rmp-serde reads what we wrote");
+        let theirs = rmp_serde::to_vec(value).unwrap();
+        assert_eq!(
+            &read::<T>(&theirs).unwrap(),
+            value,
+            "we read what rmp-serde wrote"
+        );
+    }
+
+    /// Bytes written and read as bytes (as `serde_bytes::ByteBuf` does).
+    #[derive(PartialEq, Debug)]
+    struct Blob(Vec<u8>);
+
+    impl Serialize for Blob {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(&self.0)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Blob {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Blob, D::Error> {
+            struct V;
+            impl serde::de::Visitor<'_> for V {
+                type Value = Blob;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("bytes")
+                }
+                fn visit_bytes<E>(self, v: &[u8]) -> Result<Blob, E> {
+                    Ok(Blob(v.to_vec()))
+                }
+            }
+            d.deserialize_byte_buf(V)
+        }
+    }
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Point {
+        x: i32,
+        y: f64,
+        label: String,
+    }
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Unit;
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Meters(f32);
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    enum Shape {
+        Dot,
+        Circle(f64),
+        Line(Point, Point),
+        Poly { points: Vec<Point>, closed: bool },
+    }
+
+    #[test]
+    fn numbers_take_every_width_and_conform() {
+        for v in [
+            0u64,
+            1,
+            127,
+            128,
+            255,
+            256,
+            65_535,
+            65_536,
+            1 << 32,
+            u64::MAX,
+        ] {
+            conforms(&v);
+        }
+        for v in [
+            0i64,
+            -1,
+            -32,
+            -33,
+            -128,
+            -129,
+            -32_768,
+            -32_769,
+            i32::MIN as i64 - 1,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            conforms(&v);
+        }
+        assert_eq!(write(&5u64), [5]);
+        assert_eq!(write(&-5i8), [0xfb]);
+        assert_eq!(write(&300u16), [0xcd, 1, 44]);
+        conforms(&(
+            1.5f32,
+            -2.25f64,
+            f64::MAX,
+            u8::MAX,
+            i8::MIN,
+            u16::MAX,
+            i16::MIN,
+        ));
+        conforms(&(u32::MAX, i32::MIN, true, false, 'x', 'é'));
+        // A number read as a narrower type that cannot hold it is an error, not a wrap.
+        assert!(read::<u8>(&write(&300u32)).is_err());
+        assert!(read::<u64>(&write(&-1i64)).is_err());
+        assert_eq!(read::<i16>(&write(&-300i64)).unwrap(), -300);
+        assert_eq!(read::<f64>(&write(&7u8)).unwrap(), 7.0);
+    }
+
+    #[test]
+    fn wide_integers_round_trip() {
+        for v in [
+            0i128,
+            -1,
+            i64::MIN as i128,
+            u64::MAX as i128,
+            i128::MIN,
+            i128::MAX,
+        ] {
+            assert_eq!(read::<i128>(&write(&v)).unwrap(), v);
+        }
+        for v in [0u128, u64::MAX as u128, u64::MAX as u128 + 1, u128::MAX] {
+            assert_eq!(read::<u128>(&write(&v)).unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn strings_bytes_and_containers_at_every_header_size() {
+        for n in [0, 1, 31, 32, 255, 256, 65_535, 65_536, 70_000] {
+            conforms(&"é".repeat(n / 2));
+            conforms(&"a".repeat(n));
+            conforms(&vec![7u16; n]);
+            conforms(
+                &(0..n as u32)
+                    .map(|i| (i, i % 3 == 0))
+                    .collect::<BTreeMap<_, _>>(),
+            );
+            let blob = Blob(vec![9u8; n]);
+            assert_eq!(read::<Blob>(&write(&blob)).unwrap(), blob);
+            // Bytes asked for as a sequence (as `Vec<u8>` does) come as one.
+            assert_eq!(read::<Vec<u8>>(&write(&blob)).unwrap(), blob.0);
+        }
+        // A borrowed &str reads without a copy.
+        let bytes = write("borrowed");
+        let mut de = Deserializer::new(&bytes);
+        let s: &str = Deserialize::deserialize(&mut de).unwrap();
+        assert_eq!(s, "borrowed");
+    }
+
+    #[test]
+    fn structs_enums_options_and_units_conform() {
+        conforms(&Point {
+            x: -4,
+            y: 0.5,
+            label: "p".into(),
+        });
+        conforms(&Unit);
+        conforms(&Meters(3.5));
+        conforms(&((), Some(1u8), None::<String>, Some(Some(2u8))));
+        conforms(&vec![
+            Shape::Dot,
+            Shape::Circle(2.0),
+            Shape::Line(
+                Point {
+                    x: 1,
+                    y: 2.0,
+                    label: String::new(),
+                },
+                Point {
+                    x: 3,
+                    y: 4.0,
+                    label: "end".into(),
+                },
+            ),
+            Shape::Poly {
+                points: vec![],
+                closed: true,
+            },
+        ]);
+        let map: HashMap<String, Vec<Option<Shape>>> =
+            [("a".to_owned(), vec![None, Some(Shape::Dot)])].into();
+        conforms(&map);
+        conforms(&std::time::Duration::from_millis(1500));
+        conforms(&std::net::IpAddr::from([127, 0, 0, 1]));
+    }
+
+    #[test]
+    fn unknown_lengths_are_filled_in() {
+        // `flatten` writes a map whose length serde does not know.
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Outer {
+            id: u32,
+            #[serde(flatten)]
+            rest: BTreeMap<String, u32>,
+        }
+        let value = Outer {
+            id: 1,
+            rest: (0..40).map(|i| (format!("k{i}"), i)).collect(),
+        };
+        let bytes = write(&value);
+        assert_eq!(bytes[0], 0xdf, "a 32-bit map header, filled in at the end");
+        assert_eq!(read::<Outer>(&bytes).unwrap(), value);
+        assert_eq!(value_len(&bytes), Ok(bytes.len()));
+    }
+
+    #[test]
+    fn a_skipped_field_is_refused_by_name() {
+        #[derive(Serialize)]
+        struct Sparse {
+            a: u8,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            b: Option<u8>,
+            c: u8,
+        }
+        let mut out = Vec::new();
+        let err = Sparse {
+            a: 1,
+            b: None,
+            c: 3,
+        }
+        .serialize(&mut Serializer::new(&mut out))
+        .unwrap_err();
+        assert!(err.to_string().contains("field `b`"), "{err}");
+        assert!(
+            write(&Sparse {
+                a: 1,
+                b: Some(2),
+                c: 3
+            })
+            .len()
+                == 4
+        );
+    }
+
+    #[test]
+    fn a_wrong_length_from_a_serialize_impl_is_an_error() {
+        struct Liar;
+        impl Serialize for Liar {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeSeq;
+                let mut seq = s.serialize_seq(Some(3))?;
+                seq.serialize_element(&1u8)?;
+                seq.end()
+            }
+        }
+        let mut out = Vec::new();
+        let err = Liar.serialize(&mut Serializer::new(&mut out)).unwrap_err();
+        assert!(err.to_string().contains("announced 3"), "{err}");
+    }
+
+    #[test]
+    fn bad_input_is_an_error_never_a_panic() {
+        assert!(read::<u64>(&[]).is_err());
+        assert!(read::<u64>(&[0xcf, 1, 2]).is_err());
+        assert!(read::<String>(&[0xa3, b'a']).is_err());
+        assert!(read::<String>(&[0xa2, 0xff, 0xfe]).is_err(), "not UTF-8");
+        assert!(read::<Vec<u8>>(&[0xdd, 0xff, 0xff, 0xff, 0xff]).is_err());
+        assert!(read::<u8>(&[0xc1]).is_err());
+        assert!(read::<u8>(&[0xd4, 1, 2]).is_err(), "extension values");
+        // Deep nesting is refused before the stack runs out.
+        let deep = vec![0x91u8; 100_000];
+        let err = read::<serde_json::Value>(&deep).unwrap_err();
+        assert!(err.to_string().contains("nest"), "{err}");
+        // Random bytes, read as a self-describing value.
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let bytes: Vec<u8> = (0..(x % 24))
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let _ = serde_json::Value::deserialize(&mut Deserializer::new(&bytes));
+            let _ = Shape::deserialize(&mut Deserializer::new(&bytes));
+        }
+    }
+}

@@ -1,0 +1,439 @@
+//! Writes serde values as MessagePack straight into a `Vec<u8>`.
+//!
+//! Numbers take the smallest encoding; structs are arrays of their fields (by position);
+//! enums are the variant's name, alone for a unit variant or as the key of a one-entry map
+//! holding its content otherwise. A sequence or map of unknown length gets a 32-bit header
+//! that is filled in when it ends.
+
+use serde::ser::{self, Serialize};
+
+use super::Error;
+
+/// A MessagePack serializer appending to a buffer.
+pub(crate) struct Serializer<'a> {
+    out: &'a mut Vec<u8>,
+}
+
+impl<'a> Serializer<'a> {
+    /// A serializer appending to `out`.
+    #[inline]
+    pub(crate) fn new(out: &'a mut Vec<u8>) -> Self {
+        Serializer { out }
+    }
+
+    #[inline(always)]
+    fn uint(&mut self, v: u64) {
+        let out = &mut *self.out;
+        if v < 0x80 {
+            put(out, 0, [v as u8]);
+        } else if v <= u8::MAX as u64 {
+            put(out, 0xcc, [v as u8]);
+        } else if v <= u16::MAX as u64 {
+            put(out, 0xcd, (v as u16).to_be_bytes());
+        } else if v <= u32::MAX as u64 {
+            put(out, 0xce, (v as u32).to_be_bytes());
+        } else {
+            put(out, 0xcf, v.to_be_bytes());
+        }
+    }
+
+    #[inline(always)]
+    fn int(&mut self, v: i64) {
+        if v >= 0 {
+            return self.uint(v as u64);
+        }
+        let out = &mut *self.out;
+        if v >= -32 {
+            put(out, 0, [v as u8]);
+        } else if v >= i8::MIN as i64 {
+            put(out, 0xd0, [v as u8]);
+        } else if v >= i16::MIN as i64 {
+            put(out, 0xd1, (v as i16).to_be_bytes());
+        } else if v >= i32::MIN as i64 {
+            put(out, 0xd2, (v as i32).to_be_bytes());
+        } else {
+            put(out, 0xd3, v.to_be_bytes());
+        }
+    }
+
+    /// A header with a length: the fix form (`fix` marker plus length, below `fix_max`), or
+    /// one of the three sized markers with an 8-, 16- or 32-bit length.
+    #[inline(always)]
+    fn header(
+        &mut self,
+        len: usize,
+        fix: Option<(u8, usize)>,
+        sized: [u8; 3],
+    ) -> Result<(), Error> {
+        let out = &mut *self.out;
+        match fix {
+            Some((marker, max)) if len < max => put(out, 0, [marker | len as u8]),
+            _ if len <= u8::MAX as usize && sized[0] != 0 => put(out, sized[0], [len as u8]),
+            _ if len <= u16::MAX as usize => put(out, sized[1], (len as u16).to_be_bytes()),
+            _ => {
+                let len = u32::try_from(len).map_err(|_| {
+                    Error::new(format!("a length of {len} is above MessagePack's 2^32 - 1"))
+                })?;
+                put(out, sized[2], len.to_be_bytes());
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn str_header(&mut self, len: usize) -> Result<(), Error> {
+        self.header(len, Some((0xa0, 32)), [0xd9, 0xda, 0xdb])
+    }
+
+    #[inline]
+    fn array_header(&mut self, len: usize) -> Result<(), Error> {
+        self.header(len, Some((0x90, 16)), [0, 0xdc, 0xdd])
+    }
+
+    #[inline]
+    fn map_header(&mut self, len: usize) -> Result<(), Error> {
+        self.header(len, Some((0x80, 16)), [0, 0xde, 0xdf])
+    }
+
+    #[inline]
+    fn bin(&mut self, v: &[u8]) -> Result<(), Error> {
+        self.header(v.len(), None, [0xc4, 0xc5, 0xc6])?;
+        self.out.extend_from_slice(v);
+        Ok(())
+    }
+
+    #[inline]
+    fn string(&mut self, v: &str) -> Result<(), Error> {
+        self.str_header(v.len())?;
+        self.out.extend_from_slice(v.as_bytes());
+        Ok(())
+    }
+
+    /// A compound whose header says `len` elements (an array, or a map of `len` entries).
+    #[inline]
+    fn compound(&mut self, len: Option<usize>, map: bool) -> Result<Compound<'_, 'a>, Error> {
+        let unknown = match len {
+            Some(len) if map => self.map_header(len).map(|()| None)?,
+            Some(len) => self.array_header(len).map(|()| None)?,
+            None => {
+                // The 32-bit form, filled in by `end`.
+                let at = self.out.len();
+                self.out
+                    .extend_from_slice(&[if map { 0xdf } else { 0xdd }, 0, 0, 0, 0]);
+                Some(at)
+            }
+        };
+        Ok(Compound {
+            ser: self,
+            announced: len.unwrap_or(0),
+            unknown,
+            count: 0,
+        })
+    }
+
+    /// The opening of an enum variant with content: a one-entry map keyed by its name.
+    #[inline]
+    fn variant(&mut self, variant: &str) -> Result<(), Error> {
+        self.out.push(0x81);
+        self.string(variant)
+    }
+}
+
+/// Appends `marker` (unless it is 0: a fixint is its own marker) and `bytes`, with one room
+/// check and fixed-size stores, where `extend_from_slice` would check and copy by a call.
+#[inline(always)]
+fn put<const N: usize>(out: &mut Vec<u8>, marker: u8, bytes: [u8; N]) {
+    out.reserve(1 + N);
+    let len = out.len();
+    let m = usize::from(marker != 0);
+    // SAFETY: `reserve(1 + N)` made room for 1 + N bytes past `len`; both stores stay within
+    // it, and the `m + N` bytes they wrote (`m` is 0 or 1) become part of the vector.
+    unsafe {
+        let p = out.as_mut_ptr().add(len);
+        p.write(marker);
+        p.add(m).cast::<[u8; N]>().write_unaligned(bytes);
+        out.set_len(len + m + N);
+    }
+}
+
+/// The state of an array or map being written.
+pub(crate) struct Compound<'s, 'a> {
+    ser: &'s mut Serializer<'a>,
+    /// Elements (or entries) the header announced.
+    announced: usize,
+    /// Where the header is, when the length was unknown and must be filled in at the end.
+    unknown: Option<usize>,
+    /// Elements (or entries) written.
+    count: usize,
+}
+
+impl Compound<'_, '_> {
+    #[inline]
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        self.count += 1;
+        value.serialize(&mut *self.ser)
+    }
+
+    #[inline]
+    fn end(self) -> Result<(), Error> {
+        match self.unknown {
+            Some(at) => {
+                let count = u32::try_from(self.count).map_err(|_| {
+                    Error::new(format!(
+                        "{} elements are above MessagePack's 2^32 - 1",
+                        self.count
+                    ))
+                })?;
+                self.ser.out[at + 1..at + 5].copy_from_slice(&count.to_be_bytes());
+                Ok(())
+            }
+            None if self.count == self.announced => Ok(()),
+            None => Err(Error::new(format!(
+                "a value announced {} elements but gave {} (its Serialize impl is wrong)",
+                self.announced, self.count
+            ))),
+        }
+    }
+}
+
+/// Integers up to 64 bits: the smallest encoding of their value.
+macro_rules! integers {
+    ($($method:ident($ty:ty) $write:ident)*) => {$(
+        #[inline]
+        fn $method(self, v: $ty) -> Result<(), Error> {
+            #[allow(clippy::useless_conversion)]
+            self.$write(v.into());
+            Ok(())
+        }
+    )*};
+}
+
+impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Compound<'s, 'a>;
+    type SerializeTuple = Compound<'s, 'a>;
+    type SerializeTupleStruct = Compound<'s, 'a>;
+    type SerializeTupleVariant = Compound<'s, 'a>;
+    type SerializeMap = Compound<'s, 'a>;
+    type SerializeStruct = Compound<'s, 'a>;
+    type SerializeStructVariant = Compound<'s, 'a>;
+
+    #[inline]
+    fn serialize_bool(self, v: bool) -> Result<(), Error> {
+        self.out.push(if v { 0xc3 } else { 0xc2 });
+        Ok(())
+    }
+    integers! {
+        serialize_i8(i8) int serialize_i16(i16) int serialize_i32(i32) int serialize_i64(i64) int
+        serialize_u8(u8) uint serialize_u16(u16) uint serialize_u32(u32) uint serialize_u64(u64) uint
+    }
+
+    /// As a number when it fits 64 bits, else as 16 big-endian bytes.
+    fn serialize_i128(self, v: i128) -> Result<(), Error> {
+        match (i64::try_from(v), u64::try_from(v)) {
+            (Ok(v), _) => self.int(v),
+            (_, Ok(v)) => self.uint(v),
+            _ => self.bin(&v.to_be_bytes())?,
+        }
+        Ok(())
+    }
+    fn serialize_u128(self, v: u128) -> Result<(), Error> {
+        match u64::try_from(v) {
+            Ok(v) => self.uint(v),
+            Err(_) => self.bin(&v.to_be_bytes())?,
+        }
+        Ok(())
+    }
+    #[inline]
+    fn serialize_f32(self, v: f32) -> Result<(), Error> {
+        put(self.out, 0xca, v.to_be_bytes());
+        Ok(())
+    }
+    #[inline]
+    fn serialize_f64(self, v: f64) -> Result<(), Error> {
+        put(self.out, 0xcb, v.to_be_bytes());
+        Ok(())
+    }
+    fn serialize_char(self, v: char) -> Result<(), Error> {
+        self.string(v.encode_utf8(&mut [0; 4]))
+    }
+    #[inline]
+    fn serialize_str(self, v: &str) -> Result<(), Error> {
+        self.string(v)
+    }
+    #[inline]
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
+        self.bin(v)
+    }
+    #[inline]
+    fn serialize_none(self) -> Result<(), Error> {
+        self.out.push(0xc0);
+        Ok(())
+    }
+    #[inline]
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
+        value.serialize(self)
+    }
+    #[inline]
+    fn serialize_unit(self) -> Result<(), Error> {
+        self.out.push(0xc0);
+        Ok(())
+    }
+    #[inline]
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
+        self.serialize_unit()
+    }
+    #[inline]
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+    ) -> Result<(), Error> {
+        self.string(variant)
+    }
+    #[inline]
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        value: &T,
+    ) -> Result<(), Error> {
+        self.variant(variant)?;
+        value.serialize(self)
+    }
+    #[inline]
+    fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'s, 'a>, Error> {
+        self.compound(len, false)
+    }
+    #[inline]
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'s, 'a>, Error> {
+        self.compound(Some(len), false)
+    }
+    #[inline]
+    fn serialize_tuple_struct(
+        self,
+        _name: &'static str,
+        len: usize,
+    ) -> Result<Compound<'s, 'a>, Error> {
+        self.compound(Some(len), false)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Compound<'s, 'a>, Error> {
+        self.variant(variant)?;
+        self.compound(Some(len), false)
+    }
+    #[inline]
+    fn serialize_map(self, len: Option<usize>) -> Result<Compound<'s, 'a>, Error> {
+        self.compound(len, true)
+    }
+    #[inline]
+    fn serialize_struct(self, _name: &'static str, len: usize) -> Result<Compound<'s, 'a>, Error> {
+        self.compound(Some(len), false)
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        _index: u32,
+        variant: &'static str,
+        len: usize,
+    ) -> Result<Compound<'s, 'a>, Error> {
+        self.variant(variant)?;
+        self.compound(Some(len), false)
+    }
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+}
+
+/// The sequence-like traits: each element is one more value of the array.
+macro_rules! elements {
+    ($($trait:ident::$method:ident)*) => {$(
+        impl ser::$trait for Compound<'_, '_> {
+            type Ok = ();
+            type Error = Error;
+            #[inline]
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                self.element(value)
+            }
+            #[inline]
+            fn end(self) -> Result<(), Error> {
+                Compound::end(self)
+            }
+        }
+    )*};
+}
+
+elements! {
+    SerializeSeq::serialize_element
+    SerializeTuple::serialize_element
+    SerializeTupleStruct::serialize_field
+    SerializeTupleVariant::serialize_field
+}
+
+impl ser::SerializeMap for Compound<'_, '_> {
+    type Ok = ();
+    type Error = Error;
+    #[inline]
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
+        self.element(key)
+    }
+    #[inline]
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+        value.serialize(&mut *self.ser)
+    }
+    #[inline]
+    fn end(self) -> Result<(), Error> {
+        Compound::end(self)
+    }
+}
+
+/// Fields go by position, so a field left out would shift every field after it.
+fn skipped(field: &'static str) -> Error {
+    Error::new(format!(
+        "field `{field}` was skipped by `#[serde(skip_serializing_if)]`, but struct fields \
+         travel by position, so the fields after it would be read into the wrong places: \
+         remove the attribute from types sent between processes"
+    ))
+}
+
+/// The struct-like traits: fields go by position, their names are not written.
+macro_rules! fields {
+    ($($trait:ident)*) => {$(
+        impl ser::$trait for Compound<'_, '_> {
+            type Ok = ();
+            type Error = Error;
+            #[inline]
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                _key: &'static str,
+                value: &T,
+            ) -> Result<(), Error> {
+                self.element(value)
+            }
+            fn skip_field(&mut self, key: &'static str) -> Result<(), Error> {
+                Err(skipped(key))
+            }
+            #[inline]
+            fn end(self) -> Result<(), Error> {
+                Compound::end(self)
+            }
+        }
+    )*};
+}
+
+fields! { SerializeStruct SerializeStructVariant }
