@@ -45,36 +45,61 @@ fn install_hook() {
     });
 }
 
-/// Runs `f`, turning a panic into a `Panicked` failure.
-pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, FailureKind> {
-    install_hook();
-    let was = CAPTURING.with(|c| c.replace(true));
-    let result = panic::catch_unwind(AssertUnwindSafe(f));
-    CAPTURING.with(|c| c.set(was));
-    result.map_err(|payload| {
-        let captured = CAPTURED.with(|c| c.borrow_mut().take());
-        // Without our hook's record (another hook replaced it), the payload is all we have.
-        let Captured {
-            message,
-            location,
-            backtrace,
-        } = captured.unwrap_or_else(|| Captured {
-            message: payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "Box<dyn Any>".to_owned()),
-            location: None,
-            backtrace: None,
-        });
-        // Dropping a payload can itself panic; keep that out of the caller.
-        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
-        FailureKind::Panicked {
-            message,
-            location,
-            backtrace,
+/// While one lives, panics on this thread are recorded for [`run_captured`] instead of being
+/// printed. A loop over many items holds one for all of them (the thread-local switch and
+/// the hook check are then paid once, not per item); dropping it (also while unwinding)
+/// restores what was there before.
+pub(crate) struct Capturing {
+    was: bool,
+}
+
+impl Capturing {
+    pub(crate) fn start() -> Capturing {
+        install_hook();
+        Capturing {
+            was: CAPTURING.with(|c| c.replace(true)),
         }
-    })
+    }
+}
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        CAPTURING.with(|c| c.set(self.was));
+    }
+}
+
+/// Runs `f`, turning a panic into a `Panicked` failure (recorded by the hook while a
+/// [`Capturing`] lives).
+#[inline(always)]
+fn catch<R>(f: impl FnOnce() -> R) -> Result<R, FailureKind> {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(panicked)
+}
+
+/// The failure for a panic whose payload was caught.
+#[cold]
+fn panicked(payload: Box<dyn std::any::Any + Send>) -> FailureKind {
+    let captured = CAPTURED.with(|c| c.borrow_mut().take());
+    // Without our hook's record (another hook replaced it), the payload is all we have.
+    let Captured {
+        message,
+        location,
+        backtrace,
+    } = captured.unwrap_or_else(|| Captured {
+        message: payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "Box<dyn Any>".to_owned()),
+        location: None,
+        backtrace: None,
+    });
+    // Dropping a payload can itself panic; keep that out of the caller.
+    let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    FailureKind::Panicked {
+        message,
+        location,
+        backtrace,
+    }
 }
 
 /// Runs one item of job `F` the same way in every mode.
@@ -82,6 +107,17 @@ pub(crate) fn run_item<F: crate::JobFn>(
     item: F::Item,
     args: &F::Args,
     ctx: &crate::Ctx<'_, F::Message>,
+) -> Result<F::Output, FailureKind> {
+    run_captured::<F>(item, args, ctx, &Capturing::start())
+}
+
+/// [`run_item`] inside a loop that holds `capturing` for all its items.
+#[inline(always)]
+pub(crate) fn run_captured<F: crate::JobFn>(
+    item: F::Item,
+    args: &F::Args,
+    ctx: &crate::Ctx<'_, F::Message>,
+    _capturing: &Capturing,
 ) -> Result<F::Output, FailureKind> {
     match catch(|| F::call(item, args, ctx)) {
         Ok(Ok(out)) => Ok(out),

@@ -372,6 +372,7 @@ impl<'a> ResultsSink<'a> {
     }
 
     /// The next item starts.
+    #[inline(always)]
     fn begin_item(&mut self) {
         self.items = self.items.wrapping_add(1);
         if self.timed || self.items.is_multiple_of(CLOCK_EVERY) {
@@ -380,6 +381,7 @@ impl<'a> ResultsSink<'a> {
         self.link.status.begin(self.next, self.now_ms);
     }
 
+    #[inline(always)]
     fn frame(&mut self) -> &mut wire::ResultsStart {
         let (out, job, next) = (&mut *self.out, self.job, self.next);
         if self.frame.is_none() {
@@ -389,6 +391,7 @@ impl<'a> ResultsSink<'a> {
             .get_or_insert_with(|| wire::begin_results(out, job, next))
     }
 
+    #[inline(always)]
     fn ok<T: Serialize>(&mut self, value: &T) -> Result<(), WireError> {
         self.link.status.end();
         self.frame();
@@ -402,6 +405,7 @@ impl<'a> ResultsSink<'a> {
         Ok(())
     }
 
+    #[cold]
     fn failed(&mut self, kind: FailureKind) -> Result<(), WireError> {
         self.link.status.end();
         self.failures += 1;
@@ -418,6 +422,7 @@ impl<'a> ResultsSink<'a> {
         self.flush()
     }
 
+    #[inline(always)]
     fn advance(&mut self) -> Result<(), WireError> {
         self.next += 1;
         if let Some(f) = self.frame.as_mut() {
@@ -427,6 +432,7 @@ impl<'a> ResultsSink<'a> {
     }
 
     /// Ends the current results frame and sends everything pending.
+    #[inline(never)]
     fn flush(&mut self) -> Result<(), WireError> {
         self.finish()?;
         if !self.out.is_empty() {
@@ -471,6 +477,7 @@ pub(crate) fn run_batch<F: JobFn>(
         what: "batch",
         message,
     };
+    let capturing = crate::panic::Capturing::start();
     for _ in 0..count {
         sink.begin_item();
         let item = match values.next::<F::Item>().map_err(framing)? {
@@ -481,7 +488,7 @@ pub(crate) fn run_batch<F: JobFn>(
             }
         };
         let ctx = Ctx::new(sink.next, &messages);
-        match crate::panic::run_item::<F>(item, args, &ctx) {
+        match crate::panic::run_captured::<F>(item, args, &ctx, &capturing) {
             Ok(out) => sink.ok(&out)?,
             Err(kind) => sink.failed(kind)?,
         }
