@@ -268,8 +268,7 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
     }
     #[inline]
     fn serialize_none(self) -> Result<(), Error> {
-        self.out.push(0xc0);
-        Ok(())
+        self.serialize_unit()
     }
     #[inline]
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
