@@ -42,6 +42,39 @@ fn order_is_kept_with_one_item_per_message() {
     assert_eq!(out, (0..2_000u64).map(|x| 2 * x + 1).collect::<Vec<_>>());
 }
 
+/// Item 0 waits until item 1, which the other worker runs, has finished, so that the outputs
+/// after item 0 reach the caller before it does.
+#[spychro::job]
+fn first_waits_for_second(x: u64, dir: PathBuf) -> (u64, bool) {
+    let marker = dir.join("second-done");
+    if x == 1 {
+        std::fs::write(&marker, b"").unwrap();
+    }
+    let mut waited = false;
+    if x == 0 {
+        let until = Instant::now() + Duration::from_secs(20);
+        while !marker.exists() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        waited = marker.exists();
+    }
+    (2 * x + 1, waited)
+}
+
+#[test]
+fn order_is_kept_when_later_items_finish_first() {
+    let dir = fresh_dir("later-first");
+    let out = Job::new(first_waits_for_second, 0..5_000u64)
+        .args(dir.clone())
+        .processes(2)
+        .run_multi_processed()
+        .unwrap();
+    assert!(out[0].1, "item 0 did not see item 1 finish first");
+    let values: Vec<u64> = out.iter().map(|o| o.0).collect();
+    assert_eq!(values, (0..5_000u64).map(|x| 2 * x + 1).collect::<Vec<_>>());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn empty_input_gives_empty_output() {
     let none: Vec<u64> = Vec::new();

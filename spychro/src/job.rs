@@ -115,18 +115,9 @@ impl FailurePolicy for StopOnFailure {
     type Collected<O> = Vec<O>;
     const KEEP_GOING: bool = false;
     fn collect<F: JobFn, It: Iterator<Item = F::Item>>(
-        mut results: Results<'_, F, It>,
+        results: Results<'_, F, It>,
     ) -> Result<Vec<F::Output>, Error> {
-        let mut all = presized(&results);
-        while let Some(chunk) = results.next_chunk() {
-            let mut chunk = chunk?;
-            all.reserve(chunk.len());
-            for outcome in chunk.drain(..) {
-                all.push(outcome.map_err(Error::Item)?);
-            }
-            results.recycle(chunk);
-        }
-        Ok(all)
+        results.collect_outputs()
     }
 }
 

@@ -107,6 +107,15 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Results<'_, F, It> {
         }
     }
 
+    /// Every output in order; the first failure is the error. A pool decodes them straight
+    /// into the vector it returns.
+    pub(crate) fn collect_outputs(mut self) -> Result<Vec<F::Output>, Error> {
+        match &mut self.backend {
+            Backend::Processes(r) => r.collect_outputs(),
+            _ => self.collect(),
+        }
+    }
+
     /// How many outcomes to expect, when a multi-processed input knows its length; for
     /// sizing the collection up front.
     pub(crate) fn expected_len(&self) -> Option<usize> {

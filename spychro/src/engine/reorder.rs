@@ -56,6 +56,13 @@ impl<T> Reorder<T> {
         }
     }
 
+    /// Records that the next `n` outcomes were delivered without passing through here.
+    /// Nothing in order may be waiting (`pop_chunk` returned `None`).
+    pub(crate) fn skip(&mut self, n: usize) {
+        debug_assert!(self.current.len() == 0, "outcomes in order were skipped");
+        self.next += n as u64;
+    }
+
     /// Releases every outcome that is next in order and has arrived, at least one, as a run.
     pub(crate) fn pop_chunk(&mut self) -> Option<Vec<T>> {
         if self.current.len() > 0 {

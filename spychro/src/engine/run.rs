@@ -72,6 +72,10 @@ struct Progress<'h, F: JobFn> {
     unexplained: u32,
     /// Buffers of answered batches, to encode the next batches into.
     spare_items: Vec<Vec<u8>>,
+    /// Where outputs go when the caller collects them all and stops at the first failure
+    /// ([`Run::collect_outputs`]): outputs that arrive in order are decoded straight into it,
+    /// with no outcome wrapped and no second pass.
+    direct: Option<Vec<F::Output>>,
 }
 
 impl<F: JobFn> Progress<'_, F> {
@@ -94,6 +98,45 @@ impl<F: JobFn> Progress<'_, F> {
     fn stopped(&self) -> bool {
         self.failed.is_some()
     }
+
+    /// Moves the outcomes that are now next in order into the direct sink, if there is one.
+    fn drain_direct(&mut self) {
+        let Some(sink) = &mut self.direct else {
+            return;
+        };
+        while self.failed.is_none()
+            && let Some(mut chunk) = self.reorder.pop_chunk()
+        {
+            self.hooks.delivered_many(chunk.len());
+            sink.reserve(chunk.len());
+            for outcome in chunk.drain(..) {
+                match outcome {
+                    Ok(out) => sink.push(out),
+                    // Failures do not wait in order when stopping at the first one; should
+                    // one, it stops the run like any other.
+                    Err(failure) => {
+                        if self
+                            .failed
+                            .as_ref()
+                            .is_none_or(|f| f.index() > failure.index())
+                        {
+                            self.failed = Some(failure);
+                        }
+                        break;
+                    }
+                }
+            }
+            self.reorder.recycle(chunk);
+        }
+    }
+}
+
+/// Where one results frame's outcomes go.
+enum Target<'a, O> {
+    /// Next in order, into the caller's collection.
+    Direct(&'a mut Vec<O>),
+    /// A chunk for the reorder buffer.
+    Chunk(Vec<Outcome<O>>),
 }
 
 /// What a polled fd belongs to.
@@ -187,6 +230,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
                 hooks,
                 unexplained: 0,
                 spare_items: Vec::new(),
+                direct: None,
             },
             options,
             started: Instant::now(),
@@ -236,6 +280,43 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
                 self.pool.kill_all();
                 self.finished = true;
                 return Err(e);
+            }
+        }
+    }
+
+    /// Runs the job to the end and returns every output in input order; the first failure
+    /// (an item's, or the machinery's) is the error. Outputs that arrive in order are decoded
+    /// straight into the returned vector, which is sized up front when the input knows its
+    /// length.
+    pub(crate) fn collect_outputs(&mut self) -> Result<Vec<F::Output>, Error> {
+        let expected = self.remaining().unwrap_or(0).min(1 << 24);
+        let p = &mut self.progress;
+        p.direct = Some(Vec::with_capacity(expected));
+        p.drain_direct();
+        let end = loop {
+            let p = &mut self.progress;
+            if let Some(e) = p.hooks.broken.take() {
+                break Err(e);
+            }
+            if let Some(failure) = p.failed.take() {
+                p.hooks.delivered();
+                break Err(Error::Item(failure));
+            }
+            if self.finished || self.complete() {
+                self.pool.shutdown();
+                break Ok(());
+            }
+            if let Err(e) = self.step() {
+                break Err(e);
+            }
+        };
+        self.finished = true;
+        let sink = self.progress.direct.take().unwrap_or_default();
+        match end {
+            Ok(()) => Ok(sink),
+            Err(e) => {
+                self.pool.kill_all();
+                Err(e)
             }
         }
     }
@@ -569,26 +650,33 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
             )));
         }
         p.unexplained = 0;
-        let mut outcomes = p.reorder.buffer(h.count as usize);
+        // In order and collected: straight into the caller's vector.
+        let mut target = match &mut p.direct {
+            Some(sink) if h.first == p.reorder.next_index() => Target::Direct(sink),
+            _ => Target::Chunk(p.reorder.buffer(h.count as usize)),
+        };
         let mut values = wire::Values::new(rest);
         // Outputs, then the failure that ended the frame, if one did.
-        let outputs = h.count - u32::from(h.failed);
+        let end = h.first + h.count as u64;
+        let outputs_end = end - u64::from(h.failed);
         let mut index = h.first;
-        while index < h.first + h.count as u64 {
-            let kind = if index < h.first + outputs as u64 {
-                match values.next::<F::Output>() {
-                    Ok(Ok(out)) => {
-                        outcomes.push(Ok(out));
-                        index += 1;
-                        continue;
-                    }
-                    Ok(Err(message)) => FailureKind::DeserializeOutput { message },
-                    Err(message) => return Err(bad(message)),
-                }
-            } else {
-                wire::read_failure(&mut values)?.kind
+        let mut failure = None;
+        while index < end {
+            let wanted = outputs_end.saturating_sub(index) as usize;
+            let (decoded, stopped) = match &mut target {
+                Target::Direct(sink) => decode_outputs(&mut values, wanted, |o| sink.push(o)),
+                Target::Chunk(chunk) => decode_outputs(&mut values, wanted, |o| chunk.push(Ok(o))),
+            }
+            .map_err(bad)?;
+            index += decoded as u64;
+            if index == end {
+                break;
+            }
+            let kind = match stopped {
+                Some(message) => FailureKind::DeserializeOutput { message },
+                None => wire::read_failure(&mut values)?.kind,
             };
-            let failure = Box::new(ItemError::from(ItemErrorData {
+            let f = Box::new(ItemError::from(ItemErrorData {
                 job: F::NAME,
                 index,
                 item: describe::<F>(batch.item((index - batch.first) as u32)),
@@ -596,21 +684,34 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
                 kind,
             }));
             index += 1;
-            p.hooks.failure(&failure);
-            if p.keep_going {
-                outcomes.push(Err(failure));
-                continue;
+            p.hooks.failure(&f);
+            match &mut target {
+                Target::Chunk(chunk) if p.keep_going => chunk.push(Err(f)),
+                // Stop: the outcomes before it still count; everything after is abandoned.
+                _ => {
+                    failure = Some(f);
+                    break;
+                }
             }
-            // Stop: the outcomes before it still count; everything after is abandoned.
-            let at = failure.index();
-            p.reorder.insert(h.first, outcomes);
-            if p.failed.as_ref().is_none_or(|f| f.index() > at) {
-                p.failed = Some(failure);
+        }
+        if failure.is_none() {
+            wire::read_all(&values, "results")?;
+        }
+        match target {
+            Target::Direct(_) => {
+                let delivered = (index - h.first) as usize - usize::from(failure.is_some());
+                p.reorder.skip(delivered);
+                p.hooks.delivered_many(delivered);
+            }
+            Target::Chunk(chunk) => p.reorder.insert(h.first, chunk),
+        }
+        if let Some(f) = failure {
+            if p.failed.as_ref().is_none_or(|g| g.index() > f.index()) {
+                p.failed = Some(f);
             }
             return Ok(());
         }
-        wire::read_all(&values, "results")?;
-        p.reorder.insert(h.first, outcomes);
+        p.drain_direct();
         batch.done += h.count;
         if batch.done == batch.count
             && let Some(answered) = w.inflight.pop_front()
@@ -949,6 +1050,24 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
             items,
         })
     }
+}
+
+/// Decodes up to `n` outputs from `values`, handing each to `push`. Returns how many it
+/// decoded and, if it stopped early, why the next one is not an output (the reader has stepped
+/// over it); `Err` when the bytes are not MessagePack.
+#[inline(always)]
+fn decode_outputs<O: serde::de::DeserializeOwned>(
+    values: &mut wire::Values<'_>,
+    n: usize,
+    mut push: impl FnMut(O),
+) -> Result<(usize, Option<String>), String> {
+    for decoded in 0..n {
+        match values.next::<O>()? {
+            Ok(out) => push(out),
+            Err(message) => return Ok((decoded, Some(message))),
+        }
+    }
+    Ok((n, None))
 }
 
 /// Describes an item from its encoding, for error messages.
