@@ -348,7 +348,7 @@ pub(crate) struct ResultsSink<'a> {
 const CLOCK_EVERY: u32 = 256;
 
 /// A results frame is sent once it holds this many bytes...
-const FLUSH_BYTES: usize = 1 << 20;
+const FLUSH_BYTES: usize = 128 * 1024;
 /// ...or its first outcome is this old, so that a long batch loses little if its worker dies.
 const FLUSH_MS: u64 = 10;
 

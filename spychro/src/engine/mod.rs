@@ -1,7 +1,9 @@
 //! The multi-process engine: a pool of worker processes (`pool`) and the run of one job over
-//! it (`run`), with adaptive batch sizing (`sizer`) and in-order delivery (`reorder`).
+//! it (`run`), with adaptive batch sizing (`sizer`) in-order delivery (`reorder`) and
+//! in-place collection (`placed`).
 
 mod output;
+mod placed;
 mod pool;
 mod reorder;
 mod run;

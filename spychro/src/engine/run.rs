@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use super::placed::{Placed, Writer};
 use super::pool::{InFlight, Pool, PoolOptions, State};
 use super::reorder::Reorder;
 use super::sizer::{MAX_BYTES, Sizer};
@@ -75,7 +76,7 @@ struct Progress<'h, F: JobFn> {
     /// Where outputs go when the caller collects them all and stops at the first failure
     /// ([`Run::collect_outputs`]): outputs that arrive in order are decoded straight into it,
     /// with no outcome wrapped and no second pass.
-    direct: Option<Vec<F::Output>>,
+    direct: Option<Placed<F::Output>>,
 }
 
 impl<F: JobFn> Progress<'_, F> {
@@ -99,19 +100,30 @@ impl<F: JobFn> Progress<'_, F> {
         self.failed.is_some()
     }
 
-    /// Moves the outcomes that are now next in order into the direct sink, if there is one.
+    /// With a direct sink: counts the outputs it now holds in order as delivered, and moves
+    /// over the chunks that waited in the reorder buffer (those that did not fit in place)
+    /// once their turn comes.
     fn drain_direct(&mut self) {
-        let Some(sink) = &mut self.direct else {
+        let Some(placed) = &mut self.direct else {
             return;
         };
-        while self.failed.is_none()
-            && let Some(mut chunk) = self.reorder.pop_chunk()
-        {
+        loop {
+            let in_order = placed.len() as u64;
+            if in_order > self.reorder.next_index() {
+                let n = (in_order - self.reorder.next_index()) as usize;
+                self.reorder.skip(n);
+                self.hooks.delivered_many(n);
+            }
+            if self.failed.is_some() {
+                return;
+            }
+            let Some(mut chunk) = self.reorder.pop_chunk() else {
+                return;
+            };
             self.hooks.delivered_many(chunk.len());
-            sink.reserve(chunk.len());
             for outcome in chunk.drain(..) {
                 match outcome {
-                    Ok(out) => sink.push(out),
+                    Ok(out) => placed.push(out),
                     // Failures do not wait in order when stopping at the first one; should
                     // one, it stops the run like any other.
                     Err(failure) => {
@@ -133,10 +145,21 @@ impl<F: JobFn> Progress<'_, F> {
 
 /// Where one results frame's outcomes go.
 enum Target<'a, O> {
-    /// Next in order, into the caller's collection.
-    Direct(&'a mut Vec<O>),
+    /// In place, into the caller's collection.
+    Direct(Writer<'a, O>),
     /// A chunk for the reorder buffer.
     Chunk(Vec<Outcome<O>>),
+}
+
+impl<O> Target<'_, O> {
+    /// The chunk to hand to the reorder buffer, if any; a writer records what it wrote as
+    /// it is dropped here.
+    fn into_chunk(self) -> Option<Vec<Outcome<O>>> {
+        match self {
+            Target::Direct(_) => None,
+            Target::Chunk(chunk) => Some(chunk),
+        }
+    }
 }
 
 /// What a polled fd belongs to.
@@ -291,7 +314,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
     pub(crate) fn collect_outputs(&mut self) -> Result<Vec<F::Output>, Error> {
         let expected = self.remaining().unwrap_or(0).min(1 << 24);
         let p = &mut self.progress;
-        p.direct = Some(Vec::with_capacity(expected));
+        p.direct = Some(Placed::with_capacity(expected));
         p.drain_direct();
         let end = loop {
             let p = &mut self.progress;
@@ -311,9 +334,17 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
             }
         };
         self.finished = true;
-        let sink = self.progress.direct.take().unwrap_or_default();
+        let outputs = self.progress.direct.take().map(Placed::into_vec);
         match end {
-            Ok(()) => Ok(sink),
+            Ok(()) => match outputs {
+                Some(v) if v.len() as u64 == self.next_index => Ok(v),
+                _ => Err(Error::Config(format!(
+                    "internal error: job `{}` ran {} items but collected a different number \
+                     of outputs",
+                    F::NAME,
+                    self.next_index
+                ))),
+            },
             Err(e) => {
                 self.pool.kill_all();
                 Err(e)
@@ -650,10 +681,14 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
             )));
         }
         p.unexplained = 0;
-        // In order and collected: straight into the caller's vector.
-        let mut target = match &mut p.direct {
-            Some(sink) if h.first == p.reorder.next_index() => Target::Direct(sink),
-            _ => Target::Chunk(p.reorder.buffer(h.count as usize)),
+        // Collected: in place in the caller's vector, if it fits there.
+        let writer = match (&mut p.direct, usize::try_from(h.first)) {
+            (Some(placed), Ok(at)) => placed.writer(at, h.count as usize),
+            _ => None,
+        };
+        let mut target = match writer.map(Target::Direct) {
+            Some(direct) => direct,
+            None => Target::Chunk(p.reorder.buffer(h.count as usize)),
         };
         let mut values = wire::Values::new(rest);
         // Outputs, then the failure that ended the frame, if one did.
@@ -664,7 +699,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
         while index < end {
             let wanted = outputs_end.saturating_sub(index) as usize;
             let (decoded, stopped) = match &mut target {
-                Target::Direct(sink) => decode_outputs(&mut values, wanted, |o| sink.push(o)),
+                Target::Direct(w) => decode_outputs(&mut values, wanted, |o| w.push(o)),
                 Target::Chunk(chunk) => decode_outputs(&mut values, wanted, |o| chunk.push(Ok(o))),
             }
             .map_err(bad)?;
@@ -697,21 +732,16 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
         if failure.is_none() {
             wire::read_all(&values, "results")?;
         }
-        match target {
-            Target::Direct(_) => {
-                let delivered = (index - h.first) as usize - usize::from(failure.is_some());
-                p.reorder.skip(delivered);
-                p.hooks.delivered_many(delivered);
-            }
-            Target::Chunk(chunk) => p.reorder.insert(h.first, chunk),
+        if let Some(chunk) = target.into_chunk() {
+            p.reorder.insert(h.first, chunk);
         }
+        p.drain_direct();
         if let Some(f) = failure {
             if p.failed.as_ref().is_none_or(|g| g.index() > f.index()) {
                 p.failed = Some(f);
             }
             return Ok(());
         }
-        p.drain_direct();
         batch.done += h.count;
         if batch.done == batch.count
             && let Some(answered) = w.inflight.pop_front()

@@ -141,31 +141,37 @@ pub(crate) struct FrameBuf {
     end: usize,
 }
 
+/// The room a [`FrameBuf`] starts with; one read takes at most what is free of it.
+const RX_START: usize = 256 * 1024;
+/// Below this much free room the buffer moves a partial frame to the front, or grows.
+const RX_ROOM: usize = 64 * 1024;
+
 impl FrameBuf {
-    /// Reads what the socket has; returns `Ok(false)` at end of stream.
+    /// Reads what the socket has, up to the free room; returns `Ok(false)` at end of stream.
+    ///
+    /// One read per call: what is left in the socket is read after the frames here are
+    /// handled (the poll says so again), so the buffer grows only for a frame larger than
+    /// it, as that frame's bytes arrive.
     pub(crate) fn fill(&mut self, r: &mut impl Read) -> io::Result<bool> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-        } else if self.start > (1 << 20) && self.start > self.buf.len() / 2 {
+        } else if self.start > 0 && self.buf.len() - self.end < RX_ROOM {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
         }
+        if self.buf.len() - self.end < RX_ROOM {
+            // Grows (and zeroes) only new room, once.
+            let len = (self.buf.len() * 2).max(RX_START);
+            self.buf.resize(len, 0);
+        }
         loop {
-            if self.buf.len() - self.end < 64 * 1024 {
-                // Grows (and zeroes) only new room, once.
-                let len = (self.buf.len() * 2).max(self.end + 64 * 1024);
-                self.buf.resize(len, 0);
-            }
-            let spare = self.buf.len() - self.end;
             match r.read(&mut self.buf[self.end..]) {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
                     self.end += n;
-                    if n < spare {
-                        return Ok(true);
-                    }
+                    return Ok(true);
                 }
                 Err(e) => match e.kind() {
                     io::ErrorKind::WouldBlock => return Ok(true),

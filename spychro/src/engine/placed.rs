@@ -1,0 +1,255 @@
+//! The vector a collecting run returns, filled in input order while outputs arrive in any
+//! order: an output whose place lies within the room reserved up front is written there as
+//! soon as it is decoded, so nothing waits in a second buffer or is copied again.
+//!
+//! `len` covers the outputs in order with no gap; runs written further on are remembered until
+//! the gap before them closes, and dropped with the vector if it never does.
+
+use std::collections::BTreeMap;
+
+/// Outputs placed by index into one vector.
+pub(crate) struct Placed<O> {
+    vec: Vec<O>,
+    /// Runs written beyond `vec.len()`, within its capacity: start -> end. None touches
+    /// another or `vec.len()` (they are merged as soon as they do).
+    ahead: BTreeMap<usize, usize>,
+}
+
+impl<O> Placed<O> {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Placed {
+            vec: Vec::with_capacity(n),
+            ahead: BTreeMap::new(),
+        }
+    }
+
+    /// Outputs in order so far.
+    pub(crate) fn len(&self) -> usize {
+        self.vec.len()
+    }
+
+    /// A writer for up to `n` outputs at positions `at..`, if they can be written in place:
+    /// next in order (growing the vector if nothing waits beyond it), or further on within
+    /// the reserved room and clear of what is there.
+    pub(crate) fn writer(&mut self, at: usize, n: usize) -> Option<Writer<'_, O>> {
+        let len = self.vec.len();
+        let end = at.checked_add(n)?;
+        let limit = match self.ahead.first_key_value() {
+            // Nothing ahead: in order, the vector may grow.
+            None if at == len => {
+                self.vec.reserve(n);
+                end
+            }
+            _ if at < len || end > self.vec.capacity() => return None,
+            _ => {
+                // Clear of the runs before and after it.
+                let before = self.ahead.range(..=at).next_back();
+                let after = self.ahead.range(at..).next();
+                if before.is_some_and(|(_, &e)| e > at) || after.is_some_and(|(&s, _)| s < end) {
+                    return None;
+                }
+                end
+            }
+        };
+        Some(Writer {
+            placed: self,
+            at,
+            written: 0,
+            limit,
+        })
+    }
+
+    /// Appends an output in order. Only while nothing waits beyond the end, or there is room
+    /// before the first run that does (so the vector never moves under a run).
+    pub(crate) fn push(&mut self, out: O) {
+        match self.ahead.first_key_value() {
+            Some((&start, _)) if start <= self.vec.len() => {
+                // Cannot happen: runs are merged as soon as they touch the end. Dropping
+                // the output keeps the runs valid; the count check at the end reports it.
+                debug_assert!(false, "an output was pushed over a placed run");
+            }
+            _ => self.vec.push(out),
+        }
+        self.settle();
+    }
+
+    /// Moves `len` over the runs that now follow it with no gap.
+    fn settle(&mut self) {
+        while let Some(entry) = self.ahead.first_entry() {
+            if *entry.key() != self.vec.len() {
+                break;
+            }
+            let end = entry.remove();
+            // SAFETY: every position of a run in `ahead` was written by a `Writer` and not
+            // read since; `end` is within the capacity (checked when the writer was made).
+            unsafe { self.vec.set_len(end) };
+        }
+    }
+
+    /// The outputs in order; those placed beyond a gap are dropped.
+    pub(crate) fn into_vec(mut self) -> Vec<O> {
+        self.drop_ahead();
+        std::mem::take(&mut self.vec)
+    }
+
+    fn drop_ahead(&mut self) {
+        let base = self.vec.as_mut_ptr();
+        for (start, end) in std::mem::take(&mut self.ahead) {
+            // SAFETY: positions `start..end` hold values written by a `Writer`, beyond `len`,
+            // so the vector will not drop them; each run is dropped once (the map is taken).
+            unsafe {
+                std::ptr::drop_in_place(std::ptr::slice_from_raw_parts_mut(
+                    base.add(start),
+                    end - start,
+                ))
+            };
+        }
+    }
+}
+
+impl<O> Drop for Placed<O> {
+    fn drop(&mut self) {
+        self.drop_ahead();
+    }
+}
+
+/// Writes consecutive outputs from one place on; what it wrote is recorded when it is
+/// dropped (also while unwinding from a panicking deserializer).
+pub(crate) struct Writer<'a, O> {
+    placed: &'a mut Placed<O>,
+    at: usize,
+    written: usize,
+    /// One past the last position it may write.
+    limit: usize,
+}
+
+impl<O> Writer<'_, O> {
+    /// Writes the next output. Past the limit the output is dropped (the frame said fewer
+    /// outputs than it held, which the results check reports).
+    #[inline(always)]
+    pub(crate) fn push(&mut self, out: O) {
+        let i = self.at + self.written;
+        if i >= self.limit {
+            return;
+        }
+        let v = &mut self.placed.vec;
+        if i == v.len() && self.placed.ahead.is_empty() {
+            // In order with nothing ahead: a plain push (the room was reserved).
+            v.push(out);
+            self.at += 1;
+            return;
+        }
+        // SAFETY: `i` is below `limit`, which is within the capacity, beyond `len`, and
+        // clear of every run in `ahead` (checked when the writer was made).
+        unsafe { v.as_mut_ptr().add(i).write(out) };
+        self.written += 1;
+    }
+}
+
+impl<O> Drop for Writer<'_, O> {
+    fn drop(&mut self) {
+        if self.written > 0 {
+            let (start, end) = (self.at, self.at + self.written);
+            // Join a run that ends where this one starts.
+            let start = match self.placed.ahead.range(..start).next_back() {
+                Some((&s, &e)) if e == start => s,
+                _ => start,
+            };
+            // And one that starts where this one ends.
+            let end = self.placed.ahead.remove(&end).unwrap_or(end);
+            self.placed.ahead.insert(start, end);
+        }
+        self.placed.settle();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::rc::Rc;
+
+    fn write(p: &mut Placed<Rc<u32>>, at: usize, values: &[u32]) {
+        let mut w = p.writer(at, values.len()).expect("fits");
+        for &v in values {
+            w.push(Rc::new(v));
+        }
+    }
+
+    #[test]
+    fn fills_in_order_whatever_order_runs_arrive_in() {
+        let mut p = Placed::with_capacity(10);
+        write(&mut p, 6, &[6, 7]);
+        assert_eq!(p.len(), 0);
+        write(&mut p, 2, &[2, 3]);
+        write(&mut p, 4, &[4, 5]);
+        assert_eq!(p.len(), 0);
+        write(&mut p, 0, &[0, 1]);
+        assert_eq!(p.len(), 8);
+        write(&mut p, 8, &[8, 9]);
+        // In order beyond the reserved room: the vector grows.
+        write(&mut p, 10, &[10, 11, 12]);
+        let v: Vec<u32> = p.into_vec().iter().map(|x| **x).collect();
+        assert_eq!(v, (0..13).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn refuses_what_does_not_fit_or_overlaps() {
+        let mut p: Placed<u32> = Placed::with_capacity(8);
+        assert!(p.writer(6, 3).is_none(), "past the room");
+        {
+            let mut w = p.writer(2, 2).unwrap();
+            w.push(2);
+            w.push(3);
+        }
+        assert!(p.writer(3, 1).is_none(), "inside a run");
+        assert!(p.writer(1, 2).is_none(), "over a run's start");
+        assert!(p.writer(0, 3).is_none(), "in order but over a run");
+        assert!(p.writer(0, 2).is_some());
+        // In order with a run ahead: growing would move the run, so only the gap fits.
+        assert_eq!(p.len(), 0);
+    }
+
+    #[test]
+    fn outputs_beyond_a_gap_are_dropped_once() {
+        let counted = Rc::new(0u32);
+        let mut p = Placed::with_capacity(8);
+        {
+            let mut w = p.writer(3, 3).unwrap();
+            for _ in 0..3 {
+                w.push(Rc::clone(&counted));
+            }
+        }
+        {
+            let mut w = p.writer(0, 1).unwrap();
+            w.push(Rc::clone(&counted));
+        }
+        assert_eq!(Rc::strong_count(&counted), 5);
+        let v = p.into_vec();
+        assert_eq!(v.len(), 1);
+        assert_eq!(Rc::strong_count(&counted), 2);
+        drop(v);
+        assert_eq!(Rc::strong_count(&counted), 1);
+
+        let mut p = Placed::with_capacity(8);
+        {
+            let mut w = p.writer(5, 2).unwrap();
+            w.push(Rc::clone(&counted));
+        }
+        drop(p);
+        assert_eq!(Rc::strong_count(&counted), 1);
+    }
+
+    #[test]
+    fn a_writer_never_writes_past_its_limit() {
+        let counted = Rc::new(0u32);
+        let mut p = Placed::with_capacity(4);
+        {
+            let mut w = p.writer(2, 1).unwrap();
+            w.push(Rc::clone(&counted));
+            w.push(Rc::clone(&counted));
+        }
+        assert_eq!(Rc::strong_count(&counted), 2);
+        drop(p);
+        assert_eq!(Rc::strong_count(&counted), 1);
+    }
+}
