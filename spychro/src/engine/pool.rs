@@ -4,16 +4,27 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::Child;
 use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::output::{Forward, Stream};
 use crate::error::{Error, ExitStatus, WorkerError, WorkerErrorKind};
 use crate::spawn::{SpawnOptions, spawn_worker};
 use crate::status::StatusPage;
 use crate::wire::{self, FrameBuf};
+
+/// A descriptor that becomes readable when process `pid` ends, where the kernel has them.
+fn pidfd(pid: u32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1; a
+    // descriptor it returns is ours alone to own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
 
 /// How to start the workers.
 #[derive(Clone, Debug)]
@@ -134,6 +145,22 @@ impl Worker {
         Ok(())
     }
 
+    /// Waits until the process ends (its pidfd is readable), it writes output, or the
+    /// deadline passes; a millisecond at most without a pidfd.
+    fn wait_exit(&self, exited: Option<&OwnedFd>, deadline: Instant) {
+        let Some(exited) = exited else {
+            std::thread::sleep(Duration::from_millis(1));
+            return;
+        };
+        let mut fds = vec![PollFd::new(exited.as_fd(), PollFlags::POLLIN)];
+        for fd in [self.stdout.fd(), self.stderr.fd()].into_iter().flatten() {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = left.as_millis().clamp(1, u16::MAX as u128) as u16;
+        let _ = poll(&mut fds, PollTimeout::from(ms));
+    }
+
     /// Kills the process (SIGKILL) if it is still ours, without waiting for it.
     pub(crate) fn kill(&mut self) {
         if let Some(child) = self.child.as_mut() {
@@ -150,6 +177,10 @@ impl Worker {
             return ExitStatus::Unknown;
         };
         let deadline = Instant::now() + grace;
+        // Woken the moment the process ends, where the kernel gives pidfds (Linux 5.3+).
+        let exited = (grace > Duration::ZERO)
+            .then(|| pidfd(child.id()))
+            .flatten();
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break ExitStatus::from_std(status),
@@ -157,7 +188,7 @@ impl Worker {
                     // A worker blocked on a full output pipe cannot exit: keep draining.
                     self.stdout.pump();
                     self.stderr.pump();
-                    std::thread::sleep(Duration::from_millis(1))
+                    self.wait_exit(exited.as_ref(), deadline);
                 }
                 Ok(None) | Err(_) => {
                     let _ = child.kill();

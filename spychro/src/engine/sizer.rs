@@ -3,6 +3,8 @@
 
 /// The work a batch should hold.
 const TARGET_NS: f64 = 4_000_000.0;
+/// Near the end batches shrink, but not below this much work.
+const TAIL_NS: f64 = 200_000.0;
 /// The most items in one batch.
 pub(crate) const MAX_ITEMS: usize = 32 * 1024;
 /// A batch stops growing once its items take this many bytes (one item always fits).
@@ -44,8 +46,17 @@ impl Sizer {
         };
         let mut size = wanted.clamp(1, self.ceiling).min(MAX_ITEMS);
         if let Some(rem) = remaining {
-            // Near the end, split what is left evenly so that no worker holds a long tail.
-            size = size.min(rem.div_ceil(2 * workers.max(1)).max(1));
+            // Near the end, split what is left evenly so that no worker holds a long tail,
+            // but not below a batch of TAIL_NS of work: past that, another round trip costs
+            // more than the imbalance it saves.
+            let floor = match self.per_item_ns {
+                Some(ns) => (TAIL_NS / ns.max(1.0)) as usize,
+                None => 1,
+            };
+            size = size
+                .min(rem.div_ceil(2 * workers.max(1)).max(floor))
+                .min(rem)
+                .max(1);
         }
         size
     }
@@ -122,11 +133,20 @@ mod tests {
 
     #[test]
     fn splits_the_tail_and_honours_a_fixed_size() {
+        // 10 us items: the tail is split evenly down to batches of 200 us (20 items).
+        let mut s = Sizer::new(None);
+        for _ in 0..30 {
+            s.observe(100, 1_000_000);
+        }
+        assert_eq!(s.next(Some(1000), 5), 100);
+        assert_eq!(s.next(Some(100), 5), 20);
+        assert_eq!(s.next(Some(7), 5), 7);
+        // 1 ns items: a tail of 100 is one batch.
         let mut s = Sizer::new(None);
         for _ in 0..30 {
             s.observe(1000, 1000);
         }
-        assert_eq!(s.next(Some(100), 5), 10);
+        assert_eq!(s.next(Some(100), 5), 100);
         assert_eq!(Sizer::new(Some(7)).next(Some(1), 1), 7);
     }
 }
