@@ -61,6 +61,7 @@ impl StatusPage {
         })
     }
 
+    #[inline]
     fn slots(&self) -> &Slots {
         // SAFETY: the mapping is page-aligned, LEN bytes long (more than `Slots`), zero-filled
         // at creation (a valid bit pattern for atomics) and mapped for as long as `self` lives.
@@ -68,17 +69,20 @@ impl StatusPage {
     }
 
     /// Shared word `i` (0..8).
+    #[inline]
     pub(crate) fn word(&self, i: usize) -> &AtomicU64 {
         &self.slots().words[i]
     }
 
     /// The worker starts item `index`.
+    #[inline]
     pub(crate) fn begin(&self, index: u64, now_ms: u64) {
         self.word(1).store(now_ms, Ordering::Relaxed);
         self.word(0).store(index + 1, Ordering::Release);
     }
 
     /// The worker finished its item.
+    #[inline]
     pub(crate) fn end(&self) {
         self.word(0).store(0, Ordering::Release);
     }

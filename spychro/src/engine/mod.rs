@@ -2,6 +2,7 @@
 //! it (`run`), with adaptive batch sizing (`sizer`) in-order delivery (`reorder`) and
 //! in-place collection (`placed`).
 
+mod outbox;
 mod output;
 mod placed;
 mod pool;

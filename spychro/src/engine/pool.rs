@@ -3,20 +3,22 @@
 //! happens, dropping it kills and reaps every worker that is still there.
 
 use std::collections::VecDeque;
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::Child;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
+use super::outbox::Outbox;
 use super::output::{Forward, Stream};
 use crate::error::{Error, ExitStatus, WorkerError, WorkerErrorKind};
 use crate::spawn::{SpawnOptions, spawn_worker};
 use crate::status::StatusPage;
-use crate::wire::{self, FrameBuf};
+use crate::wire::{self, FrameBuf, WireError};
 
 /// A descriptor that becomes readable when process `pid` ends, where the kernel has them.
 fn pidfd(pid: u32) -> Option<OwnedFd> {
@@ -61,7 +63,7 @@ pub(crate) struct InFlight {
     /// Outcomes received so far.
     pub(crate) done: u32,
     /// The items, encoded back to back, kept to describe a failed item or send it again.
-    pub(crate) items: Vec<u8>,
+    pub(crate) items: Arc<Vec<u8>>,
 }
 
 impl InFlight {
@@ -82,7 +84,7 @@ impl InFlight {
             first: self.first + from as u64,
             count: to - from,
             done: 0,
-            items: self.items[start..values.position()].to_vec(),
+            items: Arc::new(self.items[start..values.position()].to_vec()),
         })
     }
 
@@ -105,8 +107,7 @@ pub(crate) struct Worker {
     pub(crate) stdout: Forward,
     pub(crate) stderr: Forward,
     pub(crate) rx: FrameBuf,
-    tx: Vec<u8>,
-    tx_pos: usize,
+    tx: Outbox,
     pub(crate) state: State,
     pub(crate) inflight: VecDeque<InFlight>,
     /// Items sent to this worker in its life (for recycling).
@@ -116,33 +117,38 @@ pub(crate) struct Worker {
 impl Worker {
     /// Queues bytes (whole frames) to send.
     pub(crate) fn queue(&mut self) -> &mut Vec<u8> {
-        &mut self.tx
+        self.tx.bytes()
+    }
+
+    /// Queues a batch frame: its header, and its items shared with the batch in flight.
+    pub(crate) fn queue_batch(&mut self, job: u32, batch: &InFlight) -> Result<(), WireError> {
+        wire::push_batch_header(
+            self.tx.bytes(),
+            job,
+            batch.first,
+            batch.count,
+            batch.items.len(),
+        )?;
+        self.tx.share(Arc::clone(&batch.items));
+        Ok(())
     }
 
     /// Whether bytes are waiting to be sent.
     pub(crate) fn wants_write(&self) -> bool {
-        self.tx_pos < self.tx.len()
+        !self.tx.is_empty()
     }
 
     /// Sends what the socket takes without blocking.
     pub(crate) fn flush(&mut self) -> io::Result<()> {
-        while self.tx_pos < self.tx.len() {
-            match (&self.sock).write(&self.tx[self.tx_pos..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.tx_pos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+        self.tx.send(&self.sock)
+    }
+
+    /// Kills the process (SIGKILL) if it is still ours, without waiting for it.
+    pub(crate) fn kill(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
         }
-        if self.tx_pos == self.tx.len() {
-            self.tx.clear();
-            self.tx_pos = 0;
-        } else if self.tx_pos > (1 << 20) {
-            self.tx.drain(..self.tx_pos);
-            self.tx_pos = 0;
-        }
-        Ok(())
+        self.state = State::Gone;
     }
 
     /// Waits until the process ends (its pidfd is readable), it writes output, or the
@@ -159,14 +165,6 @@ impl Worker {
         let left = deadline.saturating_duration_since(Instant::now());
         let ms = left.as_millis().clamp(1, u16::MAX as u128) as u16;
         let _ = poll(&mut fds, PollTimeout::from(ms));
-    }
-
-    /// Kills the process (SIGKILL) if it is still ours, without waiting for it.
-    pub(crate) fn kill(&mut self) {
-        if let Some(child) = self.child.as_mut() {
-            let _ = child.kill();
-        }
-        self.state = State::Gone;
     }
 
     /// Waits for the process to end (killing it if it does not within `grace`), forwards what
@@ -271,8 +269,7 @@ impl Pool {
             stdout,
             stderr,
             rx: FrameBuf::default(),
-            tx: Vec::new(),
-            tx_pos: 0,
+            tx: Outbox::default(),
             state: State::Starting {
                 deadline: Instant::now() + self.options.start_timeout,
             },

@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -746,8 +747,9 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
         if batch.done == batch.count
             && let Some(answered) = w.inflight.pop_front()
             && p.spare_items.len() < 2 * PIPELINE
+            && let Ok(items) = Arc::try_unwrap(answered.items)
         {
-            p.spare_items.push(answered.items);
+            p.spare_items.push(items);
         }
         p.sizer.observe(h.count, h.busy_ns);
         Ok(())
@@ -1004,13 +1006,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
                     return Ok(());
                 };
                 let w = &mut self.pool.workers[i];
-                if let Err(e) = wire::push_batch(
-                    w.queue(),
-                    self.progress.job,
-                    batch.first,
-                    batch.count,
-                    &batch.items,
-                ) {
+                if let Err(e) = w.queue_batch(self.progress.job, &batch) {
                     return Err(Error::Config(format!("a batch could not be framed: {e}")));
                 }
                 w.assigned += batch.count as u64;
@@ -1077,7 +1073,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
             first,
             count,
             done: 0,
-            items,
+            items: Arc::new(items),
         })
     }
 }

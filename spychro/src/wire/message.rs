@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::codec;
-use super::frame::{Cursor, WireError, begin_frame, end_frame};
+use super::frame::{Cursor, MAX_FRAME, WireError, begin_frame, end_frame};
 use crate::error::FailureKind;
 
 /// Bumped whenever the layout of any message changes (7: spychro's own MessagePack codec).
@@ -125,6 +125,30 @@ pub(crate) fn push_empty(buf: &mut Vec<u8>, tag: u8) {
     let _ = end_frame(buf, start);
 }
 
+/// Appends the header of a batch frame whose `items_len` bytes of items (encoded values,
+/// back to back) are sent right after it.
+pub(crate) fn push_batch_header(
+    buf: &mut Vec<u8>,
+    job: u32,
+    first: u64,
+    count: u32,
+    items_len: usize,
+) -> Result<(), WireError> {
+    let body = 4 + 8 + 4 + items_len;
+    if body > MAX_FRAME {
+        return Err(WireError::TooLarge {
+            claimed: body,
+            max: MAX_FRAME,
+        });
+    }
+    buf.extend_from_slice(&(body as u32).to_le_bytes());
+    buf.push(TAG_BATCH);
+    buf.extend_from_slice(&job.to_le_bytes());
+    buf.extend_from_slice(&first.to_le_bytes());
+    buf.extend_from_slice(&count.to_le_bytes());
+    Ok(())
+}
+
 /// Appends a batch frame around `items` (encoded values, back to back).
 pub(crate) fn push_batch(
     buf: &mut Vec<u8>,
@@ -133,12 +157,9 @@ pub(crate) fn push_batch(
     count: u32,
     items: &[u8],
 ) -> Result<(), WireError> {
-    let start = begin_frame(buf, TAG_BATCH);
-    buf.extend_from_slice(&job.to_le_bytes());
-    buf.extend_from_slice(&first.to_le_bytes());
-    buf.extend_from_slice(&count.to_le_bytes());
+    push_batch_header(buf, job, first, count, items.len())?;
     buf.extend_from_slice(items);
-    end_frame(buf, start)
+    Ok(())
 }
 
 /// A batch's header; its items follow.
