@@ -22,6 +22,8 @@ pub(crate) struct Sizer {
     ceiling: usize,
     /// Exponentially weighted mean of an item's encoded size, in bytes.
     item_bytes: Option<f64>,
+    /// Items in the last measured batch.
+    last_count: u32,
 }
 
 impl Sizer {
@@ -31,6 +33,7 @@ impl Sizer {
             per_item_ns: None,
             ceiling: 1,
             item_bytes: None,
+            last_count: 0,
         }
     }
 
@@ -84,10 +87,14 @@ impl Sizer {
             return;
         }
         let sample = busy_ns as f64 / count as f64;
+        // A sample weighs by its items against the one before, so that the first batch of
+        // one item, slowed by a cold worker, does not hold back the next hundred.
+        let weight = (count as f64 / (count + self.last_count) as f64).max(0.3);
         let mean = match self.per_item_ns {
             None => sample,
-            Some(mean) => 0.7 * mean + 0.3 * sample,
+            Some(mean) => (1.0 - weight) * mean + weight * sample,
         };
+        self.last_count = count;
         self.per_item_ns = Some(mean);
         // Doubling is the safe pace when items may be heavy; when they are measured to be
         // tiny, jump to an eighth of the size that would fill the target.
@@ -116,6 +123,17 @@ mod tests {
             s.observe(n as u32, n as u64 * 10_000_000);
         }
         assert_eq!(s.next(None, 4), 1);
+    }
+
+    #[test]
+    fn a_cold_first_item_does_not_hold_back_growth() {
+        let mut s = Sizer::new(None);
+        assert_eq!(s.next(None, 2), 1);
+        // The first item takes 5 us (a cold worker); the next hundred take 50 ns each.
+        s.observe(1, 5_000);
+        assert_eq!(s.next(None, 2), 100);
+        s.observe(100, 5_000);
+        assert!(s.next(None, 2) >= 5_000, "{}", s.next(None, 2));
     }
 
     #[test]
