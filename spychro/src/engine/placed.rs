@@ -34,12 +34,9 @@ impl<O> Placed<O> {
     pub(crate) fn writer(&mut self, at: usize, n: usize) -> Option<Writer<'_, O>> {
         let len = self.vec.len();
         let end = at.checked_add(n)?;
-        let limit = match self.ahead.first_key_value() {
+        match self.ahead.first_key_value() {
             // Nothing ahead: in order, the vector may grow.
-            None if at == len => {
-                self.vec.reserve(n);
-                end
-            }
+            None if at == len => self.vec.reserve(n),
             _ if at < len || end > self.vec.capacity() => return None,
             _ => {
                 // Clear of the runs before and after it.
@@ -48,14 +45,17 @@ impl<O> Placed<O> {
                 if before.is_some_and(|(_, &e)| e > at) || after.is_some_and(|(&s, _)| s < end) {
                     return None;
                 }
-                end
             }
-        };
+        }
+        // SAFETY: `at + n` is within the capacity (reserved, or checked above), so `at` is
+        // at most one past the end of the allocation.
+        let base = unsafe { self.vec.as_mut_ptr().add(at) };
         Some(Writer {
             placed: self,
             at,
+            base,
             written: 0,
-            limit,
+            room: n,
         })
     }
 
@@ -118,48 +118,49 @@ impl<O> Drop for Placed<O> {
 pub(crate) struct Writer<'a, O> {
     placed: &'a mut Placed<O>,
     at: usize,
+    /// Where position `at` is in the vector's allocation.
+    base: *mut O,
     written: usize,
-    /// One past the last position it may write.
-    limit: usize,
+    /// Positions it may write, from `at` on.
+    room: usize,
 }
 
 impl<O> Writer<'_, O> {
-    /// Writes the next output. Past the limit the output is dropped (the frame said fewer
+    /// Writes the next output. Past its room the output is dropped (the frame said fewer
     /// outputs than it held, which the results check reports).
     #[inline(always)]
     pub(crate) fn push(&mut self, out: O) {
-        let i = self.at + self.written;
-        if i >= self.limit {
-            return;
+        if self.written < self.room {
+            // SAFETY: `at + written` is below `at + room`, which is within the capacity,
+            // at or beyond `len`, and clear of every run in `ahead` (checked when the writer
+            // was made); the vector cannot move while the writer borrows it.
+            unsafe { self.base.add(self.written).write(out) };
+            self.written += 1;
         }
-        let v = &mut self.placed.vec;
-        if i == v.len() && self.placed.ahead.is_empty() {
-            // In order with nothing ahead: a plain push (the room was reserved).
-            v.push(out);
-            self.at += 1;
-            return;
-        }
-        // SAFETY: `i` is below `limit`, which is within the capacity, beyond `len`, and
-        // clear of every run in `ahead` (checked when the writer was made).
-        unsafe { v.as_mut_ptr().add(i).write(out) };
-        self.written += 1;
     }
 }
 
 impl<O> Drop for Writer<'_, O> {
     fn drop(&mut self) {
-        if self.written > 0 {
-            let (start, end) = (self.at, self.at + self.written);
-            // Join a run that ends where this one starts.
-            let start = match self.placed.ahead.range(..start).next_back() {
+        let placed = &mut *self.placed;
+        let (start, end) = (self.at, self.at + self.written);
+        if start == end {
+            return;
+        }
+        if start == placed.vec.len() {
+            // SAFETY: positions `start..end` were written just now, and `end` is within
+            // the capacity.
+            unsafe { placed.vec.set_len(end) };
+        } else {
+            // Join a run that ends where this one starts, and one that starts where it ends.
+            let start = match placed.ahead.range(..start).next_back() {
                 Some((&s, &e)) if e == start => s,
                 _ => start,
             };
-            // And one that starts where this one ends.
-            let end = self.placed.ahead.remove(&end).unwrap_or(end);
-            self.placed.ahead.insert(start, end);
+            let end = placed.ahead.remove(&end).unwrap_or(end);
+            placed.ahead.insert(start, end);
         }
-        self.placed.settle();
+        placed.settle();
     }
 }
 
@@ -240,7 +241,7 @@ mod tests {
     }
 
     #[test]
-    fn a_writer_never_writes_past_its_limit() {
+    fn a_writer_never_writes_past_its_room() {
         let counted = Rc::new(0u32);
         let mut p = Placed::with_capacity(4);
         {

@@ -1047,13 +1047,13 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
         let mut items = self.progress.spare_items.pop().unwrap_or_default();
         items.clear();
         let mut count = 0u32;
+        let mut failed = false;
         while (count as usize) < size && items.len() < MAX_BYTES {
             let Some(item) = self.input.next() else {
                 self.input_done = true;
                 break;
             };
-            let index = self.next_index;
-            self.next_index += 1;
+            let index = first + u64::from(count);
             if let Err(message) = wire::push_value(&mut items, &item) {
                 self.progress.fail(Box::new(ItemError::from(ItemErrorData {
                     job: F::NAME,
@@ -1064,10 +1064,13 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
                 })));
                 // The batch ends before the failed item; in keep-going mode the next batch
                 // starts after it.
+                failed = true;
                 break;
             }
             count += 1;
         }
+        // The failed item, if one ended the batch, is used up too.
+        self.next_index = first + u64::from(count) + u64::from(failed);
         self.progress.sizer.built(count, items.len());
         (count > 0).then_some(InFlight {
             first,

@@ -188,14 +188,24 @@ pub(crate) fn push_value<T: Serialize + ?Sized>(
 ) -> Result<(), String> {
     let at = buf.len();
     codec::encode_into(buf, value)?;
-    let len = buf.len() - at;
-    if len > MAX_VALUE {
-        buf.truncate(at);
-        return Err(format!(
-            "it is {len} bytes encoded, above the {MAX_VALUE}-byte limit of one value"
-        ));
+    // A value can pass the limit only in a buffer that does: one compare in the common case.
+    if buf.len() > MAX_VALUE {
+        return refuse_large(buf, at);
     }
     Ok(())
+}
+
+/// Removes the value written at `at` if it is above [`MAX_VALUE`], and says so.
+#[cold]
+fn refuse_large(buf: &mut Vec<u8>, at: usize) -> Result<(), String> {
+    let len = buf.len() - at;
+    if len <= MAX_VALUE {
+        return Ok(());
+    }
+    buf.truncate(at);
+    Err(format!(
+        "it is {len} bytes encoded, above the {MAX_VALUE}-byte limit of one value"
+    ))
 }
 
 /// The header of a results frame being written.

@@ -20,6 +20,9 @@ pub(crate) struct Deserializer<'de> {
     depth: u32,
 }
 
+/// How far to shift eight big-endian bytes right to keep the first 1, 2, 4 or 8.
+const SHIFT: [u32; 4] = [56, 48, 32, 0];
+
 impl<'de> Deserializer<'de> {
     /// A deserializer reading `bytes` from the start.
     #[inline]
@@ -146,16 +149,21 @@ impl<'de> Deserializer<'de> {
         // (value, bytes taken), when the marker is an unsigned integer whose bytes are here.
         let unsigned = match marker {
             0x00..=0x7f => Some((u64::from(marker), 1)),
-            0xcc if rest.len() >= 2 => Some((u64::from(rest[1]), 2)),
-            0xcd if rest.len() >= 3 => Some((u64::from(u16::from_be_bytes([rest[1], rest[2]])), 3)),
-            0xce if rest.len() >= 5 => Some((
-                u64::from(u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]])),
-                5,
-            )),
-            0xcf if rest.len() >= 9 => {
-                let mut b = [0u8; 8];
-                b.copy_from_slice(&rest[1..9]);
-                Some((u64::from_be_bytes(b), 9))
+            0xcc..=0xcf => {
+                // 1, 2, 4 or 8 bytes follow (the marker's low two bits say which).
+                let n = 1usize << (marker & 3);
+                if let Some(&word) = rest.get(1..9).and_then(|b| <&[u8; 8]>::try_from(b).ok()) {
+                    // Eight bytes are here: the value is the first `n` of them, big-endian.
+                    Some((
+                        u64::from_be_bytes(word) >> SHIFT[usize::from(marker & 3)],
+                        1 + n,
+                    ))
+                } else {
+                    rest.get(1..1 + n).map(|b| {
+                        let v = b.iter().fold(0u64, |v, &x| (v << 8) | u64::from(x));
+                        (v, 1 + n)
+                    })
+                }
             }
             _ => None,
         };

@@ -9,6 +9,21 @@ use serde::ser::{self, Serialize};
 
 use super::Error;
 
+/// The marker and width in bytes of an unsigned integer of 8 bits or more, by its bit length.
+const UINT: [(u8, u8); 65] = {
+    let mut t = [(0xcc, 1); 65];
+    let mut bits = 9;
+    while bits <= 64 {
+        t[bits] = match bits {
+            9..=16 => (0xcd, 2),
+            17..=32 => (0xce, 4),
+            _ => (0xcf, 8),
+        };
+        bits += 1;
+    }
+    t
+};
+
 /// A MessagePack serializer appending to a buffer.
 pub(crate) struct Serializer<'a> {
     out: &'a mut Vec<u8>,
@@ -24,16 +39,25 @@ impl<'a> Serializer<'a> {
     #[inline(always)]
     fn uint(&mut self, v: u64) {
         let out = &mut *self.out;
-        if v < 0x80 {
-            put(out, 0, [v as u8]);
-        } else if v <= u8::MAX as u64 {
-            put(out, 0xcc, [v as u8]);
-        } else if v <= u16::MAX as u64 {
-            put(out, 0xcd, (v as u16).to_be_bytes());
-        } else if v <= u32::MAX as u64 {
-            put(out, 0xce, (v as u32).to_be_bytes());
-        } else {
-            put(out, 0xcf, v.to_be_bytes());
+        out.reserve(9);
+        let len = out.len();
+        // SAFETY: `reserve(9)` made room for 9 bytes past `len`. A fixint stores one; a sized
+        // integer stores its marker and 8 bytes, of which the `n` that encode it (its
+        // big-endian low bytes, shifted to the front) become part of the vector.
+        unsafe {
+            let p = out.as_mut_ptr().add(len);
+            if v < 0x80 {
+                p.write(v as u8);
+                out.set_len(len + 1);
+                return;
+            }
+            let (marker, n) = UINT[64 - v.leading_zeros() as usize];
+            p.write(marker);
+            let n = usize::from(n);
+            p.add(1)
+                .cast::<[u8; 8]>()
+                .write_unaligned((v << (64 - 8 * n)).to_be_bytes());
+            out.set_len(len + 1 + n);
         }
     }
 
