@@ -125,11 +125,11 @@ pub(crate) struct Writer<'a, O> {
     room: usize,
 }
 
-impl<O> Writer<'_, O> {
+impl<O> crate::wire::Sink<O> for Writer<'_, O> {
     /// Writes the next output. Past its room the output is dropped (the frame said fewer
     /// outputs than it held, which the results check reports).
     #[inline(always)]
-    pub(crate) fn push(&mut self, out: O) {
+    fn push(&mut self, out: O) {
         if self.written < self.room {
             // SAFETY: `at + written` is below `at + room`, which is within the capacity,
             // at or beyond `len`, and clear of every run in `ahead` (checked when the writer
@@ -167,6 +167,7 @@ impl<O> Drop for Writer<'_, O> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Sink;
     use std::rc::Rc;
 
     fn write(p: &mut Placed<Rc<u32>>, at: usize, values: &[u32]) {

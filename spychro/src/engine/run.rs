@@ -700,8 +700,8 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
         while index < end {
             let wanted = outputs_end.saturating_sub(index) as usize;
             let (decoded, stopped) = match &mut target {
-                Target::Direct(w) => decode_outputs(&mut values, wanted, |o| w.push(o)),
-                Target::Chunk(chunk) => decode_outputs(&mut values, wanted, |o| chunk.push(Ok(o))),
+                Target::Direct(w) => values.decode_into(wanted, w),
+                Target::Chunk(chunk) => values.decode_into(wanted, &mut Chunk(chunk)),
             }
             .map_err(bad)?;
             index += decoded as u64;
@@ -1081,22 +1081,14 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
     }
 }
 
-/// Decodes up to `n` outputs from `values`, handing each to `push`. Returns how many it
-/// decoded and, if it stopped early, why the next one is not an output (the reader has stepped
-/// over it); `Err` when the bytes are not MessagePack.
-#[inline(always)]
-fn decode_outputs<O: serde::de::DeserializeOwned>(
-    values: &mut wire::Values<'_>,
-    n: usize,
-    mut push: impl FnMut(O),
-) -> Result<(usize, Option<String>), String> {
-    for decoded in 0..n {
-        match values.next::<O>()? {
-            Ok(out) => push(out),
-            Err(message) => return Ok((decoded, Some(message))),
-        }
+/// Outputs decoded into a reorder chunk.
+struct Chunk<'a, O>(&'a mut Vec<Outcome<O>>);
+
+impl<O> wire::Sink<O> for Chunk<'_, O> {
+    #[inline(always)]
+    fn push(&mut self, value: O) {
+        self.0.push(Ok(value));
     }
-    Ok((n, None))
 }
 
 /// Describes an item from its encoding, for error messages.

@@ -45,6 +45,11 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     }
 }
 
+/// Where [`Values::decode_into`] puts what it decodes.
+pub(crate) trait Sink<T> {
+    fn push(&mut self, value: T);
+}
+
 /// Reads MessagePack values laid back to back, one decoder for all of them.
 pub(crate) struct Values<'a> {
     bytes: &'a [u8],
@@ -92,6 +97,39 @@ impl<'a> Values<'a> {
         let len = value_len(&self.bytes[start.min(self.bytes.len())..])?;
         self.de.set_position(start + len);
         Ok(Err(e.to_string()))
+    }
+
+    /// Decodes up to `n` values into `sink`. Returns how many it decoded and, if it stopped
+    /// early, why the next one is not a `T` (the reader has stepped over it); `Err` when the
+    /// bytes are not MessagePack.
+    ///
+    /// Not inlined, and reading through a deserializer of its own, so that for simple types
+    /// the loop keeps its position and the sink's count in registers.
+    #[inline(never)]
+    pub(crate) fn decode_into<T: DeserializeOwned, S: Sink<T>>(
+        &mut self,
+        n: usize,
+        sink: &mut S,
+    ) -> Result<(usize, Option<String>), String> {
+        let mut de = Deserializer::at(self.bytes, self.position());
+        for decoded in 0..n {
+            let start = de.position();
+            match T::deserialize(&mut de) {
+                Ok(value) => sink.push(value),
+                Err(e) => return self.stopped_at(start, e).map(|m| (decoded, Some(m))),
+            }
+        }
+        self.de.set_position(de.position());
+        Ok((n, None))
+    }
+
+    /// After the value at `start` failed to decode with `e`: moves past it, if it is whole,
+    /// and says why it failed.
+    #[cold]
+    fn stopped_at(&mut self, start: usize, e: super::msgpack::Error) -> Result<String, String> {
+        let len = value_len(&self.bytes[start.min(self.bytes.len())..])?;
+        self.de.set_position(start + len);
+        Ok(e.to_string())
     }
 
     /// Steps over the next value without decoding it.

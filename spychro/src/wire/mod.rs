@@ -9,7 +9,7 @@ mod frame;
 mod message;
 mod msgpack;
 
-pub(crate) use codec::{Values, decode as decode_value, encode as encode_value};
+pub(crate) use codec::{Sink, Values, decode as decode_value, encode as encode_value};
 pub use frame::WireError;
 pub(crate) use frame::{Cursor, FrameBuf, read_frame};
 pub(crate) use message::*;

@@ -34,6 +34,16 @@ impl<'de> Deserializer<'de> {
         }
     }
 
+    /// A deserializer reading `bytes` from `pos` (a value boundary).
+    #[inline]
+    pub(crate) fn at(bytes: &'de [u8], pos: usize) -> Self {
+        Deserializer {
+            bytes,
+            pos: pos.min(bytes.len()),
+            depth: MAX_DEPTH,
+        }
+    }
+
     /// Where the next value starts.
     #[inline]
     pub(crate) fn position(&self) -> usize {
@@ -172,8 +182,24 @@ impl<'de> Deserializer<'de> {
                 self.pos += n;
                 visitor.visit_u64(v)
             }
-            None => self.any(visitor, false),
+            None => self.any_detached(visitor),
         }
+    }
+
+    /// [`any`](Self::any) on a copy that is written back after: the deserializer's own
+    /// address is never taken on the integer fast path, so a loop over numbers can keep it
+    /// in registers.
+    #[inline(always)]
+    fn any_detached<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
+        let mut de = Deserializer {
+            bytes: self.bytes,
+            pos: self.pos,
+            depth: self.depth,
+        };
+        let value = de.any(visitor, false);
+        self.pos = de.pos;
+        self.depth = de.depth;
+        value
     }
 
     fn enter(&mut self) -> Result<(), Error> {
