@@ -75,6 +75,31 @@ fn order_is_kept_when_later_items_finish_first() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// What a worker's stdin is, and what reading it gives.
+#[spychro::job]
+fn read_stdin(_: u32) -> (String, usize) {
+    use std::io::Read;
+    let target = std::fs::read_link("/proc/self/fd/0")
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|e| format!("unreadable: {e}"));
+    let mut buf = Vec::new();
+    let n = std::io::stdin().read_to_end(&mut buf).unwrap_or(usize::MAX);
+    (target, n)
+}
+
+#[test]
+fn a_workers_stdin_is_empty_whatever_the_caller_passed_it() {
+    let out = Job::new(read_stdin, 0..2u32)
+        .processes(2)
+        .chunk_size(1)
+        .run_multi_processed()
+        .unwrap();
+    for (target, n) in out {
+        assert_eq!(target, "/dev/null");
+        assert_eq!(n, 0);
+    }
+}
+
 #[test]
 fn empty_input_gives_empty_output() {
     let none: Vec<u64> = Vec::new();

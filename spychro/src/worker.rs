@@ -20,8 +20,11 @@ use crate::registry::{self, JobEntry};
 use crate::status::{StatusPage, now_ms};
 use crate::wire::{self, WireError, WireFailure};
 
-/// Names a worker's inherited fds, `SOCKET:STATUS`; set by the caller on the worker's command.
+/// Names a worker's inherited fds, `SOCKET:STATUS`, or is [`ENV_FD_STDIN`]; set by the caller
+/// on the worker's command.
 pub(crate) const ENV_FD: &str = "SPYCHRO_WORKER_FD";
+/// [`ENV_FD`]'s value when the socket is the worker's stdin and the status page comes over it.
+pub(crate) const ENV_FD_STDIN: &str = "stdin";
 
 /// Exit code of a worker whose caller went away.
 const EXIT_ORPHANED: i32 = 101;
@@ -144,25 +147,39 @@ pub(crate) fn enter_if_worker() {
     // (from a constructor) or as main's first statement, before the program starts threads.
     // Removing it keeps programs that the job itself starts from thinking they are workers.
     unsafe { std::env::remove_var(ENV_FD) };
-    let fds: Option<(RawFd, RawFd)> = value
-        .to_str()
-        .and_then(|v| v.split_once(':'))
-        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
-    let (sock, status) = match fds {
-        Some((a, b)) if a > 2 && b > 2 && a != b => (a, b),
-        _ => {
-            eprintln!("spychro: ignoring {ENV_FD}={value:?}: it does not name inherited fds");
-            return;
+    let (sock, status) = if value == ENV_FD_STDIN {
+        IS_WORKER.store(true, Ordering::Relaxed);
+        match socket_from_stdin() {
+            Ok(fds) => fds,
+            Err(e) => {
+                eprintln!(
+                    "spychro worker {}: cannot take its socket and status page: {e}",
+                    std::process::id()
+                );
+                std::process::exit(EXIT_PROTOCOL);
+            }
         }
-    };
-    IS_WORKER.store(true, Ordering::Relaxed);
-    // SAFETY: the caller passed these fds to us for our exclusive use; nothing else in this
-    // process knows them.
-    let (sock, status) = unsafe {
-        (
-            UnixStream::from(OwnedFd::from_raw_fd(sock)),
-            OwnedFd::from_raw_fd(status),
-        )
+    } else {
+        let fds: Option<(RawFd, RawFd)> = value
+            .to_str()
+            .and_then(|v| v.split_once(':'))
+            .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
+        let (sock, status) = match fds {
+            Some((a, b)) if a > 2 && b > 2 && a != b => (a, b),
+            _ => {
+                eprintln!("spychro: ignoring {ENV_FD}={value:?}: it does not name inherited fds");
+                return;
+            }
+        };
+        IS_WORKER.store(true, Ordering::Relaxed);
+        // SAFETY: the caller passed these fds to us for our exclusive use; nothing else in
+        // this process knows them.
+        unsafe {
+            (
+                UnixStream::from(OwnedFd::from_raw_fd(sock)),
+                OwnedFd::from_raw_fd(status),
+            )
+        }
     };
     let status = match StatusPage::map(&status) {
         Ok(page) => page,
@@ -183,6 +200,30 @@ pub(crate) fn enter_if_worker() {
     };
     let _ = std::io::stdout().flush();
     std::process::exit(code);
+}
+
+/// Takes the socket the caller gave as stdin (moving it to a close-on-exec descriptor and
+/// reopening stdin on /dev/null, so the job never reads protocol bytes), then the status page
+/// the caller sent over it.
+fn socket_from_stdin() -> std::io::Result<(UnixStream, OwnedFd)> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl, open};
+    use nix::sys::stat::Mode;
+    let stdin = std::io::stdin();
+    let sock = fcntl(stdin.as_fd(), FcntlArg::F_DUPFD_CLOEXEC(3))?;
+    // SAFETY: fcntl just made `sock` in this process for us alone.
+    let sock = unsafe { OwnedFd::from_raw_fd(sock) };
+    let null = open(
+        "/dev/null",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    // SAFETY: fd 0 is this process's stdin, which nothing else in it holds before `main`;
+    // dup2 replaces it atomically with /dev/null.
+    let mut zero = unsafe { OwnedFd::from_raw_fd(0) };
+    nix::unistd::dup2(&null, &mut zero)?;
+    std::mem::forget(zero);
+    let status = crate::spawn::receive_fd(sock.as_fd())?;
+    Ok((UnixStream::from(sock), status))
 }
 
 fn serve(sock: UnixStream, status: StatusPage) -> Result<(), WireError> {
