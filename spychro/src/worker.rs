@@ -239,7 +239,6 @@ fn serve(sock: UnixStream, status: StatusPage) -> Result<(), WireError> {
             nix::sys::signal::SigHandler::SigIgn,
         );
     }
-    start_watchdog(sock.as_raw_fd());
     let link: &'static Link = LINK.get_or_init(|| Link {
         sock,
         write: Mutex::new(()),
@@ -261,6 +260,8 @@ fn serve(sock: UnixStream, status: StatusPage) -> Result<(), WireError> {
     )?;
     link.send(&out)?;
     out.clear();
+    // After the hello, off the start-up path: the caller's end closing stays visible.
+    start_watchdog(link.sock.as_raw_fd());
 
     let mut reader = BufReader::with_capacity(256 * 1024, &link.sock);
     let mut body = Vec::new();
