@@ -42,7 +42,7 @@ pub(crate) struct Spawned {
 /// Starts a worker.
 ///
 /// The worker gets its own process group, so that a terminal's Ctrl-C reaches only the caller,
-/// which then tears the pool down itself. Its stdin is closed.
+/// which then tears the pool down itself. Its stdin reads as empty (`/dev/null`).
 pub(crate) fn spawn_worker(opts: &SpawnOptions<'_>) -> io::Result<Spawned> {
     // Every fd is close-on-exec. Where nothing must happen between fork and exec, the worker
     // is started with posix_spawn (no copy of this process's page tables: a few times faster

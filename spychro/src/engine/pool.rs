@@ -98,6 +98,10 @@ impl InFlight {
     }
 }
 
+/// Batches with at least this many bytes of items are sent from the batch's own buffer; below
+/// it, copying them costs less than a separate piece of a gathered write.
+const SHARE_FROM: usize = 16 * 1024;
+
 /// One worker process.
 pub(crate) struct Worker {
     pub(crate) pid: u32,
@@ -120,16 +124,16 @@ impl Worker {
         self.tx.bytes()
     }
 
-    /// Queues a batch frame: its header, and its items shared with the batch in flight.
+    /// Queues a batch frame: its header, and its items, shared with the batch in flight or,
+    /// when they are few bytes, copied (so that small batches go out together in one write).
     pub(crate) fn queue_batch(&mut self, job: u32, batch: &InFlight) -> Result<(), WireError> {
-        wire::push_batch_header(
-            self.tx.bytes(),
-            job,
-            batch.first,
-            batch.count,
-            batch.items.len(),
-        )?;
-        self.tx.share(Arc::clone(&batch.items));
+        let tx = self.tx.bytes();
+        wire::push_batch_header(tx, job, batch.first, batch.count, batch.items.len())?;
+        if batch.items.len() < SHARE_FROM {
+            tx.extend_from_slice(&batch.items);
+        } else {
+            self.tx.share(Arc::clone(&batch.items));
+        }
         Ok(())
     }
 
