@@ -100,6 +100,18 @@ fn a_workers_stdin_is_empty_whatever_the_caller_passed_it() {
     }
 }
 
+#[spychro::job]
+fn nothing(_: u64) {}
+
+#[test]
+fn jobs_without_an_output_collect_one_unit_per_item() {
+    let out = Job::new(nothing, 0..50_000u64)
+        .processes(2)
+        .run_multi_processed()
+        .unwrap();
+    assert_eq!(out.len(), 50_000);
+}
+
 #[test]
 fn empty_input_gives_empty_output() {
     let none: Vec<u64> = Vec::new();

@@ -242,6 +242,23 @@ mod tests {
     }
 
     #[test]
+    fn zero_sized_outputs_are_counted_in_place() {
+        let mut p: Placed<()> = Placed::with_capacity(4);
+        {
+            let mut w = p.writer(2, 2).unwrap();
+            w.push(());
+            w.push(());
+        }
+        assert_eq!(p.len(), 0);
+        {
+            let mut w = p.writer(0, 2).unwrap();
+            w.push(());
+            w.push(());
+        }
+        assert_eq!(p.into_vec().len(), 4);
+    }
+
+    #[test]
     fn a_writer_never_writes_past_its_room() {
         let counted = Rc::new(0u32);
         let mut p = Placed::with_capacity(4);
