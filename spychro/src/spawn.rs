@@ -69,7 +69,9 @@ pub(crate) fn spawn_worker(opts: &SpawnOptions<'_>) -> io::Result<Spawned> {
     if opts.capture_output {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     }
-    let spawned_plainly = opts.memory_limit.is_none() && opts.inherit.is_empty();
+    // Only this binary is known to take its socket from stdin: another program (an older
+    // build, a wrapper script) gets the inherited descriptors it has always had.
+    let spawned_plainly = opts.exec_self && opts.memory_limit.is_none() && opts.inherit.is_empty();
     if spawned_plainly {
         cmd.env(ENV_FD, ENV_FD_STDIN).stdin(Stdio::from(theirs));
         let mut child = cmd.spawn()?;
@@ -135,12 +137,17 @@ pub(crate) fn receive_fd(sock: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     let mut byte = [0u8; 1];
     let mut iov = [IoSliceMut::new(&mut byte)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )?;
+    let msg = loop {
+        match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => break other?,
+        }
+    };
     let mut got = None;
     for c in msg.cmsgs()? {
         if let ControlMessageOwned::ScmRights(fds) = c {

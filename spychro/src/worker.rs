@@ -217,11 +217,9 @@ fn socket_from_stdin() -> std::io::Result<(UnixStream, OwnedFd)> {
         OFlag::O_RDONLY | OFlag::O_CLOEXEC,
         Mode::empty(),
     )?;
-    // SAFETY: fd 0 is this process's stdin, which nothing else in it holds before `main`;
-    // dup2 replaces it atomically with /dev/null.
-    let mut zero = unsafe { OwnedFd::from_raw_fd(0) };
-    nix::unistd::dup2(&null, &mut zero)?;
-    std::mem::forget(zero);
+    // Atomically replaces fd 0 (the new one is not close-on-exec: the job's own children read
+    // /dev/null too).
+    nix::unistd::dup2_stdin(&null)?;
     let status = crate::spawn::receive_fd(sock.as_fd())?;
     Ok((UnixStream::from(sock), status))
 }

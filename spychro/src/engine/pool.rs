@@ -156,11 +156,12 @@ impl Worker {
     }
 
     /// Waits until the process ends (its pidfd is readable), it writes output, or the
-    /// deadline passes; a millisecond at most without a pidfd.
-    fn wait_exit(&self, exited: Option<&OwnedFd>, deadline: Instant) {
+    /// deadline passes; a millisecond at most without a pidfd. Returns whether the pidfd
+    /// said the process ended.
+    fn wait_exit(&self, exited: Option<&OwnedFd>, deadline: Instant) -> bool {
         let Some(exited) = exited else {
             std::thread::sleep(Duration::from_millis(1));
-            return;
+            return false;
         };
         let mut fds = vec![PollFd::new(exited.as_fd(), PollFlags::POLLIN)];
         for fd in [self.stdout.fd(), self.stderr.fd()].into_iter().flatten() {
@@ -169,6 +170,7 @@ impl Worker {
         let left = deadline.saturating_duration_since(Instant::now());
         let ms = left.as_millis().clamp(1, u16::MAX as u128) as u16;
         let _ = poll(&mut fds, PollTimeout::from(ms));
+        fds[0].revents().is_some_and(|r| !r.is_empty())
     }
 
     /// Waits for the process to end (killing it if it does not within `grace`), forwards what
@@ -180,7 +182,7 @@ impl Worker {
         };
         let deadline = Instant::now() + grace;
         // Woken the moment the process ends, where the kernel gives pidfds (Linux 5.3+).
-        let exited = (grace > Duration::ZERO)
+        let mut exited = (grace > Duration::ZERO)
             .then(|| pidfd(child.id()))
             .flatten();
         let status = loop {
@@ -190,7 +192,11 @@ impl Worker {
                     // A worker blocked on a full output pipe cannot exit: keep draining.
                     self.stdout.pump();
                     self.stderr.pump();
-                    self.wait_exit(exited.as_ref(), deadline);
+                    if self.wait_exit(exited.as_ref(), deadline) {
+                        // Ended, yet not waitable (a tracer sees it first): poll by sleeping
+                        // from now on rather than spin on a pidfd that stays readable.
+                        exited = None;
+                    }
                 }
                 Ok(None) | Err(_) => {
                     let _ = child.kill();

@@ -51,6 +51,10 @@ impl<T> Reorder<T> {
 
     /// Adds the outcomes of items `first..first + chunk.len()`.
     pub(crate) fn insert(&mut self, first: u64, chunk: Vec<T>) {
+        debug_assert!(
+            first >= self.next,
+            "outcomes {first}.. arrived after their turn"
+        );
         if !chunk.is_empty() {
             self.chunks.insert(first, chunk);
         }

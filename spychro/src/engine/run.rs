@@ -313,6 +313,11 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
     /// straight into the returned vector, which is sized up front when the input knows its
     /// length.
     pub(crate) fn collect_outputs(&mut self) -> Result<Vec<F::Output>, Error> {
+        // Outputs are written in place, one slot per item: a failure cannot take a slot.
+        debug_assert!(
+            !self.progress.keep_going,
+            "collect_outputs stops at a failure"
+        );
         let expected = self.remaining().unwrap_or(0).min(1 << 24);
         let p = &mut self.progress;
         p.direct = Some(Placed::with_capacity(expected));
@@ -684,7 +689,15 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
         p.unexplained = 0;
         // Collected: in place in the caller's vector, if it fits there.
         let writer = match (&mut p.direct, usize::try_from(h.first)) {
-            (Some(placed), Ok(at)) => placed.writer(at, h.count as usize),
+            (Some(placed), Ok(at)) if !p.keep_going => {
+                if at < placed.len() {
+                    return Err(bad(format!(
+                        "results for items {}+{} arrived twice",
+                        h.first, h.count
+                    )));
+                }
+                placed.writer(at, h.count as usize)
+            }
             _ => None,
         };
         let mut target = match writer.map(Target::Direct) {
