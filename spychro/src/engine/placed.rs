@@ -13,6 +13,8 @@ pub(crate) struct Placed<O> {
     /// Runs written beyond `vec.len()`, within its capacity: start -> end. None touches
     /// another or `vec.len()` (they are merged as soon as they do).
     ahead: BTreeMap<usize, usize>,
+    /// Bytes of the allocation, from its start, already made resident.
+    resident: usize,
 }
 
 impl<O> Placed<O> {
@@ -20,6 +22,7 @@ impl<O> Placed<O> {
         Placed {
             vec: Vec::with_capacity(n),
             ahead: BTreeMap::new(),
+            resident: 0,
         }
     }
 
@@ -47,6 +50,7 @@ impl<O> Placed<O> {
                 }
             }
         }
+        self.make_resident(end);
         // SAFETY: `at + n` is within the capacity (reserved, or checked above), so `at` is
         // at most one past the end of the allocation.
         let base = unsafe { self.vec.as_mut_ptr().add(at) };
@@ -57,6 +61,37 @@ impl<O> Placed<O> {
             written: 0,
             room: n,
         })
+    }
+
+    /// Makes the pages up to position `end` resident with one call, before they are written:
+    /// a fault per 4 KiB page costs more (on a VM, ~2 us each; an 8 MB vector has ~2,000).
+    /// Only pages about to be written are touched; on kernels without `MADV_POPULATE_WRITE`
+    /// (before 5.14) the call fails and the pages fault in as they are written.
+    fn make_resident(&mut self, end: usize) {
+        let size = std::mem::size_of::<O>();
+        let want = end.saturating_mul(size).min(self.vec.capacity() * size);
+        if want <= self.resident || size == 0 {
+            return;
+        }
+        const PAGE: usize = 4096;
+        let base = self.vec.as_mut_ptr() as usize;
+        let from = (base + self.resident).div_ceil(PAGE) * PAGE;
+        let to = (base + want) / PAGE * PAGE;
+        // (Miri runs the rest of this module; it has no madvise.)
+        #[cfg(not(miri))]
+        if to > from {
+            // SAFETY: `from..to` lies within the vector's allocation (whole pages between its
+            // start and `want` bytes in); MADV_POPULATE_WRITE only faults pages in, as a write
+            // would, without changing their contents.
+            unsafe {
+                libc::madvise(
+                    from as *mut libc::c_void,
+                    to - from,
+                    libc::MADV_POPULATE_WRITE,
+                );
+            }
+        }
+        self.resident = want;
     }
 
     /// Appends an output in order. Only while nothing waits beyond the end, or there is room
