@@ -149,16 +149,8 @@ pub(crate) fn enter_if_worker() {
     unsafe { std::env::remove_var(ENV_FD) };
     let (sock, status) = if value == ENV_FD_STDIN {
         IS_WORKER.store(true, Ordering::Relaxed);
-        match socket_from_stdin() {
-            Ok(fds) => fds,
-            Err(e) => {
-                eprintln!(
-                    "spychro worker {}: cannot take its socket and status page: {e}",
-                    std::process::id()
-                );
-                std::process::exit(EXIT_PROTOCOL);
-            }
-        }
+        socket_from_stdin()
+            .unwrap_or_else(|e| cannot_start(&format!("take its socket and status page: {e}")))
     } else {
         let fds: Option<(RawFd, RawFd)> = value
             .to_str()
@@ -181,16 +173,8 @@ pub(crate) fn enter_if_worker() {
             )
         }
     };
-    let status = match StatusPage::map(&status) {
-        Ok(page) => page,
-        Err(e) => {
-            eprintln!(
-                "spychro worker {}: cannot map its status page: {e}",
-                std::process::id()
-            );
-            std::process::exit(EXIT_PROTOCOL);
-        }
-    };
+    let status = StatusPage::map(&status)
+        .unwrap_or_else(|e| cannot_start(&format!("map its status page: {e}")));
     let code = match serve(sock, status) {
         Ok(()) => 0,
         Err(e) => {
@@ -200,6 +184,12 @@ pub(crate) fn enter_if_worker() {
     };
     let _ = std::io::stdout().flush();
     std::process::exit(code);
+}
+
+/// Says what a worker could not do to start, and exits.
+fn cannot_start(what: &str) -> ! {
+    eprintln!("spychro worker {}: cannot {what}", std::process::id());
+    std::process::exit(EXIT_PROTOCOL);
 }
 
 /// Takes the socket the caller gave as stdin (moving it to a close-on-exec descriptor and
