@@ -188,8 +188,8 @@ fn a_process_list_starts_joins_and_signals_together() {
 #[test]
 fn starting_twice_or_joining_unstarted_is_a_clear_error() {
     let mut p = Process::new(sleep_ms, 1);
-    assert!(matches!(p.join(), Err(Error::Config(m)) if m.contains("not running")));
+    assert!(matches!(p.join(), Err(Error::Misuse(m)) if m.contains("not running")));
     p.start().unwrap();
-    assert!(matches!(p.start(), Err(Error::Config(m)) if m.contains("already started")));
+    assert!(matches!(p.start(), Err(Error::Misuse(m)) if m.contains("already started")));
     assert_eq!(p.join().unwrap(), 1);
 }

@@ -42,40 +42,33 @@
 // Showing `fn main` is the point of the entry-point examples.
 #![allow(clippy::needless_doctest_main)]
 
+// The layers, lowest first; each uses only those before it (see `src/README.md`).
+mod backend;
+mod call;
 mod channel;
-mod ctx;
 mod engine;
 mod error;
-mod hooks;
 mod job;
-mod job_fn;
-mod panic;
 mod process;
-mod registry;
 mod results;
-mod signals;
-mod single;
-mod spawn;
-mod status;
-mod threads;
+mod sys;
 mod wire;
 mod worker;
 
+pub use call::ctx::Ctx;
+pub use call::job_fn::JobFn;
 pub use channel::{
     ChannelError, Mailbox, PipeEnd, Postbox, Receiver, Sender, pipe, postbox, queue,
 };
-pub use ctx::Ctx;
-pub use error::{Error, ExitStatus, FailureKind, ItemError, WorkerError};
-pub use hooks::{PanicReport, WorkerLog};
+pub use engine::hooks::{PanicReport, WorkerLog};
+pub use error::{Error, ExitStatus, FailureKind, ItemError, WireError, WorkerError};
 pub use job::{
     ArgsReady, FailurePolicy, Job, KeepGoing, NoArgs, NoExtraArgs, StopOnFailure, WithArgs,
 };
-pub use job_fn::JobFn;
 pub use process::{
-    CurrentProcess, ExitCode, Process, ProcessControl, ProcessList, Task, current_process,
+    CurrentProcess, Joined, Process, ProcessControl, ProcessList, Task, current_process,
 };
 pub use results::Results;
-pub use wire::WireError;
 
 /// Makes a function a job that [`Job`] can run in worker processes.
 ///
@@ -145,110 +138,20 @@ pub use spychro_macros::task;
 /// }
 /// ```
 pub fn init() {
-    worker::enter_if_worker();
+    worker::entry::enter_if_worker();
 }
 
-/// Not public API: what `#[job]` and `#[main]` expand to.
+/// Not public API: what `#[job]`, `#[task]` and `#[main]` expand to.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::call::describe::{CloneArg, Describe, DescribeDebug, DescribeOpaque, JobError};
+    pub use crate::call::job_fn::Sealed;
     pub use crate::process::{TaskJob, TaskRunner};
-    pub use crate::registry::{JOBS, JobEntry};
+    pub use crate::worker::registry::{JOBS, JobEntry};
     pub use linkme;
-
-    /// Implemented by `#[job]` types only.
-    pub trait Sealed {}
 
     /// The worker entry for `#[spychro::main]`.
     pub fn enter_worker() {
-        crate::worker::enter_if_worker();
-    }
-
-    /// The error type of a job's `Result`: its `Display` becomes the item's failure message.
-    #[diagnostic::on_unimplemented(
-        message = "the error type `{Self}` of a job's `Result` must implement `Display`",
-        label = "not `Display`",
-        note = "an `Err` returned by a job is reported as that item's failure with its \
-                `Display` text (alternate form); implement `Display` or map the error"
-    )]
-    pub trait JobError {
-        /// The failure message.
-        fn message(&self) -> String;
-    }
-
-    impl<E: core::fmt::Display + ?Sized> JobError for E {
-        fn message(&self) -> String {
-            format!("{self:#}")
-        }
-    }
-
-    /// An extra argument taken by value: cloned from the worker's copy for each item.
-    #[diagnostic::on_unimplemented(
-        message = "extra argument `{Self}` is taken by value, so it is cloned for every item \
-                   and must implement `Clone`",
-        label = "not `Clone`",
-        note = "take it by reference (`&{Self}`) to borrow the worker's copy, or derive `Clone`"
-    )]
-    pub trait CloneArg {
-        /// A clone for one call.
-        fn clone_arg(&self) -> Self;
-    }
-
-    impl<T: Clone> CloneArg for T {
-        fn clone_arg(&self) -> Self {
-            self.clone()
-        }
-    }
-
-    /// Holds an item for [`DescribeDebug`] / [`DescribeOpaque`] method resolution: items whose
-    /// type is `Debug` are described, others are not.
-    pub struct Describe<'a, T: ?Sized>(pub &'a T);
-
-    /// Chosen for `Debug` items.
-    pub trait DescribeDebug {
-        /// A short `Debug` of the item.
-        fn spychro_describe(&self) -> Option<String>;
-    }
-
-    impl<T: core::fmt::Debug + ?Sized> DescribeDebug for &Describe<'_, T> {
-        fn spychro_describe(&self) -> Option<String> {
-            Some(short_debug(self.0))
-        }
-    }
-
-    /// Chosen for other items.
-    pub trait DescribeOpaque {
-        /// Nothing.
-        fn spychro_describe(&self) -> Option<String>;
-    }
-
-    impl<T: ?Sized> DescribeOpaque for Describe<'_, T> {
-        fn spychro_describe(&self) -> Option<String> {
-            None
-        }
-    }
-
-    /// `Debug` of `value`, cut at 100 characters without formatting the rest.
-    fn short_debug<T: core::fmt::Debug + ?Sized>(value: &T) -> String {
-        use core::fmt::Write;
-        const LIMIT: usize = 100;
-        struct Bounded(String);
-        impl Write for Bounded {
-            fn write_str(&mut self, s: &str) -> core::fmt::Result {
-                for c in s.chars() {
-                    if self.0.len() >= LIMIT {
-                        return Err(core::fmt::Error);
-                    }
-                    self.0.push(c);
-                }
-                Ok(())
-            }
-        }
-        let mut out = Bounded(String::new());
-        if write!(out, "{value:?}").is_err() {
-            out.0.push('…');
-        }
-        out.0
+        crate::worker::entry::enter_if_worker();
     }
 }
-
-pub(crate) use __private as private;

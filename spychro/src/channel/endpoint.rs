@@ -188,7 +188,7 @@ pub(crate) fn capture_fds<R>(f: impl FnOnce() -> R) -> (R, Vec<RawFd>) {
 
 /// Whether descriptors received in arguments are ours to take: only in a child process.
 pub(crate) fn inherited_fds_ok() -> bool {
-    crate::worker::is_worker()
+    crate::worker::current::is_worker()
 }
 
 /// Serializes a descriptor that a child being started will inherit.

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::endpoint::{ChannelError, Endpoint, encode, seqpacket_pair};
-use crate::status::StatusPage;
+use crate::sys::status::StatusPage;
 
 /// One end of a duplex [`pipe`]: sends `S`, receives `R`.
 #[derive(Serialize, Deserialize)]

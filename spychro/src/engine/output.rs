@@ -6,7 +6,8 @@
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-/// A line longer than this is forwarded in pieces.
+/// A line longer than this is forwarded as it arrives (the prefix, then its bytes), rather
+/// than held whole.
 const MAX_LINE: usize = 64 * 1024;
 /// How Rust's default allocation-error handler starts its report, before it aborts.
 const OOM_REPORT: &str = "memory allocation of ";
@@ -23,6 +24,8 @@ pub(crate) struct Forward {
     stream: Stream,
     prefix: String,
     pending: Vec<u8>,
+    /// A long line was started (its prefix written) and has not ended yet.
+    in_line: bool,
     oom: Option<String>,
 }
 
@@ -44,6 +47,7 @@ impl Forward {
             stream,
             prefix: format!("[worker {pid}] "),
             pending: Vec::new(),
+            in_line: false,
             oom: None,
         })
     }
@@ -83,8 +87,12 @@ impl Forward {
     pub(crate) fn finish(&mut self) {
         self.pipe = None;
         if !self.pending.is_empty() {
-            let rest = std::mem::take(&mut self.pending);
+            let mut rest = std::mem::take(&mut self.pending);
+            // A last line without its newline gets one, so the next output starts a line.
+            rest.push(b'\n');
             self.emit(&rest);
+        } else if self.in_line {
+            self.emit(b"\n");
         }
     }
 
@@ -96,32 +104,43 @@ impl Forward {
     fn emit_lines(&mut self) {
         let mut start = 0;
         while let Some(nl) = self.pending[start..].iter().position(|&b| b == b'\n') {
-            let line = self.pending[start..start + nl].to_vec();
+            let end = start + nl + 1;
+            let line = self.pending[start..end].to_vec();
             self.emit(&line);
-            start += nl + 1;
+            start = end;
         }
         self.pending.drain(..start);
-        while self.pending.len() >= MAX_LINE {
-            let piece: Vec<u8> = self.pending.drain(..MAX_LINE).collect();
+        if self.pending.len() >= MAX_LINE {
+            // A line longer than this goes out as it comes, its bytes unchanged: the prefix
+            // once, then the rest of the line as it arrives.
+            let piece = std::mem::take(&mut self.pending);
             self.emit(&piece);
         }
     }
 
-    fn emit(&mut self, line: &[u8]) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let mut out = Vec::with_capacity(self.prefix.len() + line.len() + 1);
-        out.extend_from_slice(self.prefix.as_bytes());
-        out.extend_from_slice(line);
-        out.push(b'\n');
-        // One write per line, under the stream's lock: lines never interleave mid-line.
-        crate::hooks::write_above(|| {
+    /// Writes `bytes` (a line with its newline, or a piece of a long line): the prefix first
+    /// unless a long line is under way, in one write under the stream's lock, so that whole
+    /// lines never interleave.
+    fn emit(&mut self, bytes: &[u8]) {
+        let complete = bytes.ends_with(b"\n");
+        let mut out = Vec::with_capacity(self.prefix.len() + bytes.len() + 1);
+        if !self.in_line {
+            out.extend_from_slice(self.prefix.as_bytes());
+        }
+        out.extend_from_slice(bytes);
+        super::hooks::write_above(|| {
             let _ = match self.stream {
                 Stream::Stdout => io::stdout().lock().write_all(&out),
                 Stream::Stderr => io::stderr().lock().write_all(&out),
             };
         });
-        if self.stream == Stream::Stderr && line.starts_with(OOM_REPORT.as_bytes()) {
+        if self.stream == Stream::Stderr
+            && !self.in_line
+            && bytes.starts_with(OOM_REPORT.as_bytes())
+        {
+            let line = bytes.strip_suffix(b"\n").unwrap_or(bytes);
             self.oom = Some(String::from_utf8_lossy(line).into_owned());
         }
+        self.in_line = !complete;
     }
 }

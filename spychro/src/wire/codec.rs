@@ -132,6 +132,14 @@ impl<'a> Values<'a> {
         Ok(e.to_string())
     }
 
+    /// Moves past the value that starts at `start` (after a reader gave up inside it),
+    /// if it is whole.
+    pub(crate) fn resume_after(&mut self, start: usize) -> Result<(), String> {
+        let len = value_len(&self.bytes[start.min(self.bytes.len())..])?;
+        self.de.set_position(start + len);
+        Ok(())
+    }
+
     /// Steps over the next value without decoding it.
     pub(crate) fn skip(&mut self) -> Result<&'a [u8], String> {
         let start = self.position().min(self.bytes.len());

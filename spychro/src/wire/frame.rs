@@ -3,6 +3,8 @@
 
 use std::io::{self, Read};
 
+use crate::error::WireError;
+
 /// The largest frame body either side accepts (1 GiB). A claimed length above it is refused
 /// before anything is allocated; a claimed length below it is read as the bytes arrive, so a
 /// truncated stream never makes us allocate what it claims.
@@ -10,48 +12,6 @@ pub(crate) const MAX_FRAME: usize = 1 << 30;
 
 /// The bytes before a frame's body: length (4) and tag (1).
 pub(crate) const HEADER: usize = 5;
-
-/// A malformed or truncated message.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum WireError {
-    /// The stream ended in the middle of a frame.
-    #[error("the stream ended in the middle of a frame ({got} of {want} bytes)")]
-    Truncated {
-        /// Bytes received.
-        got: usize,
-        /// Bytes the frame claimed.
-        want: usize,
-    },
-    /// A frame claimed more than the maximum size.
-    #[error("a frame claims {claimed} bytes, above the {max}-byte limit")]
-    TooLarge {
-        /// The claimed size.
-        claimed: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// A frame body is shorter than its fields.
-    #[error("a {what} message is shorter than its fields")]
-    Short {
-        /// The kind of message.
-        what: &'static str,
-    },
-    /// An unknown frame tag.
-    #[error("unknown message tag {0}")]
-    UnknownTag(u8),
-    /// A field failed to decode.
-    #[error("a {what} message failed to decode: {message}")]
-    Decode {
-        /// The kind of message.
-        what: &'static str,
-        /// The decoder's message.
-        message: String,
-    },
-    /// The operating system failed a read or write.
-    #[error("i/o error on the worker socket: {0}")]
-    Io(#[from] io::Error),
-}
 
 /// Starts a frame in `buf`: reserves the header and returns where it starts.
 pub(crate) fn begin_frame(buf: &mut Vec<u8>, tag: u8) -> usize {
@@ -178,6 +138,16 @@ impl FrameBuf {
                     io::ErrorKind::Interrupted => {}
                     _ => return Err(e),
                 },
+            }
+        }
+    }
+
+    /// Reads everything the socket holds now, until it would block or ends.
+    pub(crate) fn fill_all(&mut self, r: &mut impl Read) -> io::Result<()> {
+        loop {
+            let before = self.end;
+            if !self.fill(r)? || self.end == before {
+                return Ok(());
             }
         }
     }

@@ -17,11 +17,13 @@
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use super::codec;
-use super::frame::{Cursor, MAX_FRAME, WireError, begin_frame, end_frame};
-use crate::error::FailureKind;
+use super::failure::WireFailure;
+use super::frame::{Cursor, MAX_FRAME, begin_frame, end_frame};
+use crate::error::WireError;
 
-/// Bumped whenever the layout of any message changes (7: spychro's own MessagePack codec).
-pub(crate) const PROTOCOL_VERSION: u32 = 7;
+/// Bumped whenever the layout of any message changes (8: the wire's own failure record,
+/// per-job settings).
+pub(crate) const PROTOCOL_VERSION: u32 = 8;
 
 // Caller to worker.
 pub(crate) const TAG_SETUP: u8 = 1;
@@ -62,6 +64,8 @@ pub(crate) struct Setup {
     /// Set for a [`Process`](crate::Process): its name. The worker runs one batch, then exits
     /// with 0, or 1 if the item failed.
     pub(crate) process: Option<String>,
+    /// End the processes the worker's jobs start (its descendants) when it ends.
+    pub(crate) kill_descendants: bool,
 }
 
 /// A log record from a worker.
@@ -76,6 +80,26 @@ pub(crate) struct WireLog {
     pub(crate) time_ms: u64,
 }
 
+/// A `log` level as it travels: its number (`Error` = 1 .. `Trace` = 5; 0 is `Off` for a
+/// filter), the same in both directions.
+pub(crate) fn level_to_wire(level: log::LevelFilter) -> u8 {
+    level as u8
+}
+
+/// The filter a [`level_to_wire`] number stands for (anything above 5 is `Trace`).
+pub(crate) fn filter_from_wire(n: u8) -> log::LevelFilter {
+    use log::LevelFilter::*;
+    [Off, Error, Warn, Info, Debug, Trace]
+        .get(n as usize)
+        .copied()
+        .unwrap_or(Trace)
+}
+
+/// The level of a record whose [`level_to_wire`] number is `n` (0 reads as `Error`).
+pub(crate) fn level_from_wire(n: u8) -> log::Level {
+    filter_from_wire(n).to_level().unwrap_or(log::Level::Error)
+}
+
 /// How far an item has got.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct WireProgress {
@@ -88,12 +112,6 @@ pub(crate) struct WireProgress {
 pub(crate) struct SetupDone {
     pub(crate) job: u32,
     pub(crate) result: Result<(), String>,
-}
-
-/// An item's failure as the worker reports it.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct WireFailure {
-    pub(crate) kind: FailureKind,
 }
 
 /// Appends a frame holding one encoded value.
@@ -116,6 +134,26 @@ pub(crate) fn push_message<T: Serialize>(
 /// Decodes a message body.
 pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], what: &'static str) -> Result<T, WireError> {
     codec::decode(body).map_err(|message| WireError::Decode { what, message })
+}
+
+/// Appends a frame carrying a message (already encoded) that item `item` sent through its
+/// `Ctx`; refused, leaving `buf` as it was, when it would pass the frame limit.
+pub(crate) fn push_item_message(
+    buf: &mut Vec<u8>,
+    item: u64,
+    message: &[u8],
+) -> Result<(), WireError> {
+    let body = 8 + message.len();
+    if body > MAX_FRAME {
+        return Err(WireError::TooLarge {
+            claimed: body,
+            max: MAX_FRAME,
+        });
+    }
+    let start = begin_frame(buf, TAG_MESSAGE);
+    buf.extend_from_slice(&item.to_le_bytes());
+    buf.extend_from_slice(message);
+    end_frame(buf, start)
 }
 
 /// Appends an empty frame.

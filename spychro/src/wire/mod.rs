@@ -1,15 +1,16 @@
 //! The wire between the caller and a worker: length-prefixed frames over a private socketpair.
 //!
-//! See `frame` for the framing rules, `message` for what travels inside a frame, `codec` for
+//! See `frame` for the framing rules, `failure` for how an item's failure travels, `message` for what travels inside a frame, `codec` for
 //! how values are laid out and `msgpack` for the format itself.
 
 mod bytes;
 mod codec;
+mod failure;
 mod frame;
 mod message;
 mod msgpack;
 
 pub(crate) use codec::{Sink, Values, decode as decode_value, encode as encode_value};
-pub use frame::WireError;
+pub(crate) use failure::WireFailure;
 pub(crate) use frame::{Cursor, FrameBuf, read_frame};
 pub(crate) use message::*;

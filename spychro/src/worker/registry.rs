@@ -4,9 +4,9 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use crate::job_fn::JobFn;
-use crate::wire::WireError;
-use crate::worker::ResultsSink;
+use super::batch::{ResultsSink, run_batch};
+use crate::call::job_fn::JobFn;
+use crate::error::WireError;
 
 /// Every job linked into this binary.
 #[linkme::distributed_slice]
@@ -15,9 +15,10 @@ pub static JOBS: [JobEntry];
 /// Decodes a job's extra arguments into the state a worker keeps for it.
 pub(crate) type LoadFn = fn(&[u8]) -> Result<Box<dyn Any>, String>;
 
-/// Runs one batch of items against the loaded state, writing outcomes to the sink.
+/// Runs one batch of items (how many, their bytes) with the loaded arguments, writing
+/// outcomes to the sink.
 pub(crate) type RunBatchFn =
-    fn(&dyn Any, u64, u32, &[u8], &mut ResultsSink<'_>) -> Result<(), WireError>;
+    fn(&dyn Any, u32, &[u8], &mut ResultsSink<'_>) -> Result<(), WireError>;
 
 /// A job as the worker sees it: a name, a signature hash, and type-erased entry points.
 #[doc(hidden)]
@@ -35,7 +36,7 @@ impl JobEntry {
             name: F::NAME,
             signature: F::SIGNATURE,
             load: load::<F>,
-            run_batch: crate::worker::run_batch::<F>,
+            run_batch: run_batch::<F>,
         }
     }
 }

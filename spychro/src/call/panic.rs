@@ -9,6 +9,8 @@ use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
 
+use super::ctx::Ctx;
+use super::job_fn::JobFn;
 use crate::error::FailureKind;
 
 /// What the hook saw of the last panic on this thread.
@@ -71,7 +73,7 @@ impl Drop for Capturing {
 /// Runs `f`, turning a panic into a `Panicked` failure (recorded by the hook while a
 /// [`Capturing`] lives).
 #[inline(always)]
-fn catch<R>(f: impl FnOnce() -> R) -> Result<R, FailureKind> {
+pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, FailureKind> {
     panic::catch_unwind(AssertUnwindSafe(f)).map_err(panicked)
 }
 
@@ -103,20 +105,20 @@ fn panicked(payload: Box<dyn std::any::Any + Send>) -> FailureKind {
 }
 
 /// Runs one item of job `F` the same way in every mode.
-pub(crate) fn run_item<F: crate::JobFn>(
+pub(crate) fn run_item<F: JobFn>(
     item: F::Item,
     args: &F::Args,
-    ctx: &crate::Ctx<'_, F::Message>,
+    ctx: &Ctx<'_, F::Message>,
 ) -> Result<F::Output, FailureKind> {
     run_captured::<F>(item, args, ctx, &Capturing::start())
 }
 
 /// [`run_item`] inside a loop that holds `capturing` for all its items.
 #[inline(always)]
-pub(crate) fn run_captured<F: crate::JobFn>(
+pub(crate) fn run_captured<F: JobFn>(
     item: F::Item,
     args: &F::Args,
-    ctx: &crate::Ctx<'_, F::Message>,
+    ctx: &Ctx<'_, F::Message>,
     _capturing: &Capturing,
 ) -> Result<F::Output, FailureKind> {
     match catch(|| F::call(item, args, ctx)) {

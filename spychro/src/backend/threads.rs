@@ -6,12 +6,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
-use crate::ctx::Channel;
-use crate::engine::Outcome;
+use std::time::Instant;
+
+use super::local::Produce;
+use super::single::run_here;
+use crate::call::ctx::Channel;
+use crate::call::job_fn::JobFn;
+use crate::engine::hooks::Hooks;
+use crate::engine::job::Outcome;
 use crate::error::Error;
-use crate::hooks::Hooks;
-use crate::job_fn::JobFn;
-use crate::single::run_here;
 
 /// Items read from the input per parallel round.
 const CHUNK: usize = 64 * 1024;
@@ -25,12 +28,14 @@ pub(crate) struct Threads<F: JobFn, It> {
     ready: VecDeque<Outcome<F::Output>>,
     failed: bool,
     keep_going: bool,
+    /// Items stop being started once this passes (the job's deadline).
+    deadline: Option<Instant>,
     /// `Self::round`, taken where the `Send` bounds hold, so that using a `Threads` needs none.
     round: fn(&mut Self, &mut Hooks<'_>),
 }
 
-impl<F: JobFn, It> Threads<F, It> {
-    pub(crate) fn next(&mut self, hooks: &mut Hooks<'_>) -> Option<Outcome<F::Output>> {
+impl<F: JobFn, It: Iterator<Item = F::Item>> Produce<F> for Threads<F, It> {
+    fn produce(&mut self, hooks: &mut Hooks<'_>) -> Option<Outcome<F::Output>> {
         if self.ready.is_empty() && !self.failed {
             (self.round)(self, hooks);
             if self.ready.is_empty() {
@@ -55,15 +60,13 @@ where
         args: F::Args,
         threads: usize,
         keep_going: bool,
+        deadline: Option<Instant>,
     ) -> Result<Self, Error> {
-        if threads == 0 {
-            return Err(Error::Config("processes must be at least 1".into()));
-        }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("spychro-{i}"))
             .build()
-            .map_err(|e| Error::Config(format!("could not build the thread pool: {e}")))?;
+            .map_err(|e| Error::io("could not start the threads", std::io::Error::other(e)))?;
         Ok(Threads {
             items,
             args,
@@ -72,6 +75,7 @@ where
             ready: VecDeque::new(),
             failed: false,
             keep_going,
+            deadline,
             round: Self::round,
         })
     }
@@ -84,6 +88,7 @@ where
         self.next_index += chunk.len() as u64;
         let stop = AtomicBool::new(false);
         let keep_going = self.keep_going;
+        let deadline = self.deadline;
         let args = &self.args;
         let pool = &self.pool;
         let (tx, rx) = std::sync::mpsc::channel();
@@ -97,7 +102,9 @@ where
                         .map_init(
                             || (Vec::new(), Channel(tx.clone())),
                             |(scratch, sink), (i, item)| {
-                                if stop.load(Ordering::Relaxed) {
+                                if stop.load(Ordering::Relaxed)
+                                    || deadline.is_some_and(|d| Instant::now() >= d)
+                                {
                                     return None;
                                 }
                                 let out =

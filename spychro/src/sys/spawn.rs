@@ -2,20 +2,23 @@
 //! of a private socketpair and its status page: given as stdin and sent over the socket
 //! (posix_spawn), or inherited between fork and exec; an environment variable says which.
 
-use std::io::{self, IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use nix::sys::socket::{
-    AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg,
-    sendmsg, socketpair,
-};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 
-use crate::status::StatusPage;
-use crate::worker::{ENV_FD, ENV_FD_STDIN};
+use super::fdpass::send_fd;
+use super::status::StatusPage;
+
+/// Names a worker's inherited fds, `SOCKET:STATUS`, or is [`ENV_FD_STDIN`]; set by the caller
+/// on the worker's command, read (and removed) by the worker before `main`.
+pub(crate) const ENV_FD: &str = "SPYCHRO_WORKER_FD";
+/// [`ENV_FD`]'s value when the socket is the worker's stdin and the status page comes over it.
+pub(crate) const ENV_FD_STDIN: &str = "stdin";
 
 /// How to start a worker.
 pub(crate) struct SpawnOptions<'a> {
@@ -113,58 +116,6 @@ pub(crate) fn spawn_worker(opts: &SpawnOptions<'_>) -> io::Result<Spawned> {
         sock: UnixStream::from(ours),
         status,
     })
-}
-
-/// Sends `fd` over `sock` with one byte of data.
-fn send_fd(sock: &OwnedFd, fd: BorrowedFd<'_>) -> io::Result<()> {
-    let fds = [fd.as_raw_fd()];
-    let cmsg = [ControlMessage::ScmRights(&fds)];
-    let sent = sendmsg::<()>(
-        sock.as_raw_fd(),
-        &[IoSlice::new(&[0])],
-        &cmsg,
-        MsgFlags::MSG_NOSIGNAL,
-        None,
-    )?;
-    if sent != 1 {
-        return Err(io::ErrorKind::WriteZero.into());
-    }
-    Ok(())
-}
-
-/// Receives a descriptor sent with [`send_fd`] (close-on-exec), reading exactly its one byte.
-pub(crate) fn receive_fd(sock: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    let mut byte = [0u8; 1];
-    let mut iov = [IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = loop {
-        match recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            other => break other?,
-        }
-    };
-    let mut got = None;
-    for c in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            for fd in fds {
-                // SAFETY: the kernel just installed `fd` in this process for us alone.
-                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-                got.get_or_insert(owned);
-            }
-        }
-    }
-    if msg.bytes != 1 {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the caller closed the socket before sending the status page",
-        ));
-    }
-    got.ok_or_else(|| io::Error::other("the caller's first message carried no descriptor"))
 }
 
 /// Clears FD_CLOEXEC on `fd`.

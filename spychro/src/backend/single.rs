@@ -1,11 +1,13 @@
 //! Single-processed mode: the same job, in the caller's process and thread, one item after
 //! another, with the same outcomes and error values as the pool.
 
-use crate::ctx::{Ctx, Queue, Sink};
-use crate::engine::Outcome;
-use crate::error::{FailureKind, ItemError, ItemErrorData};
-use crate::hooks::Hooks;
-use crate::job_fn::JobFn;
+use super::local::Produce;
+use crate::call::ctx::{Ctx, Queue, Sink};
+use crate::call::job_fn::JobFn;
+use crate::call::panic::run_item;
+use crate::engine::hooks::Hooks;
+use crate::engine::job::Outcome;
+use crate::error::{FailureKind, ItemError};
 use crate::wire;
 
 /// Runs item `index` in this process. Like a worker, it first serializes the item (so an item
@@ -20,25 +22,25 @@ pub(crate) fn run_here<F: JobFn>(
 ) -> Outcome<F::Output> {
     scratch.clear();
     let fail = |kind, item: Option<String>| {
-        Err(Box::new(ItemError::from(ItemErrorData {
-            job: F::NAME,
+        Err(Box::new(ItemError::new(
+            F::NAME,
             index,
             item,
-            pid: std::process::id(),
+            std::process::id(),
             kind,
-        })))
+        )))
     };
     if let Err(message) = wire::push_value(scratch, &item) {
         return fail(FailureKind::SerializeItem { message }, F::describe(&item));
     }
-    match crate::panic::run_item::<F>(item, args, &Ctx::new(index, sink)) {
+    match run_item::<F>(item, args, &Ctx::new(index, sink)) {
         Ok(out) => Ok(out),
         Err(kind) => fail(kind, describe_record::<F>(scratch)),
     }
 }
 
 fn describe_record<F: JobFn>(encoded: &[u8]) -> Option<String> {
-    F::describe(&wire::decode_value(encoded).ok()?)
+    crate::engine::intake::describe::<F>(Some(encoded))
 }
 
 /// The single-processed backend of [`Results`](crate::Results).
@@ -50,7 +52,7 @@ pub(crate) struct Single<F: JobFn, It> {
     queue: Queue,
 }
 
-impl<F: JobFn, It: Iterator<Item = F::Item>> Single<F, It> {
+impl<F: JobFn, It> Single<F, It> {
     pub(crate) fn new(items: It, args: F::Args) -> Self {
         Single {
             items,
@@ -60,9 +62,11 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Single<F, It> {
             queue: Queue::new(),
         }
     }
+}
 
+impl<F: JobFn, It: Iterator<Item = F::Item>> Produce<F> for Single<F, It> {
     /// Runs the next item; what it sent reaches the handlers before its outcome returns.
-    pub(crate) fn next(&mut self, hooks: &mut Hooks<'_>) -> Option<Outcome<F::Output>> {
+    fn produce(&mut self, hooks: &mut Hooks<'_>) -> Option<Outcome<F::Output>> {
         let item = self.items.next()?;
         let index = self.index;
         self.index += 1;

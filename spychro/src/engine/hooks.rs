@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::call::ctx::Event;
 use crate::error::{Error, FailureKind, ItemError};
+use crate::wire;
 
 /// A `log` record written by a job in a worker, as [`Job::on_log`](crate::Job::on_log)
 /// receives it.
@@ -31,18 +33,11 @@ pub struct WorkerLog {
 
 impl WorkerLog {
     /// The record as it came off the wire from worker `pid`.
-    pub(crate) fn from_wire(pid: u32, log: crate::wire::WireLog) -> WorkerLog {
-        let level = match log.level {
-            1 => log::Level::Error,
-            2 => log::Level::Warn,
-            3 => log::Level::Info,
-            4 => log::Level::Debug,
-            _ => log::Level::Trace,
-        };
+    pub(crate) fn from_wire(pid: u32, log: wire::WireLog) -> WorkerLog {
         WorkerLog {
             pid,
             time: std::time::UNIX_EPOCH + Duration::from_millis(log.time_ms),
-            level,
+            level: wire::level_from_wire(log.level),
             target: log.target,
             message: log.message,
             item: log.item,
@@ -155,11 +150,11 @@ impl Hooks<'_> {
     }
 
     /// Delivers what a job sent from this process (single-processed and multi-threaded).
-    pub(crate) fn event(&mut self, event: crate::ctx::Event) {
+    pub(crate) fn event(&mut self, event: Event) {
         let pid = std::process::id();
         match event {
-            crate::ctx::Event::Message(item, m) => self.message(pid, item, &m),
-            crate::ctx::Event::Progress(item, f) => self.progress(pid, item, f),
+            Event::Message(item, m) => self.message(pid, item, &m),
+            Event::Progress(item, f) => self.progress(pid, item, f),
         }
     }
 

@@ -2,6 +2,12 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 
+use super::ctx::Ctx;
+
+/// Implemented by `#[job]` types (and spychro's own job-like types) only, so that
+/// [`JobFn`] and the failure policies cannot be implemented elsewhere.
+pub trait Sealed {}
+
 /// A function made into a job by [`#[spychro::job]`](crate::job).
 ///
 /// `#[job]` implements this trait for you; it cannot be implemented by hand (a job must also be
@@ -24,7 +30,7 @@ use serde::{Serialize, de::DeserializeOwned};
     note = "add `#[spychro::job]` to the function's definition; closures and plain functions \
             cannot run in worker processes because workers find jobs by their registered name"
 )]
-pub trait JobFn: Copy + Send + Sync + 'static + crate::private::Sealed {
+pub trait JobFn: Copy + Send + Sync + 'static + Sealed {
     /// The type of one item: the job function's first parameter, owned.
     type Item: Serialize + DeserializeOwned;
     /// The extra arguments after the item, given once with [`Job::args`](crate::Job::args):
@@ -47,7 +53,7 @@ pub trait JobFn: Copy + Send + Sync + 'static + crate::private::Sealed {
     fn call(
         item: Self::Item,
         args: &Self::Args,
-        ctx: &crate::Ctx<'_, Self::Message>,
+        ctx: &Ctx<'_, Self::Message>,
     ) -> Result<Self::Output, String>;
 
     /// A short `Debug` of the item, when its type implements `Debug`.

@@ -1,0 +1,104 @@
+//! What the in-process backends (single-processed and multi-threaded) share around the items
+//! they run: the caller's handlers, the failure policy, the job's deadline, and the same
+//! delivery calls as the process engine.
+
+use std::time::{Duration, Instant};
+
+use crate::call::job_fn::JobFn;
+use crate::engine::hooks::Hooks;
+use crate::engine::job::Outcome;
+use crate::error::Error;
+
+/// Runs items in this process and gives their outcomes in input order.
+pub(crate) trait Produce<F: JobFn> {
+    /// The next outcome, `None` at the end of the input.
+    fn produce(&mut self, hooks: &mut Hooks<'_>) -> Option<Outcome<F::Output>>;
+}
+
+/// An in-process backend.
+pub(crate) struct Local<'h, P> {
+    source: P,
+    hooks: Hooks<'h>,
+    keep_going: bool,
+    deadline: Option<(Instant, Duration)>,
+    delivered: u64,
+    done: bool,
+}
+
+impl<'h, P> Local<'h, P> {
+    pub(crate) fn new(
+        source: P,
+        hooks: Hooks<'h>,
+        keep_going: bool,
+        deadline: Option<(Instant, Duration)>,
+    ) -> Self {
+        Local {
+            source,
+            hooks,
+            keep_going,
+            deadline,
+            delivered: 0,
+            done: false,
+        }
+    }
+
+    pub(crate) fn next<F: JobFn>(&mut self) -> Result<Option<Outcome<F::Output>>, Error>
+    where
+        P: Produce<F>,
+    {
+        if self.done {
+            return Ok(None);
+        }
+        if let Some((at, limit)) = self.deadline
+            && Instant::now() >= at
+        {
+            self.done = true;
+            return Err(Error::DeadlineExceeded {
+                limit,
+                completed: self.delivered,
+            });
+        }
+        let outcome = self.source.produce(&mut self.hooks);
+        if let Some(Err(failure)) = &outcome {
+            self.hooks.failure(failure);
+            if !self.keep_going {
+                self.done = true;
+            }
+        }
+        if let Some(e) = self.hooks.broken.take() {
+            self.done = true;
+            return Err(e);
+        }
+        match outcome {
+            Some(o) => {
+                self.hooks.delivered();
+                self.delivered += 1;
+                Ok(Some(o))
+            }
+            None => {
+                self.done = true;
+                // Items that the deadline kept from starting end the input early.
+                if let Some((at, limit)) = self.deadline
+                    && Instant::now() >= at
+                {
+                    return Err(Error::DeadlineExceeded {
+                        limit,
+                        completed: self.delivered,
+                    });
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    pub(crate) fn collect_outputs<F: JobFn>(&mut self) -> Result<Vec<F::Output>, Error>
+    where
+        P: Produce<F>,
+    {
+        let mut all = Vec::new();
+        while let Some(outcome) = self.next::<F>()? {
+            all.push(outcome?);
+        }
+        Ok(all)
+    }
+}

@@ -1,0 +1,67 @@
+//! The ways a job runs, behind one set of calls (crossbeam-channel's flavors are the model):
+//! in this thread (`single`), on threads (`threads`), or in worker processes (the engine's
+//! [`Run`]). [`Results`](crate::Results) forwards to whichever it holds.
+
+pub(crate) mod local;
+pub(crate) mod single;
+pub(crate) mod threads;
+
+use local::Local;
+use single::Single;
+use threads::Threads;
+
+use crate::call::job_fn::JobFn;
+use crate::engine::job::Outcome;
+use crate::engine::run::Run;
+use crate::error::Error;
+
+/// One variant per way of running; each answers the same calls.
+pub(crate) enum Backend<'h, F: JobFn, It> {
+    Single(Local<'h, Single<F, It>>),
+    Threads(Local<'h, Threads<F, It>>),
+    Processes(Box<Run<'h, F, It>>),
+}
+
+impl<F: JobFn, It: Iterator<Item = F::Item>> Backend<'_, F, It> {
+    /// The next outcome in input order; `Ok(None)` at the end. After a failure that stops the
+    /// job (or an error), the outcomes end.
+    pub(crate) fn next(&mut self) -> Result<Option<Outcome<F::Output>>, Error> {
+        match self {
+            Backend::Single(b) => b.next::<F>(),
+            Backend::Threads(b) => b.next::<F>(),
+            Backend::Processes(r) => r.next(),
+        }
+    }
+
+    /// The next outcomes in order, as a run of at least one; `Ok(None)` at the end.
+    pub(crate) fn next_chunk(&mut self) -> Result<Option<Vec<Outcome<F::Output>>>, Error> {
+        match self {
+            Backend::Processes(r) => r.next_chunk(),
+            other => Ok(other.next()?.map(|o| vec![o])),
+        }
+    }
+
+    /// Takes back a chunk from [`next_chunk`](Backend::next_chunk) that the caller emptied.
+    pub(crate) fn give_back(&mut self, chunk: Vec<Outcome<F::Output>>) {
+        if let Backend::Processes(r) = self {
+            r.give_back(chunk);
+        }
+    }
+
+    /// Every output in order; the first failure is the error.
+    pub(crate) fn collect_outputs(&mut self) -> Result<Vec<F::Output>, Error> {
+        match self {
+            Backend::Single(b) => b.collect_outputs::<F>(),
+            Backend::Threads(b) => b.collect_outputs::<F>(),
+            Backend::Processes(r) => r.collect_outputs(),
+        }
+    }
+
+    /// How many outcomes to expect, when the input knows; for sizing a collection.
+    pub(crate) fn input_len(&self) -> Option<usize> {
+        match self {
+            Backend::Processes(r) => r.input_len(),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! One worker process as the caller sees it: its non-blocking socket with send and receive
+//! buffers, its status page, its forwarded output, its process descriptor, where it is in its
+//! life, and the batches it holds. Used by pools and by [`Process`](crate::Process) alike.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::process::Child;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use super::batch::InFlight;
+use super::outbox::Outbox;
+use super::output::{Forward, Stream};
+use crate::error::{ExitStatus, WireError, WorkerErrorKind};
+use crate::sys::spawn::{SpawnOptions, spawn_worker};
+use crate::sys::status::StatusPage;
+use crate::sys::{pidfd, tree};
+use crate::wire::{self, FrameBuf};
+
+/// Where a worker is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    /// Started; its handshake has not arrived.
+    Starting { deadline: Instant },
+    /// Handshake done; the job is being loaded.
+    Loading { deadline: Instant },
+    /// Ready for batches.
+    Ready,
+    /// Its socket closed or it was killed.
+    Gone,
+}
+
+impl State {
+    /// Whether the handshake is still under way (and by when it must be done).
+    pub(crate) fn handshake_deadline(self) -> Option<Instant> {
+        match self {
+            State::Starting { deadline } | State::Loading { deadline } => Some(deadline),
+            _ => None,
+        }
+    }
+}
+
+/// Batches with at least this many bytes of items are sent from the batch's own buffer; below
+/// it, copying them costs less than a separate piece of a gathered write.
+const SHARE_FROM: usize = 16 * 1024;
+
+/// One worker process.
+pub(crate) struct Worker {
+    pub(crate) pid: u32,
+    child: Option<Child>,
+    /// Readable once the process has ended (where the kernel has pidfds).
+    exited: Option<OwnedFd>,
+    pub(crate) sock: UnixStream,
+    pub(crate) status: StatusPage,
+    pub(crate) stdout: Forward,
+    pub(crate) stderr: Forward,
+    pub(crate) rx: FrameBuf,
+    tx: Outbox,
+    pub(crate) state: State,
+    pub(crate) inflight: VecDeque<InFlight>,
+    /// Items sent to this worker in its life (for recycling).
+    pub(crate) assigned: u64,
+    /// End the processes it started with it.
+    kill_descendants: bool,
+    /// How long its handshake may take.
+    pub(crate) start_timeout: Duration,
+}
+
+impl Worker {
+    /// Starts a worker process; its handshake must complete within `start_timeout`.
+    pub(crate) fn spawn(
+        options: &SpawnOptions<'_>,
+        start_timeout: Duration,
+        kill_descendants: bool,
+        custom_program: bool,
+    ) -> Result<Worker, WorkerErrorKind> {
+        let spawned = spawn_worker(options).map_err(|error| WorkerErrorKind::Spawn {
+            error,
+            custom_program,
+        })?;
+        let mut child = spawned.child;
+        let pid = child.id();
+        let setup = (|| -> io::Result<_> {
+            spawned.sock.set_nonblocking(true)?;
+            let stdout = Forward::new(child.stdout.take().map(Into::into), Stream::Stdout, pid)?;
+            let stderr = Forward::new(child.stderr.take().map(Into::into), Stream::Stderr, pid)?;
+            Ok((stdout, stderr))
+        })();
+        let (stdout, stderr) = match setup {
+            Ok(forwards) => forwards,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(WorkerErrorKind::Io(e));
+            }
+        };
+        Ok(Worker {
+            pid,
+            exited: pidfd::open(pid),
+            child: Some(child),
+            sock: spawned.sock,
+            status: spawned.status,
+            stdout,
+            stderr,
+            rx: FrameBuf::default(),
+            tx: Outbox::default(),
+            state: State::Starting {
+                deadline: Instant::now() + start_timeout,
+            },
+            inflight: VecDeque::new(),
+            assigned: 0,
+            kill_descendants,
+            start_timeout,
+        })
+    }
+
+    /// Queues bytes (whole frames) to send.
+    pub(crate) fn queue(&mut self) -> &mut Vec<u8> {
+        self.tx.bytes()
+    }
+
+    /// Queues a batch frame: its header, and its items, shared with the batch in flight or,
+    /// when they are few bytes, copied (so that small batches go out together in one write).
+    pub(crate) fn queue_batch(&mut self, job: u32, batch: &InFlight) -> Result<(), WireError> {
+        let tx = self.tx.bytes();
+        wire::push_batch_header(tx, job, batch.first, batch.count, batch.items.len())?;
+        if batch.items.len() < SHARE_FROM {
+            tx.extend_from_slice(&batch.items);
+        } else {
+            self.tx.share(Arc::clone(&batch.items));
+        }
+        Ok(())
+    }
+
+    /// Whether bytes are waiting to be sent.
+    pub(crate) fn wants_write(&self) -> bool {
+        !self.tx.is_empty()
+    }
+
+    /// Sends what the socket takes without blocking.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        self.tx.send(&self.sock)
+    }
+
+    /// The descriptor that becomes readable when the process ends, while it is ours.
+    pub(crate) fn exit_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.child
+            .as_ref()
+            .and(self.exited.as_ref())
+            .map(|fd| fd.as_fd())
+    }
+
+    /// Kills the process (SIGKILL), and what it started, if it is still ours, without
+    /// waiting for it.
+    pub(crate) fn kill(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            if self.kill_descendants {
+                // While it is alive, its orphaned descendants are its children (it is their
+                // subreaper): find them before it goes.
+                tree::kill_descendants(self.pid, false);
+            }
+            let _ = child.kill();
+        }
+        self.state = State::Gone;
+    }
+
+    /// Waits until the process ends (its pidfd is readable), it writes output, or the
+    /// deadline passes; a millisecond at most without a pidfd. Returns whether the pidfd
+    /// said the process ended.
+    fn wait_exit(&self, exited: Option<&OwnedFd>, deadline: Instant) -> bool {
+        let Some(exited) = exited else {
+            std::thread::sleep(Duration::from_millis(1));
+            return false;
+        };
+        let mut fds = vec![PollFd::new(exited.as_fd(), PollFlags::POLLIN)];
+        for fd in [self.stdout.fd(), self.stderr.fd()].into_iter().flatten() {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = left.as_millis().clamp(1, u16::MAX as u128) as u16;
+        let _ = poll(&mut fds, PollTimeout::from(ms));
+        fds[0].revents().is_some_and(|r| !r.is_empty())
+    }
+
+    /// Waits for the process to end (killing it if it does not within `grace`), ends what it
+    /// left behind in its process group, forwards what it had written, and returns how it
+    /// ended (`Unknown` when it was already reaped).
+    pub(crate) fn reap(&mut self, grace: Duration) -> ExitStatus {
+        self.state = State::Gone;
+        let Some(mut child) = self.child.take() else {
+            return ExitStatus::Unknown;
+        };
+        let deadline = Instant::now() + grace;
+        // Woken the moment the process ends, where the kernel gives pidfds (Linux 5.3+).
+        let mut exited = if grace > Duration::ZERO {
+            self.exited.take()
+        } else {
+            None
+        };
+        loop {
+            if has_exited(self.pid) {
+                break;
+            }
+            if Instant::now() < deadline {
+                // A worker blocked on a full output pipe cannot exit: keep draining.
+                self.stdout.pump();
+                self.stderr.pump();
+                if self.wait_exit(exited.as_ref(), deadline) {
+                    // Ended, yet not waitable (a tracer sees it first): poll by sleeping
+                    // from now on rather than spin on a pidfd that stays readable.
+                    exited = None;
+                }
+                continue;
+            }
+            if self.kill_descendants {
+                tree::kill_descendants(self.pid, false);
+            }
+            let _ = child.kill();
+            break;
+        }
+        if self.kill_descendants {
+            // What it started and left in its group (a crash leaves them running), ended
+            // while its pid (the group's id) is still held by the unreaped process.
+            // SAFETY: kill(2) touches no memory.
+            unsafe { libc::kill(-(self.pid as libc::pid_t), libc::SIGKILL) };
+        }
+        let status = child
+            .wait()
+            .map(ExitStatus::from_std)
+            .unwrap_or(ExitStatus::Unknown);
+        // The pipes may stay open in processes the job started; take what is there now.
+        self.stdout.pump();
+        self.stderr.pump();
+        self.stdout.finish();
+        self.stderr.finish();
+        status
+    }
+
+    /// Waits, without a limit, until the process has ended (without reaping it: see
+    /// [`reap`](Worker::reap)).
+    pub(crate) fn wait_ended(&self) {
+        use nix::sys::wait::{Id, WaitPidFlag, waitid};
+        if self.child.is_none() {
+            return;
+        }
+        let pid = nix::unistd::Pid::from_raw(self.pid as i32);
+        while let Err(nix::errno::Errno::EINTR) =
+            waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
+        {}
+    }
+
+    /// The batch holding item `index`, and the item's position in it.
+    pub(crate) fn find(&self, index: u64) -> Option<(&InFlight, u32)> {
+        self.inflight
+            .iter()
+            .find_map(|b| Some((b, b.position(index)?)))
+    }
+}
+
+/// Whether our child `pid` has ended, without reaping it (its pid stays ours).
+fn has_exited(pid: u32) -> bool {
+    use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    match waitid(Id::Pid(nix::unistd::Pid::from_raw(pid as i32)), flags) {
+        Ok(WaitStatus::StillAlive) => false,
+        Err(nix::errno::Errno::EINTR) => false,
+        Ok(_) | Err(_) => true,
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.kill();
+            self.reap(Duration::ZERO);
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! A page of memory shared by the caller and one worker, where the worker records the item it
+//! is running and when it started. It survives the worker's death, so the caller knows exactly
+//! which item a crash interrupted, and can time items out even when the worker is wedged.
+
+use std::io;
+use std::num::NonZeroUsize;
+use std::os::fd::{AsFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
+
+/// The shared words. Only atomics live here, so both processes may touch them at any time.
+/// A worker uses [`CURRENT`] (index + 1 of the item running now; 0 between items), [`START`]
+/// (when it started, in [`now_ms`] time), [`PHASE`], [`PAUSED`] and [`BLOCKED`]; channels use
+/// word 0 as a counter.
+#[repr(C)]
+struct Slots {
+    words: [AtomicU64; 8],
+}
+
+const LEN: usize = 4096;
+
+const CURRENT: usize = 0;
+const START: usize = 1;
+const PHASE: usize = 2;
+const PAUSED: usize = 3;
+const BLOCKED: usize = 4;
+
+/// One worker's status page, mapped in this process.
+pub(crate) struct StatusPage {
+    slots: NonNull<Slots>,
+}
+
+// SAFETY: the mapping is only accessed through atomics, which are safe to share between threads
+// (and processes).
+unsafe impl Send for StatusPage {}
+// SAFETY: as above.
+unsafe impl Sync for StatusPage {}
+
+impl StatusPage {
+    /// Creates a zeroed page and returns it with the fd a worker maps it from.
+    pub(crate) fn create() -> io::Result<(StatusPage, OwnedFd)> {
+        use nix::sys::memfd::{MFdFlags, memfd_create};
+        let fd = memfd_create(c"spychro-status", MFdFlags::MFD_CLOEXEC)?;
+        nix::unistd::ftruncate(&fd, LEN as i64)?;
+        let page = StatusPage::map(&fd)?;
+        Ok((page, fd))
+    }
+
+    /// Maps the page a caller created.
+    pub(crate) fn map(fd: &impl AsFd) -> io::Result<StatusPage> {
+        let len = NonZeroUsize::new(LEN).expect("LEN is not zero");
+        // SAFETY: a fresh shared mapping of a memfd of LEN bytes; nothing else in this process
+        // aliases it. It stays mapped until this StatusPage is dropped.
+        let ptr = unsafe {
+            mmap(
+                None,
+                len,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+                fd,
+                0,
+            )?
+        };
+        Ok(StatusPage {
+            slots: ptr.cast::<Slots>(),
+        })
+    }
+
+    #[inline]
+    fn slots(&self) -> &Slots {
+        // SAFETY: the mapping is page-aligned, LEN bytes long (more than `Slots`), zero-filled
+        // at creation (a valid bit pattern for atomics) and mapped for as long as `self` lives.
+        unsafe { self.slots.as_ref() }
+    }
+
+    /// Shared word `i` (0..8).
+    #[inline]
+    pub(crate) fn word(&self, i: usize) -> &AtomicU64 {
+        &self.slots().words[i]
+    }
+
+    /// The worker starts item `index` (decoding it first).
+    #[inline]
+    pub(crate) fn begin(&self, index: u64, now_ms: u64) {
+        self.word(START).store(now_ms, Ordering::Relaxed);
+        self.word(PAUSED).store(0, Ordering::Relaxed);
+        self.word(PHASE)
+            .store(Phase::Item as u64, Ordering::Relaxed);
+        self.word(CURRENT).store(index + 1, Ordering::Release);
+    }
+
+    /// The running item moves to `phase`.
+    #[inline]
+    pub(crate) fn phase(&self, phase: Phase) {
+        self.word(PHASE).store(phase as u64, Ordering::Release);
+    }
+
+    /// The worker finished its item.
+    #[inline]
+    pub(crate) fn end(&self) {
+        self.word(CURRENT).store(0, Ordering::Release);
+    }
+
+    /// The worker is blocked writing to the caller (who is slow to read) since `now_ms`.
+    pub(crate) fn blocked(&self, now_ms: u64) {
+        self.word(BLOCKED).store(now_ms.max(1), Ordering::Release);
+    }
+
+    /// The worker could write again at `now_ms`: the time it was blocked is not the item's.
+    pub(crate) fn unblocked(&self, now_ms: u64) {
+        let since = self.word(BLOCKED).swap(0, Ordering::AcqRel);
+        if since != 0 {
+            self.word(PAUSED)
+                .fetch_add(now_ms.saturating_sub(since), Ordering::AcqRel);
+        }
+    }
+
+    /// The item the worker is running, if it is running one.
+    pub(crate) fn current(&self) -> Option<Running> {
+        let current = self.word(CURRENT).load(Ordering::Acquire);
+        if current == 0 {
+            return None;
+        }
+        Some(Running {
+            index: current - 1,
+            started_ms: self.word(START).load(Ordering::Relaxed),
+            phase: Phase::from_word(self.word(PHASE).load(Ordering::Acquire)),
+            paused_ms: self.word(PAUSED).load(Ordering::Acquire),
+            blocked_since_ms: self.word(BLOCKED).load(Ordering::Acquire),
+        })
+    }
+}
+
+/// Where a running item is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Its item is being deserialized.
+    Item = 1,
+    /// The job's code runs.
+    Running = 2,
+    /// The job returned; its output is being serialized and dropped.
+    Output = 3,
+}
+
+impl Phase {
+    fn from_word(w: u64) -> Phase {
+        match w {
+            1 => Phase::Item,
+            3 => Phase::Output,
+            _ => Phase::Running,
+        }
+    }
+}
+
+/// What the status page says of the item a worker runs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Running {
+    pub(crate) index: u64,
+    pub(crate) started_ms: u64,
+    pub(crate) phase: Phase,
+    /// Time the worker spent blocked on the caller during this item, done with.
+    pub(crate) paused_ms: u64,
+    /// When the worker's current block on the caller began (0: not blocked).
+    pub(crate) blocked_since_ms: u64,
+}
+
+impl Running {
+    /// The item's own time at `now_ms`: since it started, less the time its worker spent
+    /// waiting for the caller to read what it sent.
+    pub(crate) fn working_ms(&self, now_ms: u64) -> u64 {
+        let blocked = match self.blocked_since_ms {
+            0 => 0,
+            since => now_ms.saturating_sub(since),
+        };
+        now_ms
+            .saturating_sub(self.started_ms)
+            .saturating_sub(self.paused_ms)
+            .saturating_sub(blocked)
+    }
+}
+
+impl Drop for StatusPage {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `map`; no reference to it outlives self.
+        let _ = unsafe { munmap(self.slots.cast(), LEN) };
+    }
+}
+
+/// A millisecond clock shared by every process on the machine (CLOCK_MONOTONIC_COARSE: a few
+/// nanoseconds to read, a few milliseconds of resolution).
+pub(crate) fn now_ms() -> u64 {
+    use nix::time::{ClockId, clock_gettime};
+    match clock_gettime(ClockId::CLOCK_MONOTONIC_COARSE) {
+        Ok(t) => t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000,
+        Err(_) => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_mappings_see_each_other() {
+        let (a, fd) = StatusPage::create().unwrap();
+        let b = StatusPage::map(&fd).unwrap();
+        assert!(a.current().is_none());
+        b.begin(41, 1234);
+        let r = a.current().unwrap();
+        assert_eq!((r.index, r.started_ms, r.phase), (41, 1234, Phase::Item));
+        b.phase(Phase::Output);
+        b.blocked(1300);
+        assert_eq!(a.current().unwrap().working_ms(1400), 66);
+        b.unblocked(1500);
+        let r = a.current().unwrap();
+        assert_eq!(
+            (r.phase, r.paused_ms, r.working_ms(1600)),
+            (Phase::Output, 200, 166)
+        );
+        b.end();
+        assert!(a.current().is_none());
+        let t = now_ms();
+        assert!(t > 0 && now_ms() >= t);
+    }
+}

@@ -1,0 +1,63 @@
+//! Ending a process together with everything it started: its process group, and its
+//! descendants found through `/proc` (a worker is a child subreaper, so a descendant whose
+//! parent exited is re-parented to the worker and stays findable).
+
+/// Makes this process a child subreaper: orphaned descendants are re-parented to it rather
+/// than to init, so they can be found (and ended) with it.
+pub(crate) fn become_subreaper() {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer and touches no memory.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+}
+
+/// The direct children of `pid`, from every thread's `children` list.
+fn children(pid: u32) -> Vec<u32> {
+    let mut all = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return all;
+    };
+    for task in tasks.flatten() {
+        if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
+            all.extend(
+                list.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
+    all
+}
+
+/// Every descendant of `pid`: its children, their children, and so on.
+pub(crate) fn descendants(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut next = vec![pid];
+    while let Some(p) = next.pop() {
+        for c in children(p) {
+            if !found.contains(&c) {
+                found.push(c);
+                next.push(c);
+            }
+        }
+    }
+    found
+}
+
+/// Kills (SIGKILL) every descendant of `pid` and the process group `pid` leads, leaving
+/// `pid` itself alone when `spare_root`. Repeated while new descendants appear (one may fork
+/// while it is being killed), a few times at most.
+pub(crate) fn kill_descendants(pid: u32, spare_root: bool) {
+    for _ in 0..4 {
+        let found = descendants(pid);
+        for &d in &found {
+            // SAFETY: kill(2) takes a pid and a signal; it touches no memory.
+            unsafe { libc::kill(d as libc::pid_t, libc::SIGKILL) };
+        }
+        if !spare_root {
+            // The group `pid` leads: descendants that were not found (not yet listed).
+            // SAFETY: as above.
+            unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
+        }
+        if found.is_empty() {
+            return;
+        }
+    }
+}

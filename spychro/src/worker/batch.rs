@@ -1,0 +1,272 @@
+//! One batch of items in a worker: decode each item, call the job, encode each outcome into
+//! results frames, and keep the status page up to date item by item.
+//!
+//! The status page names an item from the moment its bytes are decoded until its output is
+//! serialized and dropped, so that a crash, a hang or a timeout anywhere in that span (the
+//! item's `Deserialize`, the job, the output's `Serialize` or `Drop`) is the item's. A panic
+//! in any of them is caught and is that item's failure; the worker goes on.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::link::Link;
+use super::logger::WorkerSink;
+use crate::call::ctx::Ctx;
+use crate::call::job_fn::JobFn;
+use crate::call::panic::{Capturing, catch, run_captured};
+use crate::error::{FailureKind, WireError};
+use crate::sys::status::{Phase, now_ms};
+use crate::wire::{self, WireFailure};
+
+/// Finished results frames not sent yet, kept across batches (small batches' frames go out
+/// together), and the first item they answer.
+#[derive(Default)]
+pub(crate) struct Pending {
+    pub(crate) out: Vec<u8>,
+    /// The first item whose outcome is in `out` and not yet sent.
+    first_unsent: Option<u64>,
+}
+
+impl Pending {
+    /// Sends everything pending. If the socket fails, the status page blames the first item
+    /// whose outcome could not be sent (the job broke the worker's socket, or the worker is
+    /// dying because of it), so that the caller attributes the worker's death to that item.
+    pub(crate) fn send(&mut self, link: &Link) -> Result<(), WireError> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = link.send(&self.out) {
+            if let Some(first) = self.first_unsent {
+                link.status.begin(first, now_ms());
+                link.status.phase(Phase::Output);
+            }
+            return Err(e.into());
+        }
+        self.out.clear();
+        self.first_unsent = None;
+        Ok(())
+    }
+}
+
+/// Collects one batch's outcomes into results frames and sends them: when the batch ends,
+/// when the frame grows large or old, and at once after a failure so the caller hears of it
+/// early.
+pub(crate) struct ResultsSink<'a> {
+    link: &'a Link,
+    pending: &'a mut Pending,
+    job: u32,
+    next: u64,
+    frame: Option<wire::ResultsStart>,
+    started: Instant,
+    /// When the current frame got its first outcome, in [`now_ms`] time.
+    frame_ms: u64,
+    now_ms: u64,
+    /// Items of this batch that failed.
+    pub(crate) failures: u32,
+    /// Read the clock for every item (timeouts), or every [`CLOCK_EVERY`] items.
+    timed: bool,
+    items: u32,
+}
+
+/// Without timeouts, the clock (for the age of a results frame) is read this often.
+const CLOCK_EVERY: u32 = 256;
+
+/// A results frame is sent once it holds this many bytes...
+const FLUSH_BYTES: usize = 128 * 1024;
+/// ...or its first outcome is this old, so that a long batch loses little if its worker dies.
+const FLUSH_MS: u64 = 10;
+
+impl<'a> ResultsSink<'a> {
+    /// A sink for the batch of job `job` starting at item `first`.
+    pub(crate) fn new(
+        link: &'a Link,
+        pending: &'a mut Pending,
+        job: u32,
+        first: u64,
+        timed: bool,
+    ) -> Self {
+        ResultsSink {
+            link,
+            pending,
+            job,
+            next: first,
+            frame: None,
+            started: Instant::now(),
+            frame_ms: 0,
+            now_ms: now_ms(),
+            failures: 0,
+            timed,
+            items: 0,
+        }
+    }
+
+    /// The next item starts.
+    #[inline(always)]
+    fn begin_item(&mut self) {
+        self.items = self.items.wrapping_add(1);
+        if self.timed || self.items.is_multiple_of(CLOCK_EVERY) {
+            self.now_ms = now_ms();
+        }
+        self.link.status.begin(self.next, self.now_ms);
+    }
+
+    #[inline(always)]
+    fn frame(&mut self) -> &mut wire::ResultsStart {
+        let (pending, job, next) = (&mut *self.pending, self.job, self.next);
+        if self.frame.is_none() {
+            self.frame_ms = self.now_ms;
+            pending.first_unsent.get_or_insert(next);
+        }
+        self.frame
+            .get_or_insert_with(|| wire::begin_results(&mut pending.out, job, next))
+    }
+
+    /// The item returned `value`: serialize it into the frame and drop it, both under the
+    /// item's name on the status page.
+    #[inline(always)]
+    fn ok<T: Serialize>(&mut self, value: T) -> Result<(), WireError> {
+        self.link.status.phase(Phase::Output);
+        self.frame();
+        let out = &mut self.pending.out;
+        let at = out.len();
+        let mut serialized = None;
+        let caught = catch(|| {
+            serialized = Some(wire::push_value(out, &value));
+            drop(value);
+        });
+        let failure = match (caught, serialized) {
+            (Ok(()), Some(Ok(()))) => None,
+            (Ok(()), Some(Err(message))) => Some(FailureKind::SerializeOutput { message }),
+            (Err(kind), None) => Some(FailureKind::SerializeOutput {
+                message: format!("its Serialize implementation {kind}"),
+            }),
+            (Err(kind), Some(_)) => Some(dropping_failed(kind)),
+            (Ok(()), None) => None,
+        };
+        if let Some(kind) = failure {
+            self.pending.out.truncate(at);
+            return self.failed(kind);
+        }
+        self.link.status.end();
+        self.advance();
+        if self.pending.out.len() >= FLUSH_BYTES
+            || self.now_ms.saturating_sub(self.frame_ms) >= FLUSH_MS
+        {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn failed(&mut self, kind: FailureKind) -> Result<(), WireError> {
+        self.failures += 1;
+        self.frame().failed = true;
+        if let Err(message) = wire::push_value(&mut self.pending.out, &WireFailure::from_kind(kind))
+        {
+            return Err(WireError::Decode {
+                what: "failure",
+                message,
+            });
+        }
+        self.link.status.end();
+        self.advance();
+        // A failure ends its frame (the layout allows one, last).
+        self.flush()
+    }
+
+    #[inline(always)]
+    fn advance(&mut self) {
+        self.next += 1;
+        if let Some(f) = self.frame.as_mut() {
+            f.count += 1;
+        }
+    }
+
+    /// Ends the current results frame and sends everything pending.
+    #[inline(never)]
+    pub(crate) fn flush(&mut self) -> Result<(), WireError> {
+        self.finish()?;
+        self.pending.send(self.link)
+    }
+
+    /// Ends the current results frame without sending it yet.
+    fn finish(&mut self) -> Result<(), WireError> {
+        if let Some(frame) = self.frame.take() {
+            let now = Instant::now();
+            let busy = now.duration_since(self.started).as_nanos() as u64;
+            self.started = now;
+            wire::finish_results(&mut self.pending.out, frame, busy)?;
+        }
+        Ok(())
+    }
+}
+
+/// The failure of an item whose output's `Drop` panicked.
+#[cold]
+fn dropping_failed(kind: FailureKind) -> FailureKind {
+    match kind {
+        FailureKind::Panicked {
+            message,
+            location,
+            backtrace,
+        } => FailureKind::Panicked {
+            message: format!("dropping the job's output panicked: {message}"),
+            location,
+            backtrace,
+        },
+        other => other,
+    }
+}
+
+/// Runs one batch of job `F`: decode each item, call the job, record the outcome.
+pub(crate) fn run_batch<F: JobFn>(
+    args: &dyn std::any::Any,
+    count: u32,
+    items: &[u8],
+    sink: &mut ResultsSink<'_>,
+) -> Result<(), WireError> {
+    let Some(args) = args.downcast_ref::<F::Args>() else {
+        return Err(WireError::Decode {
+            what: "batch",
+            message: format!(
+                "job `{}` was loaded with arguments of another type",
+                F::NAME
+            ),
+        });
+    };
+    let messages = WorkerSink::<F::Message>::new();
+    let mut values = wire::Values::new(items);
+    let framing = |message| WireError::Decode {
+        what: "batch",
+        message,
+    };
+    let capturing = Capturing::start();
+    for _ in 0..count {
+        sink.begin_item();
+        let start = values.position();
+        let item = match catch(|| values.next::<F::Item>()) {
+            Ok(Ok(Ok(item))) => item,
+            Ok(Ok(Err(message))) => {
+                sink.failed(FailureKind::DeserializeItem { message })?;
+                continue;
+            }
+            Ok(Err(message)) => return Err(framing(message)),
+            Err(kind) => {
+                // Its `Deserialize` panicked somewhere inside the value: step over it whole.
+                values.resume_after(start).map_err(framing)?;
+                sink.failed(FailureKind::DeserializeItem {
+                    message: format!("its Deserialize implementation {kind}"),
+                })?;
+                continue;
+            }
+        };
+        sink.link.status.phase(Phase::Running);
+        let ctx = Ctx::new(sink.next, &messages);
+        match run_captured::<F>(item, args, &ctx, &capturing) {
+            Ok(out) => sink.ok(out)?,
+            Err(kind) => sink.failed(kind)?,
+        }
+    }
+    wire::read_all(&values, "batch")
+}

@@ -1,0 +1,102 @@
+//! The worker's loop: say hello, then read frames from the caller — job set-ups, batches,
+//! shutdown — until the caller is done.
+
+use std::io::{BufReader, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::net::UnixStream;
+
+use super::batch::{Pending, ResultsSink};
+use super::jobs::Jobs;
+use super::link;
+use super::logger::LOGGER;
+use crate::error::WireError;
+use crate::sys::status::StatusPage;
+use crate::wire;
+
+/// Serves the caller on `sock` until it says to stop (or goes away); returns the exit code.
+pub(crate) fn serve(sock: UnixStream, status: StatusPage) -> Result<i32, WireError> {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    // Programs the job starts must not inherit the socket.
+    fcntl(sock.as_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(std::io::Error::from)?;
+    // Before `main`, std has not yet ignored SIGPIPE; a write to a vanished caller must be an
+    // error here, not a silent death.
+    // SAFETY: installing SIG_IGN has no handler code to be unsafe.
+    unsafe {
+        let _ = nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGPIPE,
+            nix::sys::signal::SigHandler::SigIgn,
+        );
+    }
+    // Orphaned descendants of the jobs are re-parented here, so that they end with us.
+    crate::sys::tree::become_subreaper();
+    let link = link::init(sock, status);
+    // The job's `log` records go to the caller; the level comes with each job.
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(log::LevelFilter::Off);
+    }
+
+    let mut pending = Pending::default();
+    wire::push_message(
+        &mut pending.out,
+        wire::TAG_HELLO,
+        &wire::Hello {
+            protocol: wire::PROTOCOL_VERSION,
+            pid: std::process::id(),
+        },
+    )?;
+    pending.send(link)?;
+    // After the hello, off the start-up path: the caller's end closing stays visible.
+    link::start_watchdog(link.socket().as_raw_fd());
+
+    let mut reader = BufReader::with_capacity(256 * 1024, link.socket());
+    let mut body = Vec::new();
+    let mut jobs = Jobs::default();
+    while let Some(tag) = wire::read_frame(&mut reader, &mut body)? {
+        match tag {
+            wire::TAG_SETUP => {
+                let setup: wire::Setup = wire::decode(&body, "setup")?;
+                let job = setup.job;
+                let result = jobs.load(setup);
+                let done = wire::SetupDone { job, result };
+                wire::push_message(&mut pending.out, wire::TAG_SETUP_DONE, &done)?;
+                pending.send(link)?;
+            }
+            wire::TAG_BATCH => {
+                let (header, items) = wire::parse_batch(&body)?;
+                let Some(loaded) = jobs.enter(header.job) else {
+                    return Err(WireError::Decode {
+                        what: "batch",
+                        message: format!("job id {} was never set up", header.job),
+                    });
+                };
+                let process =
+                    crate::worker::current::process_name().filter(|_| loaded.settings.process);
+                if let Some(name) = process {
+                    log::info!(target: "spychro::process", "{name}: child process calling run");
+                }
+                let mut sink = ResultsSink::new(
+                    link,
+                    &mut pending,
+                    header.job,
+                    header.first,
+                    loaded.settings.timed,
+                );
+                (loaded.entry.run_batch)(&*loaded.args, header.count, items, &mut sink)?;
+                sink.flush()?;
+                if let Some(name) = process {
+                    // A process runs its one item, then ends: 1 if it failed, as Python does.
+                    let code = i32::from(sink.failures > 0);
+                    log::info!(
+                        target: "spychro::process",
+                        "{name}: process exiting with exitcode {code}"
+                    );
+                    let _ = std::io::stdout().flush();
+                    return Ok(code);
+                }
+            }
+            wire::TAG_SHUTDOWN => return Ok(0),
+            other => return Err(WireError::UnknownTag(other)),
+        }
+    }
+    Ok(0)
+}
