@@ -26,6 +26,10 @@ pub(crate) struct Output {
     pub(crate) error: Option<Type>,
 }
 
+/// A function under `#[job]`, reduced as far as it could be. When it was rejected, `errors`
+/// holds every misuse and the other fields are a best effort (the item type is missing when
+/// the function has no parameter), used to generate stand-in items that keep the user's later
+/// code type-checking.
 pub(crate) struct JobFnAst {
     pub(crate) item: ItemFn,
     /// The item, then the extra arguments (the context parameter excluded).
@@ -33,6 +37,7 @@ pub(crate) struct JobFnAst {
     /// The context parameter: its position among all parameters and its message type.
     pub(crate) ctx: Option<(usize, Type)>,
     pub(crate) output: Output,
+    pub(crate) errors: Errors,
 }
 
 /// Collects errors so that every misuse is reported at once.
@@ -48,13 +53,24 @@ impl Errors {
         }
     }
 
-    pub(crate) fn finish(self) -> Result<(), syn::Error> {
-        self.0.map_or(Ok(()), Err)
+    /// Adds `other`'s errors after this one's.
+    pub(crate) fn append(&mut self, other: Errors) {
+        if let Some(e) = other.0 {
+            match &mut self.0 {
+                Some(all) => all.combine(e),
+                None => self.0 = Some(e),
+            }
+        }
+    }
+
+    pub(crate) fn get(&self) -> Option<&syn::Error> {
+        self.0.as_ref()
     }
 }
 
 impl JobFnAst {
-    pub(crate) fn parse(item: ItemFn) -> Result<Self, syn::Error> {
+    /// Checks `item` and reduces it. Never fails: misuses are collected in `errors`.
+    pub(crate) fn parse(item: ItemFn) -> Self {
         let mut errors = Errors::default();
         let sig = &item.sig;
         if let Some(t) = &sig.asyncness {
@@ -108,6 +124,8 @@ impl JobFnAst {
                                 "a job's first parameter is the item; take the context after \
                                  it, as in `fn f(item: T, ctx: &Ctx<M>)`",
                             );
+                            // Its message type still serves the fallback's `JobFn`.
+                            ctx = Some((position, message));
                         } else if ctx.is_some() {
                             errors.push(&pt.ty, "a job takes at most one context parameter");
                         } else {
@@ -121,7 +139,6 @@ impl JobFnAst {
                             "a job's parameter cannot be `impl Trait`: that makes the fn \
                              generic; use a concrete type",
                         );
-                        continue;
                     }
                     let (owned, by_ref) = match &*pt.ty {
                         Type::Reference(r) => {
@@ -180,13 +197,19 @@ impl JobFnAst {
                 }
             }
         };
-        errors.finish()?;
-        Ok(JobFnAst {
+        JobFnAst {
             item,
             params,
             ctx,
             output,
-        })
+            errors,
+        }
+    }
+
+    /// Whether the function takes `self`: then it is in an impl block, where the items a job
+    /// needs (a struct, impls) cannot be written.
+    pub(crate) fn has_receiver(&self) -> bool {
+        self.item.sig.receiver().is_some()
     }
 
     /// The span of the function's name, for items named after it.

@@ -3,11 +3,11 @@
 //! pointer (so calls keep working), implements `JobFn`, and is registered for workers.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{Attribute, ItemFn, ReturnType};
+use syn::{Attribute, ItemFn, ReturnType, Type};
 
-use crate::ast::JobFnAst;
+use crate::ast::{Errors, JobFnAst};
 
 pub(crate) fn job(args: TokenStream, input: TokenStream) -> TokenStream {
     let item: ItemFn = match syn::parse2(input.clone()) {
@@ -30,23 +30,31 @@ pub(crate) fn job(args: TokenStream, input: TokenStream) -> TokenStream {
             return quote!(#err #input);
         }
     };
+    let mut errors = Errors::default();
     if !args.is_empty() {
-        let err =
-            syn::Error::new_spanned(&args, "#[spychro::job] takes no arguments").to_compile_error();
-        return quote!(#err #item);
+        errors.push(&args, "#[spychro::job] takes no arguments");
     }
-    match JobFnAst::parse(item.clone()) {
-        Ok(ast) => expand(&ast),
-        // Keep the user's function so that the rest of their code still compiles and the
-        // only errors are ours.
-        Err(e) => {
+    let mut ast = JobFnAst::parse(item);
+    errors.append(std::mem::take(&mut ast.errors));
+    ast.errors = errors;
+    match ast.errors.get() {
+        None => expand(&ast),
+        // A method is in an impl block, where a struct and impls cannot be written: keep the
+        // function as it is, so that the only error is ours.
+        Some(e) if ast.has_receiver() => {
             let err = e.to_compile_error();
+            let item = &ast.item;
             quote!(#err #item)
         }
+        Some(e) => fallback(&ast, e),
     }
 }
 
-fn expand(ast: &JobFnAst) -> TokenStream {
+/// What a job's expansion and its fallback share: the public constant named like the
+/// function, its zero-sized type, and the user's function moved into a hidden associated fn.
+/// The constant and the type are spanned on the function's name, so that notes about them
+/// point there.
+fn job_items(ast: &JobFnAst, rejected: bool) -> TokenStream {
     let ItemFn {
         attrs,
         vis,
@@ -54,38 +62,100 @@ fn expand(ast: &JobFnAst) -> TokenStream {
         block,
     } = &ast.item;
     let name = &sig.ident;
-    let name_str = name.to_string();
     let (cfgs, docs, others) = split_attrs(attrs);
+    let mut body_sig = sig.clone();
+    body_sig.ident = format_ident!("__spychro_body");
+    // A rejected function's body is kept, so that errors in it and the uses it makes of
+    // imports are still seen, but nothing calls it.
+    let allow_unused = rejected.then(|| quote!(#[allow(dead_code)]));
+    let name_span = ast.name_span();
+    let const_and_struct = quote_spanned! {name_span=>
+        #(#cfgs)*
+        #(#docs)*
+        #[allow(non_upper_case_globals)]
+        #allow_unused
+        #vis const #name: #name = #name {};
 
-    // Every parameter as written, the context included, for the function-pointer type.
-    let param_tys: Vec<_> = sig
-        .inputs
-        .iter()
-        .filter_map(|a| match a {
-            syn::FnArg::Typed(pt) => Some(&pt.ty),
-            syn::FnArg::Receiver(_) => None,
-        })
-        .collect();
+        #(#cfgs)*
+        #[allow(non_camel_case_types)]
+        #[doc(hidden)]
+        #[derive(::core::clone::Clone, ::core::marker::Copy)]
+        #vis struct #name {}
+    };
+    quote! {
+        #const_and_struct
+
+        #(#cfgs)*
+        impl #name {
+            #(#others)*
+            #[doc(hidden)]
+            #allow_unused
+            #body_sig #block
+        }
+    }
+}
+
+/// The function-pointer type a job's constant derefs to: every parameter as written, the
+/// context included.
+fn fn_pointer(ast: &JobFnAst) -> TokenStream {
+    let sig = &ast.item.sig;
+    let param_tys = sig.inputs.iter().filter_map(|a| match a {
+        syn::FnArg::Typed(pt) => Some(&pt.ty),
+        syn::FnArg::Receiver(_) => None,
+    });
     let ret_ty = match &sig.output {
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, t) => quote!(#t),
     };
-    let fn_ptr = quote!(fn(#(#param_tys),*) -> #ret_ty);
+    quote!(fn(#(#param_tys),*) -> #ret_ty)
+}
+
+/// The `(Item, Args)` types of a job's `JobFn` impl, from its parameters' owned types passed
+/// through `ty`. Without parameters (only in a rejected function), the item is `ty(_)`.
+fn item_and_args(ast: &JobFnAst, mut ty: impl FnMut(&Type) -> TokenStream) -> [TokenStream; 2] {
+    let item = ast.params.first().map(|p| ty(&p.owned));
+    let extra: Vec<_> = ast.params.iter().skip(1).map(|p| ty(&p.owned)).collect();
+    let args = match extra.as_slice() {
+        [] => quote!(()),
+        [one] => one.clone(),
+        many => quote!((#(#many),*)),
+    };
+    [item.unwrap_or_else(|| ty(&syn::parse_quote!(_))), args]
+}
+
+/// `TakesArgs<Args>` for a job with extra arguments; nothing for one without, so that
+/// `.args(...)` on it is an error that says so.
+fn takes_args(ast: &JobFnAst, args_ty: &TokenStream) -> Option<TokenStream> {
+    let name = &ast.item.sig.ident;
+    (ast.params.len() > 1).then(|| {
+        quote! {
+            #[diagnostic::do_not_recommend]
+            impl ::spychro::TakesArgs<#args_ty> for #name {
+                type Checked = #args_ty;
+                fn checked(args: #args_ty) -> #args_ty {
+                    args
+                }
+            }
+        }
+    })
+}
+
+fn expand(ast: &JobFnAst) -> TokenStream {
+    let sig = &ast.item.sig;
+    let name = &sig.ident;
+    let name_str = name.to_string();
+    let (cfgs, _, _) = split_attrs(&ast.item.attrs);
+    let fn_ptr = fn_pointer(ast);
+    let [item_ty, args_ty] = item_and_args(ast, |t| quote!(#t));
+    let takes_args = takes_args(ast, &args_ty);
 
     let item = &ast.params[0];
-    let item_ty = &item.owned;
     let item_expr = if item.by_ref {
         quote!(&item)
     } else {
         quote!(item)
     };
     let extra = &ast.params[1..];
-    let owned: Vec<_> = extra.iter().map(|p| &p.owned).collect();
-    let args_ty = match owned.as_slice() {
-        [] => quote!(()),
-        [one] => quote!(#one),
-        many => quote!((#(#many),*)),
-    };
     let arg_exprs = extra.iter().enumerate().map(|(k, p)| {
         let span = p.ty.span();
         let access = if extra.len() == 1 {
@@ -100,7 +170,6 @@ fn expand(ast: &JobFnAst) -> TokenStream {
             quote_spanned!(span=> ::spychro::__private::CloneArg::clone_arg(#access))
         }
     });
-    let body_name = format_ident!("__spychro_body");
     let mut call_args: Vec<TokenStream> = std::iter::once(item_expr).chain(arg_exprs).collect();
     let message_ty = match &ast.ctx {
         Some((position, message)) => {
@@ -109,7 +178,7 @@ fn expand(ast: &JobFnAst) -> TokenStream {
         }
         None => quote!(()),
     };
-    let invoke = quote!(#name::#body_name(#(#call_args),*));
+    let invoke = quote!(#name::__spychro_body(#(#call_args),*));
     let output_ty = &ast.output.ty;
     let call = match (&ast.output.fallible, &ast.output.error) {
         (None, _) => quote!(::core::result::Result::Ok(#invoke)),
@@ -124,32 +193,10 @@ fn expand(ast: &JobFnAst) -> TokenStream {
         }
     };
     let hash = fnv1a(&format!("{name_str} {fn_ptr}"));
-
-    let mut body_sig = sig.clone();
-    body_sig.ident = body_name;
-    let name_span = ast.name_span();
-    let const_item = quote_spanned! {name_span=>
-        #[allow(non_upper_case_globals)]
-        #vis const #name: #name = #name {};
-    };
+    let items = job_items(ast, false);
 
     quote! {
-        #(#cfgs)*
-        #(#docs)*
-        #const_item
-
-        #(#cfgs)*
-        #[allow(non_camel_case_types)]
-        #[doc(hidden)]
-        #[derive(::core::clone::Clone, ::core::marker::Copy)]
-        #vis struct #name {}
-
-        #(#cfgs)*
-        impl #name {
-            #(#others)*
-            #[doc(hidden)]
-            #body_sig #block
-        }
+        #items
 
         #(#cfgs)*
         impl ::core::ops::Deref for #name {
@@ -163,6 +210,15 @@ fn expand(ast: &JobFnAst) -> TokenStream {
         #(#cfgs)*
         const _: () = {
             impl ::spychro::__private::Sealed for #name {}
+
+            impl ::spychro::AsJob for #name {
+                type Job = Self;
+                fn as_job(self) -> Self {
+                    self
+                }
+            }
+
+            #takes_args
 
             impl ::spychro::JobFn for #name {
                 type Item = #item_ty;
@@ -195,6 +251,134 @@ fn expand(ast: &JobFnAst) -> TokenStream {
                 ::spychro::__private::JobEntry::of::<#name>();
         };
     }
+}
+
+/// The expansion of a rejected function (thiserror's fallback, tokio's
+/// `token_stream_with_error`): our errors, then the same constant, type, `Deref` and `JobFn`
+/// impls as a job, with bodies that are never run and no registration. Later uses of the
+/// name (`Job::new(f, items)`, `f(x)`) then type-check against the types the function
+/// declares, and the user sees only what is wrong with the function itself.
+///
+/// A type that cannot be written outside the function (it names the function's generic
+/// parameters, or is `impl Trait`, or the item of a function without parameters) is replaced
+/// by `[(); compile_error!(..)]` with the first error: a type that refers to an error, which
+/// rustc accepts in every use without a further error (as a type, `compile_error!` would be
+/// `()`). The duplicate of the error already emitted is not shown again: rustc drops identical
+/// diagnostics.
+fn fallback(ast: &JobFnAst, error: &syn::Error) -> TokenStream {
+    let sig = &ast.item.sig;
+    let name = &sig.ident;
+    let name_str = name.to_string();
+    let (cfgs, _, _) = split_attrs(&ast.item.attrs);
+    let generics = generic_names(&sig.generics);
+    let unknown = quote!(__SpychroRejected);
+    let mut needs_unknown = false;
+    let mut known = |ty: &Type| -> TokenStream {
+        if matches!(ty, Type::Infer(_)) || mentions(&ty.to_token_stream(), &generics) {
+            needs_unknown = true;
+            unknown.clone()
+        } else {
+            quote!(#ty)
+        }
+    };
+    let [item_ty, args_ty] = item_and_args(ast, &mut known);
+    let takes_args = takes_args(ast, &args_ty);
+    let output_ty = known(&ast.output.ty);
+    let message_ty = match &ast.ctx {
+        Some((_, message)) => known(message),
+        None => quote!(()),
+    };
+    let fn_ptr = fn_pointer(ast);
+    let fn_ptr = if mentions(&fn_ptr, &generics) {
+        needs_unknown = true;
+        unknown.clone()
+    } else {
+        fn_ptr
+    };
+    let unknown_alias = needs_unknown.then(|| {
+        let first = error
+            .clone()
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| error.clone());
+        let err = first.to_compile_error();
+        quote!(type #unknown = [(); #err];)
+    });
+    let errors = error.to_compile_error();
+    let items = job_items(ast, true);
+
+    quote! {
+        #errors
+
+        #items
+
+        #(#cfgs)*
+        const _: () = {
+            #unknown_alias
+
+            impl ::core::ops::Deref for #name {
+                type Target = #fn_ptr;
+                fn deref(&self) -> &Self::Target {
+                    ::core::unreachable!("a rejected #[spychro::job] is never compiled")
+                }
+            }
+
+            impl ::spychro::__private::Sealed for #name {}
+
+            impl ::spychro::AsJob for #name {
+                type Job = Self;
+                fn as_job(self) -> Self {
+                    self
+                }
+            }
+
+            #takes_args
+
+            impl ::spychro::JobFn for #name {
+                type Item = #item_ty;
+                type Args = #args_ty;
+                type Output = #output_ty;
+                type Message = #message_ty;
+                const NAME: &'static str = #name_str;
+                const SIGNATURE: u64 = 0;
+
+                fn call(
+                    _: Self::Item,
+                    _: &Self::Args,
+                    _: &::spychro::Ctx<'_, Self::Message>,
+                ) -> ::core::result::Result<Self::Output, ::std::string::String> {
+                    ::core::unreachable!("a rejected #[spychro::job] is never compiled")
+                }
+
+                fn describe(_: &Self::Item) -> ::core::option::Option<::std::string::String> {
+                    ::core::option::Option::None
+                }
+            }
+        };
+    }
+}
+
+/// The names of a function's generic parameters: types, consts and lifetimes (without `'`).
+fn generic_names(generics: &syn::Generics) -> Vec<String> {
+    generics
+        .params
+        .iter()
+        .map(|p| match p {
+            syn::GenericParam::Type(t) => t.ident.to_string(),
+            syn::GenericParam::Const(c) => c.ident.to_string(),
+            syn::GenericParam::Lifetime(l) => l.lifetime.ident.to_string(),
+        })
+        .collect()
+}
+
+/// Whether `tokens` (a type) cannot be written outside the function: it names one of its
+/// generic parameters or is (or contains) `impl Trait`.
+fn mentions(tokens: &TokenStream, generics: &[String]) -> bool {
+    tokens.clone().into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Ident(i) => i == "impl" || generics.iter().any(|g| i == g),
+        proc_macro2::TokenTree::Group(g) => mentions(&g.stream(), generics),
+        _ => false,
+    })
 }
 
 /// `(cfg, doc-like, other)` attributes: `cfg` goes on every generated item, docs and

@@ -56,14 +56,15 @@ mod wire;
 mod worker;
 
 pub use call::ctx::Ctx;
-pub use call::job_fn::JobFn;
+pub use call::job_fn::{AsJob, JobFn, TakesArgs};
 pub use channel::{
     ChannelError, Mailbox, PipeEnd, Postbox, Receiver, Sender, pipe, postbox, queue,
 };
 pub use engine::hooks::{PanicReport, WorkerLog};
 pub use error::{Error, ExitStatus, FailureKind, ItemError, WireError, WorkerError};
 pub use job::{
-    ArgsReady, FailurePolicy, Job, KeepGoing, NoArgs, NoExtraArgs, StopOnFailure, WithArgs,
+    ArgsReady, FailurePolicy, Job, JobItems, KeepGoing, NoArgs, NoExtraArgs, StopOnFailure,
+    TakesItem, WithArgs,
 };
 pub use process::{
     CurrentProcess, Joined, Process, ProcessControl, ProcessList, Task, current_process,

@@ -30,7 +30,7 @@ pub trait Sealed {}
     note = "add `#[spychro::job]` to the function's definition; closures and plain functions \
             cannot run in worker processes because workers find jobs by their registered name"
 )]
-pub trait JobFn: Copy + Send + Sync + 'static + Sealed {
+pub trait JobFn: Copy + Send + Sync + 'static + Sealed + AsJob<Job = Self> {
     /// The type of one item: the job function's first parameter, owned.
     type Item: Serialize + DeserializeOwned;
     /// The extra arguments after the item, given once with [`Job::args`](crate::Job::args):
@@ -59,4 +59,56 @@ pub trait JobFn: Copy + Send + Sync + 'static + Sealed {
     /// A short `Debug` of the item, when its type implements `Debug`.
     #[doc(hidden)]
     fn describe(item: &Self::Item) -> Option<String>;
+}
+
+/// What [`Job::new`](crate::Job::new) takes as its job: a `#[spychro::job]` function, which
+/// implements it for itself (`Job` is `Self`).
+///
+/// It is implemented for each job rather than for every [`JobFn`] (of which it is a
+/// supertrait, so that `F: JobFn` still implies it), so that a value that is not a job matches
+/// no impl at all: the `Job`'s function type is then left unknown, and the misuse is one error
+/// rather than one more for each later call (`.run_*()`).
+///
+/// ```
+/// use spychro::AsJob;
+///
+/// #[spychro::job]
+/// fn id(x: u8) -> u8 { x }
+///
+/// fn job_of<F: AsJob>(f: F) -> F::Job { f.as_job() }
+/// assert_eq!(job_of(id)(3), 3);
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a spychro job",
+    label = "not a `#[spychro::job]` function",
+    note = "add `#[spychro::job]` to the function's definition; closures and plain functions \
+            cannot run in worker processes because workers find jobs by their registered name"
+)]
+pub trait AsJob: Copy {
+    /// `Self`.
+    type Job: JobFn;
+    /// `self`.
+    #[doc(hidden)]
+    fn as_job(self) -> Self::Job;
+}
+
+/// Implemented by `#[spychro::job]` for a job with extra arguments `A` (its parameters after
+/// the item), and only for those: [`Job::args`](crate::Job::args) on a job that has none is
+/// then one error that says so, rather than a type mismatch against `()`. `Checked` is `A`.
+///
+/// (For a job that has extra arguments, rustc unifies `A` with them before it looks at what
+/// `.args(...)` was given, so a wrong type there is its own "mismatched types" error, which
+/// points at the wrong value.)
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "job `{Self}` takes no extra arguments",
+    label = "this job takes no extra arguments",
+    note = "leave out `.args(...)`: it gives the job's parameters after the item, and `{Self}` \
+            has none"
+)]
+pub trait TakesArgs<A> {
+    /// `A`.
+    type Checked;
+    /// `args` itself.
+    fn checked(args: A) -> Self::Checked;
 }

@@ -15,7 +15,7 @@ pub use policy::{
     ArgsReady, FailurePolicy, KeepGoing, NoArgs, NoExtraArgs, StopOnFailure, WithArgs,
 };
 
-use crate::call::job_fn::JobFn;
+use crate::call::job_fn::{AsJob, JobFn, TakesArgs};
 use crate::engine::hooks::Hooks;
 
 /// A job: a `#[job]` function, the items to run it on, and how to run it.
@@ -104,15 +104,74 @@ impl Default for Options {
     }
 }
 
-impl<'h, F, I> Job<'h, F, I, NoArgs, StopOnFailure>
+/// What [`Job::new`] takes as items for job `F`: any `IntoIterator` of `F`'s item type, checked
+/// at compile time. `Items` is the value itself.
+///
+/// The check is written so that a wrong item type is one error that names the job and both
+/// types (see [`TakesItem`]), and that later calls on the job (`.run_*()`) add none.
+///
+/// ```
+/// use spychro::JobItems;
+///
+/// #[spychro::job]
+/// fn double(x: u32) -> u32 { x * 2 }
+///
+/// fn count<F: spychro::JobFn, I: JobItems<F>>(_: F, items: I) -> I::Items { items.checked() }
+/// assert_eq!(count(double, vec![1u32, 2]).len(), 2);
+/// ```
+pub trait JobItems<F: JobFn> {
+    /// `Self`, once checked.
+    type Items;
+    /// `self`, once checked.
+    #[doc(hidden)]
+    fn checked(self) -> Self::Items;
+}
+
+impl<F: JobFn, I: IntoIterator> JobItems<F> for I
 where
-    F: JobFn,
-    I: IntoIterator<Item = F::Item>,
+    F: TakesItem<I::Item, F::Item>,
 {
+    // `I` itself, written through `TakesItem` so that where the item types differ this type
+    // is left unknown (rustc then reports only the failed bound, not every later use).
+    type Items = <F as TakesItem<I::Item, F::Item>>::Same<I>;
+    fn checked(self) -> Self::Items {
+        F::same(self)
+    }
+}
+
+/// Implemented for every type `Self` (a job, where used) when `Given` is `Expected`: the impl's
+/// header, not a where clause, compares the item types, so that a mismatch is reported with
+/// this message (an associated-type bound would give rustc's bare "type mismatch resolving"
+/// instead).
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "job `{Self}` takes items of type `{Expected}`, but these items are `{Given}`",
+    label = "expected items of type `{Expected}`",
+    note = "the items of a job are values of its first parameter's type (owned: `String` for \
+            `&str`); convert them (`.map(...)`, `.cloned()` for references) or change the \
+            job's first parameter"
+)]
+pub trait TakesItem<Given, Expected> {
+    /// `I` when `Given` is `Expected`.
+    type Same<I>;
+    /// `items` itself.
+    fn same<I>(items: I) -> Self::Same<I>;
+}
+
+impl<F, T> TakesItem<T, T> for F {
+    type Same<I> = I;
+    fn same<I>(items: I) -> I {
+        items
+    }
+}
+
+impl<'h, F, I> Job<'h, F, I, NoArgs, StopOnFailure> {
     /// A job that runs `job` on each of `items`.
     ///
     /// `items` is any `IntoIterator` of the job's item type (checked at compile time); it is
-    /// read lazily, as workers have room.
+    /// read lazily, as workers have room. The `Job` built is `Job<F, I>` (`J` and `It` are
+    /// `F` and `I`, named through [`AsJob`] and [`JobItems`] so that a misuse is one compile
+    /// error that names the fix, and no further error at later calls).
     ///
     /// ```
     /// #[spychro::job]
@@ -122,17 +181,28 @@ where
     /// assert_eq!(spychro::Job::new(len, words).run_single_processed()?, [1, 3]);
     /// # Ok::<(), spychro::Error>(())
     /// ```
-    pub fn new(job: F, items: I) -> Self {
+    pub fn new<J, It>(job: F, items: I) -> Job<'h, J, It, NoArgs, StopOnFailure>
+    where
+        F: AsJob<Job = J>,
+        J: JobFn,
+        I: JobItems<J, Items = It>,
+    {
         Job {
-            job,
-            items,
+            job: job.as_job(),
+            items: items.checked(),
             args: NoArgs,
             policy: PhantomData,
             options: Options::default(),
             hooks: Hooks::default(),
         }
     }
+}
 
+impl<'h, F, I> Job<'h, F, I, NoArgs, StopOnFailure>
+where
+    F: JobFn,
+    I: IntoIterator<Item = F::Item>,
+{
     /// Gives the job's extra arguments: the parameters after the item. They are sent to each
     /// worker once, not once per item. One extra parameter takes the value itself; several
     /// take a tuple.
@@ -148,7 +218,10 @@ where
     /// assert_eq!(out, [15, 25, 35]);
     /// # Ok::<(), spychro::Error>(())
     /// ```
-    pub fn args(self, args: F::Args) -> Job<'h, F, I, WithArgs<F::Args>, StopOnFailure> {
-        self.with(WithArgs::new(args))
+    pub fn args<B, X>(self, args: B) -> Job<'h, F, I, WithArgs<X>, StopOnFailure>
+    where
+        F: TakesArgs<B, Checked = X>,
+    {
+        self.with(WithArgs::new(F::checked(args)))
     }
 }

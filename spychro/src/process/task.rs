@@ -3,7 +3,7 @@
 
 use super::Process;
 use crate::call::ctx::Ctx;
-use crate::call::job_fn::{JobFn, Sealed};
+use crate::call::job_fn::{AsJob, JobFn, Sealed};
 
 /// A process written as a type with its own state (Python's "subclassing Process"): the
 /// value is serialized to the child, which calls [`run`](Task::run) on it. Put
@@ -83,5 +83,12 @@ impl<T: TaskJob> Process<TaskRunner<T>> {
     /// A process that runs a [`Task`] value.
     pub fn task(task: T) -> Self {
         Process::with_args(TaskRunner(std::marker::PhantomData), task, ())
+    }
+}
+
+impl<T: TaskJob> AsJob for TaskRunner<T> {
+    type Job = Self;
+    fn as_job(self) -> Self {
+        self
     }
 }
