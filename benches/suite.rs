@@ -204,8 +204,9 @@ fn pss_kib(pid: u32) -> Option<u64> {
 /// User and system CPU seconds of this process (all threads) and of its reaped children.
 fn cpu_now() -> (f64, f64) {
     fn get(who: libc::c_int) -> (f64, f64) {
-        // SAFETY: getrusage writes into the zeroed struct we own; `who` is a valid constant.
+        // SAFETY: an all-zero rusage is a valid value of this plain C struct.
         let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: getrusage writes into the struct we own; `who` is a valid constant.
         let rc = unsafe { libc::getrusage(who, &mut ru) };
         assert_eq!(rc, 0, "getrusage failed");
         let secs = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;

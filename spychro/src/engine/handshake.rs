@@ -111,10 +111,7 @@ pub(crate) fn complete(
             Err(e) => return Err(WorkerErrorKind::Io(e.into())),
         }
         drop(fds);
-        let open = match w.rx.fill(&mut &w.sock) {
-            Ok(open) => open,
-            Err(_) => false,
-        };
+        let open = w.rx.fill(&mut &w.sock).unwrap_or_default();
         let mut rx = std::mem::take(&mut w.rx);
         let handled = (|| {
             // Frames after the handshake stay in the buffer for whoever reads the worker next.

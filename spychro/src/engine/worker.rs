@@ -225,8 +225,7 @@ impl Worker {
         if self.kill_descendants {
             // What it started and left in its group (a crash leaves them running), ended
             // while its pid (the group's id) is still held by the unreaped process.
-            // SAFETY: kill(2) touches no memory.
-            unsafe { libc::kill(-(self.pid as libc::pid_t), libc::SIGKILL) };
+            tree::signal(-(self.pid as i32), libc::SIGKILL);
         }
         let status = child
             .wait()

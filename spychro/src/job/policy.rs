@@ -10,7 +10,7 @@ use crate::results::Results;
 /// What a run does when an item fails: stop (the default) or keep going.
 ///
 /// With [`StopOnFailure`], `run_*` return `Vec<Output>` and the first failure is the run's
-/// error. With [`KeepGoing`] (set by [`Job::keep_going`]), they return every item's outcome,
+/// error. With [`KeepGoing`] (set by [`Job::keep_going`](super::Job::keep_going)), they return every item's outcome,
 /// `Vec<Result<Output, ItemError>>`, and only a failure of the machinery is an error.
 pub trait FailurePolicy: Sealed {
     /// What `run_*` collect.
@@ -27,7 +27,7 @@ pub trait FailurePolicy: Sealed {
 #[derive(Debug, Clone, Copy)]
 pub struct StopOnFailure;
 
-/// The [`FailurePolicy`] set by [`Job::keep_going`]: every item runs, failed or not.
+/// The [`FailurePolicy`] set by [`Job::keep_going`](super::Job::keep_going): every item runs, failed or not.
 #[derive(Debug, Clone, Copy)]
 pub struct KeepGoing;
 
@@ -66,11 +66,11 @@ fn presized<F: JobFn, It: Iterator<Item = F::Item>, T>(results: &Results<'_, F, 
     Vec::with_capacity(results.expected_len().unwrap_or(0).min(1 << 24))
 }
 
-/// The state of a [`Job`] whose extra arguments have not been given.
+/// The state of a [`Job`](super::Job) whose extra arguments have not been given.
 #[derive(Debug, Clone, Copy)]
 pub struct NoArgs;
 
-/// The state of a [`Job`] whose extra arguments were given with [`Job::args`].
+/// The state of a [`Job`](super::Job) whose extra arguments were given with [`Job::args`](super::Job::args).
 #[derive(Debug, Clone)]
 pub struct WithArgs<T>(T);
 

@@ -5,7 +5,7 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CurrentProcess {
-    /// `MainProcess` in a program, the name given to a [`Process`], `Worker-PID` in a pool
+    /// `MainProcess` in a program, the name given to a [`Process`](super::Process), `Worker-PID` in a pool
     /// worker.
     pub name: String,
     /// The pid.

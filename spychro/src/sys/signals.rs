@@ -225,6 +225,13 @@ impl Drop for Inside {
     }
 }
 
+/// Ignores SIGPIPE in this process (before `main`, std has not done it yet): a write to a
+/// peer that is gone must be an error, not a silent death.
+pub(crate) fn ignore_sigpipe() {
+    // SAFETY: installing SIG_IGN runs no handler code.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
 /// Reads each signal's current action, stores what ours must chain to, then installs ours
 /// (in that order: a signal in between finds the chain already set).
 fn install(installed: &mut Installed) -> io::Result<()> {

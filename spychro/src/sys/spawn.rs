@@ -3,7 +3,7 @@
 //! (posix_spawn), or inherited between fork and exec; an environment variable says which.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 
-use super::fdpass::send_fd;
+use super::fdpass::{receive_fd, send_fd};
 use super::status::StatusPage;
 
 /// Names a worker's inherited fds, `SOCKET:STATUS`, or is [`ENV_FD_STDIN`]; set by the caller
@@ -116,6 +116,66 @@ pub(crate) fn spawn_worker(opts: &SpawnOptions<'_>) -> io::Result<Spawned> {
         sock: UnixStream::from(ours),
         status,
     })
+}
+
+/// In a worker: the socket and the status page the caller gave it, as [`ENV_FD`] says;
+/// `None` in a process that was not started as a worker; an `InvalidInput` error when the
+/// variable is set but names no descriptors. The variable is removed, so that
+/// programs the job starts do not think they are workers.
+///
+/// Call it only before the program starts threads (before `main`, or as its first line):
+/// it changes the environment.
+pub(crate) fn take_worker_ends() -> Option<io::Result<(UnixStream, OwnedFd)>> {
+    let value = std::env::var_os(ENV_FD)?;
+    // SAFETY: the variable is set only on worker processes, where this runs before `main`
+    // (from a constructor) or as main's first statement, before the program starts threads.
+    unsafe { std::env::remove_var(ENV_FD) };
+    if value == ENV_FD_STDIN {
+        return Some(socket_from_stdin());
+    }
+    let fds: Option<(RawFd, RawFd)> = value
+        .to_str()
+        .and_then(|v| v.split_once(':'))
+        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
+    match fds {
+        Some((sock, status)) if sock > 2 && status > 2 && sock != status => {
+            // SAFETY: the caller passed these fds to us for our exclusive use; nothing else
+            // in this process knows them.
+            let ends = unsafe {
+                (
+                    UnixStream::from(OwnedFd::from_raw_fd(sock)),
+                    OwnedFd::from_raw_fd(status),
+                )
+            };
+            Some(Ok(ends))
+        }
+        _ => Some(Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{ENV_FD}={value:?} does not name inherited descriptors"),
+        ))),
+    }
+}
+
+/// Takes the socket the caller gave as stdin (moving it to a close-on-exec descriptor and
+/// reopening stdin on /dev/null, so the job never reads protocol bytes), then the status page
+/// the caller sent over it.
+fn socket_from_stdin() -> io::Result<(UnixStream, OwnedFd)> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl, open};
+    use nix::sys::stat::Mode;
+    let stdin = std::io::stdin();
+    let sock = fcntl(stdin.as_fd(), FcntlArg::F_DUPFD_CLOEXEC(3))?;
+    // SAFETY: fcntl just made `sock` in this process for us alone.
+    let sock = unsafe { OwnedFd::from_raw_fd(sock) };
+    let null = open(
+        "/dev/null",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    // Atomically replaces fd 0 (the new one is not close-on-exec: the job's own children read
+    // /dev/null too).
+    nix::unistd::dup2_stdin(&null)?;
+    let status = receive_fd(sock.as_fd())?;
+    Ok((UnixStream::from(sock), status))
 }
 
 /// Clears FD_CLOEXEC on `fd`.

@@ -2,6 +2,19 @@
 //! descendants found through `/proc` (a worker is a child subreaper, so a descendant whose
 //! parent exited is re-parented to the worker and stays findable).
 
+/// Sends `signal` to process `pid` (a negative `pid`: to the process group `-pid`). The caller
+/// must know that the pid is not reused: it names our unreaped child (or its group).
+pub(crate) fn signal(pid: i32, signal: libc::c_int) {
+    // SAFETY: kill(2) takes two integers and touches no memory.
+    unsafe { libc::kill(pid, signal) };
+}
+
+/// Ends this process at once: no destructors, no flushing (`_exit`).
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit ends the process immediately; it touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
+
 /// Makes this process a child subreaper: orphaned descendants are re-parented to it rather
 /// than to init, so they can be found (and ended) with it.
 pub(crate) fn become_subreaper() {
@@ -48,13 +61,11 @@ pub(crate) fn kill_descendants(pid: u32, spare_root: bool) {
     for _ in 0..4 {
         let found = descendants(pid);
         for &d in &found {
-            // SAFETY: kill(2) takes a pid and a signal; it touches no memory.
-            unsafe { libc::kill(d as libc::pid_t, libc::SIGKILL) };
+            signal(d as i32, libc::SIGKILL);
         }
         if !spare_root {
             // The group `pid` leads: descendants that were not found (not yet listed).
-            // SAFETY: as above.
-            unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
+            signal(-(pid as i32), libc::SIGKILL);
         }
         if found.is_empty() {
             return;

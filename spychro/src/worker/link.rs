@@ -7,7 +7,7 @@
 //! against its timeout.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::{Mutex, OnceLock};
 
@@ -103,13 +103,12 @@ impl Link {
 
 /// Ends this process as soon as the caller's end of the socket closes, even while a job runs:
 /// a caller that dies (even by SIGKILL) leaves no workers behind.
-pub(crate) fn start_watchdog(fd: RawFd) {
+pub(crate) fn start_watchdog(link: &'static Link) {
     let spawned = std::thread::Builder::new()
         .name("spychro-watchdog".into())
         .stack_size(64 * 1024)
         .spawn(move || {
-            // SAFETY: the socket outlives this thread: the process exits before it is closed.
-            let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            let borrowed = link.sock.as_fd();
             // Only hang-up is asked for; POLLHUP and POLLERR come unasked. So any event at
             // all means the caller's end is gone. (nix does not know POLLRDHUP, so its
             // `revents()` cannot be trusted to report it: count events instead.)
@@ -131,6 +130,5 @@ pub(crate) fn start_watchdog(fd: RawFd) {
 /// the caller is gone and nothing this process still holds can reach it.
 fn orphaned() -> ! {
     end_descendants();
-    // SAFETY: _exit ends the process immediately; it touches no Rust state.
-    unsafe { libc::_exit(EXIT_ORPHANED) }
+    crate::sys::tree::exit_now(EXIT_ORPHANED)
 }

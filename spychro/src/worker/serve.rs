@@ -2,7 +2,7 @@
 //! shutdown — until the caller is done.
 
 use std::io::{BufReader, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 
 use super::batch::{Pending, ResultsSink};
@@ -18,15 +18,7 @@ pub(crate) fn serve(sock: UnixStream, status: StatusPage) -> Result<i32, WireErr
     use nix::fcntl::{FcntlArg, FdFlag, fcntl};
     // Programs the job starts must not inherit the socket.
     fcntl(sock.as_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(std::io::Error::from)?;
-    // Before `main`, std has not yet ignored SIGPIPE; a write to a vanished caller must be an
-    // error here, not a silent death.
-    // SAFETY: installing SIG_IGN has no handler code to be unsafe.
-    unsafe {
-        let _ = nix::sys::signal::signal(
-            nix::sys::signal::Signal::SIGPIPE,
-            nix::sys::signal::SigHandler::SigIgn,
-        );
-    }
+    crate::sys::signals::ignore_sigpipe();
     // Orphaned descendants of the jobs are re-parented here, so that they end with us.
     crate::sys::tree::become_subreaper();
     let link = link::init(sock, status);
@@ -46,7 +38,7 @@ pub(crate) fn serve(sock: UnixStream, status: StatusPage) -> Result<i32, WireErr
     )?;
     pending.send(link)?;
     // After the hello, off the start-up path: the caller's end closing stays visible.
-    link::start_watchdog(link.socket().as_raw_fd());
+    link::start_watchdog(link);
 
     let mut reader = BufReader::with_capacity(256 * 1024, link.socket());
     let mut body = Vec::new();
