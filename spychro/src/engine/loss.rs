@@ -44,21 +44,20 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<'_, F, It> {
         if was.handshake_deadline().is_some() {
             return self.lost_starting(i, cause, status);
         }
+        // Outcomes of several items could not be sent (the worker's socket broke after they
+        // returned): each of them runs again alone, so that the one that breaks it is named.
+        let suspects = running
+            .filter(|r| r.phase == Phase::Sending && r.last > r.index)
+            .map(|r| r.index..=r.last);
         let culprit = match &cause {
             Cause::TimedOut { index, .. } => Some(*index),
+            _ if suspects.is_some() => None,
             _ => running
                 .map(|r| r.index)
                 .filter(|&k| batches.iter().any(|b| b.unanswered(k))),
         };
         for b in &batches {
-            let split = culprit.and_then(|k| b.position(k));
-            let pieces = match split {
-                Some(n) => [b.slice(b.done, n), b.slice(n + 1, b.count)],
-                None => [b.slice(b.done, b.count), None],
-            };
-            for piece in pieces.into_iter().flatten() {
-                self.requeue.insert(piece.first, piece);
-            }
+            self.requeue_unanswered(b, culprit, suspects.clone());
         }
         match culprit {
             Some(k) => {
@@ -93,6 +92,13 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<'_, F, It> {
                 }
                 self.unexplained = 0;
             }
+            None if suspects.is_some() => {
+                log::warn!(
+                    "worker {pid} of job `{}` ended with {status} while sending outcomes; \
+                     running those items again one by one",
+                    F::NAME
+                );
+            }
             None => {
                 self.unexplained += 1;
                 if self.unexplained > 2 * self.pool.workers.len() as u32 + 2 {
@@ -108,6 +114,34 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<'_, F, It> {
             return Ok(());
         }
         self.replace(i)
+    }
+
+    /// Sends the unanswered items of `b` again: all but `culprit`, and each of `suspects` in a
+    /// batch of its own.
+    fn requeue_unanswered(
+        &mut self,
+        b: &InFlight,
+        culprit: Option<u64>,
+        suspects: Option<std::ops::RangeInclusive<u64>>,
+    ) {
+        let mut from = b.done;
+        for n in b.done..b.count {
+            let k = b.first + n as u64;
+            let alone = suspects.as_ref().is_some_and(|s| s.contains(&k));
+            if Some(k) != culprit && !alone {
+                continue;
+            }
+            if let Some(piece) = b.slice(from, n) {
+                self.requeue.insert(piece.first, piece);
+            }
+            if alone && let Some(single) = b.slice(n, n + 1) {
+                self.requeue.insert(single.first, single);
+            }
+            from = n + 1;
+        }
+        if let Some(piece) = b.slice(from, b.count) {
+            self.requeue.insert(piece.first, piece);
+        }
     }
 
     /// Worker `i` died before its handshake ended. One that exits on its own will not start
@@ -167,6 +201,7 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<'_, F, It> {
                 Phase::Output => {
                     " after the job returned, while its output was serialized or dropped"
                 }
+                Phase::Sending => " after the job returned, while its output was sent",
             };
             return FailureKind::TimedOut {
                 limit,
@@ -189,9 +224,10 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Run<'_, F, It> {
         let during = match phase {
             Phase::Item => "while deserializing it",
             Phase::Running => "while running it",
-            Phase::Output => {
-                "after the job returned, while its output was serialized, dropped or sent (the \
-                 job may have closed or broken the worker's socket)"
+            Phase::Output => "after the job returned, while its output was serialized or dropped",
+            Phase::Sending => {
+                "after the job returned, while its output was sent: the worker's socket was \
+                 closed or broken (does the job close file descriptors it did not open?)"
             }
         };
         FailureKind::Crashed {

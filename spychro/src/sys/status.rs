@@ -26,6 +26,7 @@ const START: usize = 1;
 const PHASE: usize = 2;
 const PAUSED: usize = 3;
 const BLOCKED: usize = 4;
+const LAST: usize = 5;
 
 /// One worker's status page, mapped in this process.
 pub(crate) struct StatusPage {
@@ -103,6 +104,14 @@ impl StatusPage {
         self.word(CURRENT).store(0, Ordering::Release);
     }
 
+    /// The worker could not send the outcomes of items `first..=last` (its socket broke): it
+    /// names them, as the items it was running, before it exits.
+    pub(crate) fn unsent(&self, first: u64, last: u64, now_ms: u64) {
+        self.word(LAST).store(last, Ordering::Relaxed);
+        self.begin(first, now_ms);
+        self.phase(Phase::Sending);
+    }
+
     /// The worker is blocked writing to the caller (who is slow to read) since `now_ms`.
     pub(crate) fn blocked(&self, now_ms: u64) {
         self.word(BLOCKED).store(now_ms.max(1), Ordering::Release);
@@ -129,6 +138,7 @@ impl StatusPage {
             phase: Phase::from_word(self.word(PHASE).load(Ordering::Acquire)),
             paused_ms: self.word(PAUSED).load(Ordering::Acquire),
             blocked_since_ms: self.word(BLOCKED).load(Ordering::Acquire),
+            last: self.word(LAST).load(Ordering::Relaxed),
         })
     }
 }
@@ -142,6 +152,8 @@ pub(crate) enum Phase {
     Running = 2,
     /// The job returned; its output is being serialized and dropped.
     Output = 3,
+    /// The outcomes of items `index..=last` could not be sent: the worker's socket broke.
+    Sending = 4,
 }
 
 impl Phase {
@@ -149,6 +161,7 @@ impl Phase {
         match w {
             1 => Phase::Item,
             3 => Phase::Output,
+            4 => Phase::Sending,
             _ => Phase::Running,
         }
     }
@@ -164,6 +177,8 @@ pub(crate) struct Running {
     pub(crate) paused_ms: u64,
     /// When the worker's current block on the caller began (0: not blocked).
     pub(crate) blocked_since_ms: u64,
+    /// In [`Phase::Sending`]: the last item whose outcome could not be sent.
+    pub(crate) last: u64,
 }
 
 impl Running {

@@ -29,17 +29,18 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
-    /// Sends everything pending. If the socket fails, the status page blames the first item
-    /// whose outcome could not be sent (the job broke the worker's socket, or the worker is
-    /// dying because of it), so that the caller attributes the worker's death to that item.
-    pub(crate) fn send(&mut self, link: &Link) -> Result<(), WireError> {
+    /// Sends everything pending; `next` is the item after the last one that ran. If the
+    /// socket fails (a job closed or broke it), the status page names the items whose outcomes
+    /// could not be sent, so that the caller can find the one that broke it (see `engine/loss`)
+    /// when this worker dies of it.
+    pub(crate) fn send(&mut self, link: &Link, next: u64) -> Result<(), WireError> {
         if self.out.is_empty() {
             return Ok(());
         }
         if let Err(e) = link.send(&self.out) {
             if let Some(first) = self.first_unsent {
-                link.status.begin(first, now_ms());
-                link.status.phase(Phase::Output);
+                link.status
+                    .unsent(first, next.saturating_sub(1).max(first), now_ms());
             }
             return Err(e.into());
         }
@@ -187,7 +188,7 @@ impl<'a> ResultsSink<'a> {
     #[inline(never)]
     pub(crate) fn flush(&mut self) -> Result<(), WireError> {
         self.finish()?;
-        self.pending.send(self.link)
+        self.pending.send(self.link, self.next)
     }
 
     /// Ends the current results frame without sending it yet.

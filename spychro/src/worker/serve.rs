@@ -36,7 +36,7 @@ pub(crate) fn serve(sock: UnixStream, status: StatusPage) -> Result<i32, WireErr
             pid: std::process::id(),
         },
     )?;
-    pending.send(link)?;
+    pending.send(link, 0)?;
     // After the hello, off the start-up path: the caller's end closing stays visible.
     link::start_watchdog(link);
 
@@ -51,7 +51,7 @@ pub(crate) fn serve(sock: UnixStream, status: StatusPage) -> Result<i32, WireErr
                 let result = jobs.load(setup);
                 let done = wire::SetupDone { job, result };
                 wire::push_message(&mut pending.out, wire::TAG_SETUP_DONE, &done)?;
-                pending.send(link)?;
+                pending.send(link, 0)?;
             }
             wire::TAG_BATCH => {
                 let (header, items) = wire::parse_batch(&body)?;
