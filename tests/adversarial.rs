@@ -54,7 +54,7 @@ impl Serialize for Grenade {
 }
 
 #[spychro::job]
-fn throw(x: u32, dir: &PathBuf) -> Grenade {
+fn throw(x: u32, dir: &Path) -> Grenade {
     record_run(dir, x);
     Grenade(x)
 }
@@ -88,7 +88,7 @@ fn an_output_whose_serialize_panics_fails_once_and_the_rest_are_delivered() {
 
 /// Closes every descriptor above stderr (the worker's socket among them) for item 5.
 #[spychro::job]
-fn close_everything(x: u32, dir: &PathBuf) -> u32 {
+fn close_everything(x: u32, dir: &Path) -> u32 {
     record_run(dir, x);
     if x == 5 {
         for fd in 3..1024 {
@@ -210,7 +210,7 @@ fn an_item_whose_deserialize_panics_fails_with_the_message_and_the_caller_does_n
 /// Item 2 forks a copy of the worker that sleeps 15 s holding the socket (and writes its pid),
 /// then aborts the worker.
 #[spychro::job]
-fn fork_then_abort(x: u32, dir: &PathBuf) -> u32 {
+fn fork_then_abort(x: u32, dir: &Path) -> u32 {
     if x == 2 {
         // SAFETY: the copy only sleeps and exits; it touches no lock another thread may hold
         // (write and sleep are plain system calls).
