@@ -625,3 +625,201 @@ fn heavy_worker_output_keeps_results_right_and_lines_whole() {
         bytes as f64 / (1 << 20) as f64
     );
 }
+
+/// Waits for the probe's `DIR/ready`.
+fn wait_ready(dir: &Path) {
+    let ready = dir.join("ready");
+    wait_until("the probe is ready", START, || ready.exists());
+}
+
+#[test]
+fn a_signal_kills_the_workers_of_a_held_stream_at_once_and_takes_its_default_action() {
+    let dir = fresh_dir("held");
+    let mut probe = Probe::start(&dir, &["held", dir.to_str().unwrap()], false);
+    wait_ready(&dir);
+    let workers = suite::children(probe.pid);
+    assert_eq!(workers.len(), 2, "{workers:?}");
+    // The program is not inside spychro (it sleeps holding the stream) and never handled
+    // SIGINT: it ends as it would without spychro, and its workers do not wait for it.
+    send("INT", &probe.pid.to_string());
+    let (status, took) = probe.wait_exit(TEARDOWN);
+    assert_eq!(status.signal(), Some(2), "{status}");
+    let gone = wait_gone("the held stream's workers", &workers, TEARDOWN);
+    eprintln!("held stream: the caller ended by SIGINT in {took:?}, its workers within {gone:?}");
+}
+
+#[test]
+fn a_held_stream_reports_interrupted_at_once_with_its_workers_already_killed() {
+    let dir = fresh_dir("handled");
+    let mut probe = Probe::start(&dir, &["handled", dir.to_str().unwrap()], false);
+    wait_ready(&dir);
+    let workers = suite::children(probe.pid);
+    assert_eq!(workers.len(), 2, "{workers:?}");
+    send("INT", &probe.pid.to_string());
+    let (status, _) = probe.wait_exit(Duration::from_secs(20));
+    let (out, err) = probe.output();
+    assert_eq!(status.code(), Some(0), "{status}\n{out}\n{err}");
+    // Killed by the signal handler itself, while the program was elsewhere (not yet reaped:
+    // zombies, or gone).
+    for line in out.lines().filter(|l| l.starts_with("worker-")) {
+        assert!(
+            line.ends_with(": Z") || line.ends_with(": gone"),
+            "a worker was still running after the signal: {line}\n{out}"
+        );
+    }
+    assert!(out.contains("workers: 2\n"), "{out}");
+    // Outputs were waiting, yet the next call reports the signal, and then the end.
+    assert!(out.contains("next: interrupted 2\n"), "{out}");
+    assert!(out.contains("next again: true\n"), "{out}");
+    // The program's own handler ran too.
+    assert!(out.contains("handled 1\n"), "{out}");
+    wait_gone("the stream's workers", &workers, TEARDOWN);
+}
+
+/// The pids the probe's jobs announced as started descendants.
+fn descendants_of(dir: &Path) -> Vec<u32> {
+    let mut all = announced(dir, "sleep-");
+    all.extend(announced(dir, "orphan-"));
+    all
+}
+
+/// Kills what a test left running on purpose.
+fn kill_pids(pids: &[u32]) {
+    for p in pids {
+        let _ = Command::new("kill")
+            .args(["-KILL", &p.to_string()])
+            .status();
+    }
+}
+
+#[test]
+fn no_process_started_by_a_job_outlives_the_run() {
+    let dir = fresh_dir("descendants");
+    let mut probe = Probe::start(
+        &dir,
+        &["descendants", dir.to_str().unwrap(), "return"],
+        false,
+    );
+    let (status, _) = probe.wait_exit(Duration::from_secs(30));
+    let (out, _) = probe.output();
+    assert!(
+        status.success() && out.contains("ran: Ok(2)"),
+        "{status}\n{out}"
+    );
+    let left = descendants_of(&dir);
+    assert_eq!(
+        left.len(),
+        4,
+        "two sleeps and two detached orphans: {left:?}"
+    );
+    let took = wait_gone("processes the jobs started", &left, TEARDOWN);
+    eprintln!("descendants ended with their workers within {took:?}");
+}
+
+#[test]
+fn processes_started_by_a_job_are_left_running_when_asked() {
+    let dir = fresh_dir("keep");
+    let mut probe = Probe::start(&dir, &["descendants", dir.to_str().unwrap(), "keep"], false);
+    let (status, _) = probe.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{status}");
+    let started = descendants_of(&dir);
+    assert_eq!(started.len(), 4, "{started:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    let alive: Vec<u32> = started
+        .iter()
+        .copied()
+        .filter(|&p| suite::alive(p))
+        .collect();
+    kill_pids(&started);
+    assert_eq!(
+        alive, started,
+        "kill_descendants(false) must leave them running"
+    );
+}
+
+#[test]
+fn no_process_started_by_a_job_outlives_a_caller_killed_with_sigkill() {
+    let dir = fresh_dir("descendants-kill");
+    let mut probe = Probe::start(&dir, &["descendants", dir.to_str().unwrap(), "hang"], false);
+    let workers = wait_announced(&dir, "worker-", 2);
+    wait_until("the jobs' descendants started", START, || {
+        descendants_of(&dir).len() == 4
+    });
+    let started = descendants_of(&dir);
+    send("KILL", &probe.pid.to_string());
+    probe.wait_exit(Duration::from_secs(10));
+    let mut all = workers.clone();
+    all.extend(&started);
+    let took = wait_gone("the workers and what their jobs started", &all, TEARDOWN);
+    kill_pids(&started);
+    eprintln!("caller SIGKILLed: workers and their descendants gone within {took:?}");
+}
+
+#[test]
+fn a_long_line_is_forwarded_whole_with_its_bytes_unchanged() {
+    const BYTES: usize = 300_000;
+    let out = Command::new(PROBE)
+        .args(["longline", &BYTES.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let expected: String = (0..BYTES)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    let (prefix, rest) = text
+        .strip_prefix("[worker ")
+        .and_then(|t| t.split_once("] "))
+        .expect("the line has its worker prefix");
+    assert!(prefix.parse::<u32>().is_ok(), "{prefix}");
+    assert_eq!(
+        rest.len(),
+        BYTES + 1,
+        "one line, one prefix, no byte added or lost"
+    );
+    assert!(rest == format!("{expected}\n"), "the line's bytes changed");
+}
+
+#[test]
+fn a_pool_that_cannot_get_descriptors_says_so() {
+    let out = Command::new(PROBE)
+        .arg("nofile")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("error: "), "{text}");
+    assert!(text.contains("ulimit -n"), "{text}");
+    assert!(!text.contains("worker_program"), "{text}");
+}
+
+#[test]
+fn the_programs_own_handler_sees_every_signal_while_runs_come_and_go() {
+    let out = Command::new(PROBE)
+        .args(["storm", "300"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    let [_, sent, _, handled, _, interrupted] = fields[..] else {
+        panic!("{text}");
+    };
+    let (sent, handled): (u64, u64) = (sent.parse().unwrap(), handled.parse().unwrap());
+    assert!(sent > 50, "{text}");
+    assert_eq!(
+        sent, handled,
+        "signals the program's handler missed: {text}"
+    );
+    eprintln!("signal storm: {sent} SIGTERMs, every one handled; {interrupted} runs interrupted");
+}

@@ -16,6 +16,20 @@
 //! spychro-probe chatty N LINES    N items on 4 workers, each prints LINES long lines to
 //!                                 stdout and to stderr (in pieces), returns a checksum;
 //!                                 prints `result ITEM CHECKSUM` for each item
+//! spychro-probe held DIR          holds a stream of quick items (workers announced as
+//!                                 DIR/worker-PID) after one output, writes DIR/ready and
+//!                                 sleeps 60 s outside spychro, SIGINT left as it was
+//! spychro-probe handled DIR       the same with a SIGINT handler of its own; once it ran,
+//!                                 reports the workers' states, then what `next` returns
+//! spychro-probe descendants DIR M items start `sleep 60` (DIR/sleep-PID) and a detached
+//!                                 grandchild in a session of its own (DIR/orphan-PID);
+//!                                 M: `return` (items end), `keep` (the same with
+//!                                 kill_descendants(false)), `hang` (items then sleep 60 s)
+//! spychro-probe longline BYTES    one item prints a line of BYTES letters
+//! spychro-probe nofile            runs a pool with almost no descriptors left; prints the error
+//! spychro-probe storm RUNS        runs tiny jobs RUNS times while another thread sends SIGTERM
+//!                                 to this process; its own SIGTERM handler counts them;
+//!                                 prints `sent S handled H`
 //! ```
 
 use std::io::Write;
@@ -191,9 +205,224 @@ fn sigint_disposition() -> &'static str {
 fn usage() -> ! {
     eprintln!(
         "usage: spychro-probe run N PROCESSES | hang DIR P | nested DIR P Q | release DIR P \
-         | chatty N LINES"
+         | chatty N LINES | held DIR | handled DIR | descendants DIR MODE | longline BYTES \
+         | nofile | storm RUNS"
     );
     std::process::exit(2);
+}
+
+/// Announces this worker once (as `DIR/worker-PID`) and returns `x`.
+#[spychro::job]
+fn quick(x: u64, dir: &str) -> u64 {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static ANNOUNCED: AtomicBool = AtomicBool::new(false);
+    if !ANNOUNCED.swap(true, Ordering::Relaxed) {
+        announce(&format!("{dir}/worker-"));
+    }
+    x
+}
+
+/// A stream whose first output was read and whose workers are announced.
+fn held_stream(dir: &str) -> spychro::Results<'static, quick, std::ops::Range<u64>> {
+    let mut stream = spychro::Job::new(quick, 0..10_000_000u64)
+        .args(dir.to_string())
+        .processes(2)
+        .stream_multi_processed()
+        .expect("the stream starts");
+    assert_eq!(stream.next().map(|r| r.ok()), Some(Some(0)));
+    stream
+}
+
+static SIGNALS_SEEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+extern "C" fn count_signal(_: libc::c_int) {
+    SIGNALS_SEEN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Installs [`count_signal`] for `signal`.
+fn count_signals(signal: libc::c_int) {
+    // SAFETY: the handler only increments an atomic, which is async-signal-safe.
+    unsafe { libc::signal(signal, count_signal as *const () as libc::sighandler_t) };
+}
+
+/// Starts `sleep 60` (DIR/sleep-PID) and a grandchild in a session of its own whose parent
+/// exits at once (DIR/orphan-PID), then returns `x`.
+#[spychro::job]
+fn start_descendants(x: u64, dir: &str, hang: &bool) -> u64 {
+    let sleep = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .expect("start sleep");
+    std::fs::write(format!("{dir}/sleep-{}", sleep.id()), b"").unwrap();
+    std::mem::forget(sleep);
+    // The grandchild runs a shell that records its pid and becomes `sleep 60`; everything it
+    // needs is made before forking, so the children only call setsid, fork, execv and _exit
+    // (async-signal-safe).
+    let sh = std::ffi::CString::new("/bin/sh").unwrap();
+    let flag = std::ffi::CString::new("-c").unwrap();
+    let script = std::ffi::CString::new(format!(
+        "touch {dir}/orphan-$$ {dir}/item-{x}-orphan; exec sleep 60"
+    ))
+    .unwrap();
+    let argv = [
+        sh.as_ptr(),
+        flag.as_ptr(),
+        script.as_ptr(),
+        std::ptr::null(),
+    ];
+    // SAFETY: see above; `argv` is a null-terminated array of C strings that outlive the call.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        // SAFETY: as above.
+        unsafe {
+            libc::setsid();
+            if libc::fork() == 0 {
+                libc::execv(sh.as_ptr(), argv.as_ptr());
+            }
+            libc::_exit(0);
+        }
+    }
+    // SAFETY: waits for our own child, which exits at once.
+    unsafe { libc::waitpid(child, std::ptr::null_mut(), 0) };
+    assert!(
+        wait_for(&Path::new(dir).join(format!("item-{x}-orphan"))),
+        "the orphan never started"
+    );
+    if *hang {
+        announce(&format!("{dir}/worker-"));
+        std::thread::sleep(Duration::from_secs(60));
+    }
+    x
+}
+
+/// Prints a line of `bytes` letters.
+#[spychro::job]
+fn long_line(bytes: usize) -> usize {
+    let line: String = (0..bytes)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
+    println!("{line}");
+    bytes
+}
+
+fn more(args: &[&str]) {
+    match args {
+        ["held", dir] => {
+            let _stream = held_stream(dir);
+            std::fs::write(Path::new(dir).join("ready"), b"").unwrap();
+            std::thread::sleep(Duration::from_secs(60));
+            println!("still running after 60 s");
+        }
+        ["handled", dir] => {
+            count_signals(libc::SIGINT);
+            let mut stream = held_stream(dir);
+            std::fs::write(Path::new(dir).join("ready"), b"").unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while SIGNALS_SEEN.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                assert!(Instant::now() < deadline, "no SIGINT came");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            let workers = suite::children(std::process::id());
+            println!("workers: {}", workers.len());
+            for pid in workers {
+                println!("worker-{pid}: {}", proc_state(pid));
+            }
+            match stream.next() {
+                Some(Err(spychro::Error::Interrupted { signal })) => {
+                    println!("next: interrupted {signal}")
+                }
+                Some(Ok(x)) => println!("next: output {x}"),
+                Some(Err(e)) => println!("next: error {e}"),
+                None => println!("next: end"),
+            }
+            println!("next again: {}", stream.next().is_none());
+            println!(
+                "handled {}",
+                SIGNALS_SEEN.load(std::sync::atomic::Ordering::SeqCst)
+            );
+        }
+        ["descendants", dir, mode] => {
+            let hang = *mode == "hang";
+            let result = spychro::Job::new(start_descendants, 0..2u64)
+                .args((dir.to_string(), hang))
+                .processes(2)
+                .chunk_size(1)
+                .kill_descendants(*mode != "keep")
+                .run_multi_processed();
+            println!("ran: {:?}", result.map(|v| v.len()));
+        }
+        ["longline", bytes] => {
+            let bytes: usize = bytes.parse().unwrap_or_else(|_| usage());
+            let out = spychro::Job::new(long_line, [bytes])
+                .processes(1)
+                .run_multi_processed()
+                .expect("the job runs");
+            assert_eq!(out, [bytes]);
+        }
+        ["nofile"] => {
+            let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
+            let limit = libc::rlimit {
+                rlim_cur: open + 3,
+                rlim_max: open + 3,
+            };
+            // SAFETY: setrlimit reads the struct we own.
+            assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+            match spychro::Job::new(square, 0..10u64)
+                .processes(4)
+                .run_multi_processed()
+            {
+                Ok(_) => println!("ran"),
+                Err(e) => println!("error: {e}"),
+            }
+        }
+        ["storm", runs] => {
+            let runs: u64 = runs.parse().unwrap_or_else(|_| usage());
+            count_signals(libc::SIGTERM);
+            let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            // Each signal is sent once the one before was handled: pending signals of one
+            // kind merge, so only an unhandled signal can make the counts differ.
+            let sender = {
+                let done = done.clone();
+                std::thread::spawn(move || {
+                    let mut sent = 0usize;
+                    while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                        // SAFETY: kill(2) on this process.
+                        unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+                        sent += 1;
+                        let deadline = Instant::now() + Duration::from_secs(1);
+                        while SIGNALS_SEEN.load(std::sync::atomic::Ordering::SeqCst) < sent
+                            && Instant::now() < deadline
+                        {
+                            std::thread::sleep(Duration::from_micros(50));
+                        }
+                        std::thread::sleep(Duration::from_micros(300));
+                    }
+                    sent
+                })
+            };
+            let mut interrupted = 0;
+            for _ in 0..runs {
+                match spychro::Job::new(square, 0..8u64)
+                    .processes(1)
+                    .run_multi_processed()
+                {
+                    Ok(_) => {}
+                    Err(spychro::Error::Interrupted { .. }) => interrupted += 1,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            let sent = sender.join().unwrap();
+            // Let the last signals be delivered.
+            std::thread::sleep(Duration::from_millis(100));
+            println!(
+                "sent {sent} handled {} interrupted {interrupted}",
+                SIGNALS_SEEN.load(std::sync::atomic::Ordering::SeqCst)
+            );
+        }
+        _ => usage(),
+    }
 }
 
 fn main() {
@@ -264,6 +493,6 @@ fn main() {
                 writeln!(stdout, "result {item} {sum}").unwrap();
             }
         }
-        _ => usage(),
+        other => more(other),
     }
 }
