@@ -307,3 +307,31 @@ fn record_pid_then_fail(x: u32, dir: std::path::PathBuf) -> u32 {
     assert!(x != 150, "planned failure");
     x
 }
+
+#[spychro::job]
+fn nap_ms(ms: u64) -> u64 {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    ms
+}
+
+#[test]
+fn the_deadline_holds_in_every_mode() {
+    use std::time::{Duration, Instant};
+    for mode in ["single", "threads", "processes"] {
+        let job = spychro::Job::new(nap_ms, vec![100u64; 40])
+            .processes(2)
+            .deadline(Duration::from_millis(300));
+        let started = Instant::now();
+        let result = match mode {
+            "single" => job.run_single_processed(),
+            "threads" => job.run_multi_threaded(),
+            _ => job.run_multi_processed(),
+        };
+        let took = started.elapsed();
+        assert!(
+            matches!(result, Err(spychro::Error::DeadlineExceeded { .. })),
+            "{mode}: {result:?}"
+        );
+        assert!(took < Duration::from_millis(1500), "{mode}: took {took:?}");
+    }
+}

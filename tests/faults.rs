@@ -407,3 +407,77 @@ fn keep_going_gives_every_outcome_in_every_mode() {
         .count();
     assert_eq!(errors, 17);
 }
+
+/// A worker program that runs this test binary, after killing itself (SIGKILL, before the
+/// handshake) as `kill_if` (a shell condition) says.
+fn wrapper(dir: &Path, kill_if: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let real = std::env::current_exe().unwrap();
+    let script = dir.join("worker.sh");
+    let d = dir.display();
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ntouch {d}/started-$$\nif {kill_if}; then kill -9 $$; fi\nexec {} \"$@\"\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+#[spychro::job]
+fn triple(x: u32) -> u32 {
+    x * 3
+}
+
+#[test]
+fn a_worker_killed_before_its_handshake_is_started_again() {
+    let dir = fresh_dir("killed-start");
+    let d = dir.display();
+    let script = wrapper(&dir, &format!("mkdir {d}/killed 2>/dev/null"));
+    let out = Job::new(triple, 0..20u32)
+        .processes(2)
+        .worker_program(&script)
+        .run_multi_processed()
+        .unwrap();
+    assert_eq!(out, (0..20).map(|x| x * 3).collect::<Vec<_>>());
+    let started = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("started-")
+        })
+        .count();
+    assert!(
+        started >= 3,
+        "one worker was killed and another started: {started}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn workers_killed_before_their_handshake_again_and_again_end_the_run_with_what_happened() {
+    let dir = fresh_dir("killed-always");
+    let script = wrapper(&dir, "true");
+    let err = Job::new(triple, 0..4u32)
+        .processes(2)
+        .worker_program(&script)
+        .run_multi_processed()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("was killed by signal 9 (SIGKILL) before its handshake"),
+        "{err}"
+    );
+    assert!(err.contains("workers in a row"), "{err}");
+    assert!(
+        !err.contains("does not run spychro's worker entry"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -193,3 +193,88 @@ fn starting_twice_or_joining_unstarted_is_a_clear_error() {
     assert!(matches!(p.start(), Err(Error::Misuse(m)) if m.contains("already started")));
     assert_eq!(p.join().unwrap(), 1);
 }
+
+/// Forks a copy of itself that sleeps 15 s holding the process's socket, then returns.
+#[spychro::job]
+fn fork_and_return(x: u64) -> (u64, u32) {
+    // SAFETY: the copy only sleeps and exits.
+    let copy = unsafe { libc::fork() };
+    if copy == 0 {
+        std::thread::sleep(Duration::from_secs(15));
+        // SAFETY: ends the copy without running anything of the process's.
+        unsafe { libc::_exit(0) };
+    }
+    (x, copy as u32)
+}
+
+#[test]
+fn a_lingering_forked_copy_does_not_delay_join() {
+    let mut p = Process::new(fork_and_return, 5);
+    p.start().unwrap();
+    let started = Instant::now();
+    let (x, copy) = p.join().unwrap();
+    assert_eq!(x, 5);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "join waited {:?} for the copy",
+        started.elapsed()
+    );
+    // The copy was in the process's group: it ended with it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while suite::alive(copy) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!suite::alive(copy), "the copy {copy} outlived its process");
+}
+
+#[test]
+fn a_process_that_exits_says_it_ended_before_returning() {
+    let mut p = Process::new(exit_with, 0).name("quitter");
+    p.start().unwrap();
+    let err = p.join().unwrap_err().to_string();
+    assert!(err.contains("process quitter (pid "), "{err}");
+    assert!(
+        err.contains("ended with exit code 0 while its function ran, before returning a result"),
+        "{err}"
+    );
+    assert!(err.contains("std::process::exit"), "{err}");
+    assert!(!err.contains("idle"), "{err}");
+    assert_eq!(p.exit_code(), Some(0));
+}
+
+#[test]
+fn joining_after_join_timeout_took_the_value_is_a_clear_error() {
+    let mut p = Process::new(sleep_ms, 1);
+    p.start().unwrap();
+    assert_eq!(p.join_timeout(Duration::from_secs(20)).unwrap(), Some(1));
+    match p.join() {
+        Err(Error::Misuse(m)) => assert!(m.contains("joined already"), "{m}"),
+        other => panic!("expected a misuse error, got {other:?}"),
+    }
+    assert_eq!(p.exit_code(), Some(0));
+}
+
+#[test]
+fn is_alive_and_exit_code_need_no_mut_and_join_all_keeps_values_and_failures() {
+    let mut list = ProcessList::new();
+    list.add(Process::new(sleep_ms, 200).name("napper"));
+    list.add(Process::new(exit_with, 4).name("four"));
+    list.start().unwrap();
+    let shared: &ProcessList = &list;
+    assert!(shared.is_alive());
+    let joined = list.join_all();
+    assert_eq!(joined[0].name(), "napper");
+    assert_eq!(joined[0].exit_code(), Some(0));
+    assert_eq!(joined[1].exit_code(), Some(4));
+    assert!(joined[1].error().is_some());
+    let mut joined = joined.into_iter();
+    assert_eq!(joined.next().unwrap().value::<u64>().unwrap(), 200);
+    assert!(!list.is_alive());
+}
+
+#[test]
+fn a_process_has_its_own_start_timeout() {
+    let mut p = Process::new(sleep_ms, 1).start_timeout(Duration::from_secs(5));
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap(), 1);
+}
