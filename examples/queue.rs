@@ -12,7 +12,7 @@ use spychro::{PipeEnd, Process, ProcessList, Receiver, Sender};
 #[spychro::job]
 fn producer(tx: Sender<u64>, range: (u64, u64)) {
     for x in range.0..range.1 {
-        tx.send(&x).expect("the queue is open");
+        tx.send(x).expect("the queue is open");
     }
     println!(
         "{} produced {}..{}",
@@ -29,7 +29,7 @@ fn consumer(rx: Receiver<u64>) -> (u64, u64) {
     while let Ok(x) = rx.recv() {
         count += 1;
         sum += x * x;
-        rx.task_done();
+        rx.task_done().expect("one task_done per message taken");
     }
     (count, sum)
 }
@@ -39,7 +39,7 @@ fn consumer(rx: Receiver<u64>) -> (u64, u64) {
 fn square_server(end: PipeEnd<u64, u64>) -> u64 {
     let mut served = 0;
     while let Ok(x) = end.recv() {
-        end.send(&(x * x)).expect("the caller listens");
+        end.send(x * x).expect("the caller listens");
         served += 1;
     }
     served
@@ -52,7 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut consumers: Vec<Process<consumer>> = (0..3)
         .map(|i| Process::new(consumer, rx.clone()).name(format!("consumer-{i}")))
         .collect();
-    drop(rx);
+    drop(rx); // the consumers hold every receiver: if they all die, join says so
     for c in &mut consumers {
         c.start()?;
     }
@@ -66,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     producers.start()?;
     producers.join()?;
 
-    tx.join(); // every message taken and marked done
+    tx.join()?; // every message taken and marked done (an error if every consumer died)
     tx.close(); // the poison pill for every consumer at once
     let (mut count, mut sum) = (0, 0);
     for c in &mut consumers {
@@ -83,7 +83,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut server = Process::new(square_server, theirs).name("square-server");
     server.start()?;
     for x in [3, 4, 12] {
-        ours.send(&x)?;
+        ours.send(x)?;
         println!("{x}^2 = {}", ours.recv()?);
     }
     drop(ours); // the server's recv ends

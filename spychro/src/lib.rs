@@ -58,7 +58,8 @@ mod worker;
 pub use call::ctx::Ctx;
 pub use call::job_fn::{AsJob, JobFn, TakesArgs};
 pub use channel::{
-    ChannelError, Mailbox, PipeEnd, Postbox, Receiver, Sender, pipe, postbox, queue,
+    JoinError, JoinTimeoutError, Mailbox, PipeEnd, Postbox, Receiver, RecvError, RecvTimeoutError,
+    SendError, Sender, TaskDoneError, TryRecvError, pipe, postbox, queue,
 };
 pub use engine::hooks::{PanicReport, WorkerLog};
 pub use error::{Error, ExitStatus, FailureKind, ItemError, WireError, WorkerError};

@@ -6,44 +6,37 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{MsgFlags, SockFlag, SockType, recv, send, socketpair};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::error::{RecvError, RecvTimeoutError, SendError, TryRecvError};
 
 /// The largest message a channel carries: what the kernel's default socket buffer holds.
 pub(crate) const MAX_MESSAGE: usize = 200 * 1024;
 
-/// Why a channel operation failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ChannelError {
-    /// Every peer that could send (or receive) is gone, or the channel was closed, and nothing
-    /// is left to take.
-    #[error("the channel is closed: every peer on the other side is gone or closed it")]
+/// Why sending bytes failed; the caller adds the message to make a [`SendError`].
+#[derive(Debug)]
+pub(crate) enum SendFailure {
     Disconnected,
-    /// Nothing arrived in time (or, for `try_recv`, nothing was there).
-    #[error("no message arrived within {0:?}")]
-    Timeout(Duration),
-    /// The message does not fit in one channel message.
-    #[error(
-        "a message of {size} bytes is above the channel limit of {limit} bytes; send smaller \
-         messages (or a path to a file)"
-    )]
-    TooLarge {
-        /// The encoded size.
-        size: usize,
-        /// The limit.
-        limit: usize,
-    },
-    /// No mailbox has this recipient id.
-    #[error("no mailbox has recipient id {0}")]
-    UnknownRecipient(u64),
-    /// The message could not be encoded or decoded.
-    #[error("a channel message could not be {0}")]
-    Codec(String),
-    /// The operating system refused.
-    #[error("channel i/o failed: {0}")]
-    Io(#[from] io::Error),
+    TooLarge { size: usize },
+    Io(io::Error),
+}
+
+impl SendFailure {
+    pub(crate) fn with<T>(self, message: T) -> SendError<T> {
+        match self {
+            SendFailure::Disconnected => SendError::Disconnected(message),
+            SendFailure::TooLarge { size } => SendError::TooLarge {
+                message,
+                size,
+                limit: MAX_MESSAGE,
+            },
+            SendFailure::Io(error) => SendError::Io { message, error },
+        }
+    }
 }
 
 /// A socket end, shared by the clones of a channel end in this process.
@@ -63,78 +56,101 @@ pub(crate) fn seqpacket_pair() -> io::Result<(Endpoint, Endpoint)> {
 }
 
 impl Endpoint {
-    pub(crate) fn send_bytes(&self, bytes: &[u8]) -> Result<(), ChannelError> {
+    pub(crate) fn send_bytes(&self, bytes: &[u8]) -> Result<(), SendFailure> {
+        let too_large = SendFailure::TooLarge { size: bytes.len() };
         if bytes.len() > MAX_MESSAGE {
-            return Err(ChannelError::TooLarge {
-                size: bytes.len(),
-                limit: MAX_MESSAGE,
-            });
+            return Err(too_large);
         }
         loop {
             match send(self.fd.as_raw_fd(), bytes, MsgFlags::MSG_NOSIGNAL) {
                 Ok(_) => return Ok(()),
-                Err(nix::errno::Errno::EINTR) => {}
-                Err(nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET) => {
-                    return Err(ChannelError::Disconnected);
-                }
-                Err(nix::errno::Errno::EMSGSIZE) => {
-                    return Err(ChannelError::TooLarge {
-                        size: bytes.len(),
-                        limit: MAX_MESSAGE,
-                    });
-                }
-                Err(e) => return Err(ChannelError::Io(e.into())),
+                Err(Errno::EINTR) => {}
+                Err(Errno::EPIPE | Errno::ECONNRESET) => return Err(SendFailure::Disconnected),
+                Err(Errno::EMSGSIZE) => return Err(too_large),
+                Err(e) => return Err(SendFailure::Io(e.into())),
             }
         }
     }
 
-    /// Takes one whole message, waiting at most `timeout` (forever with `None`).
-    pub(crate) fn recv_bytes(&self, timeout: Option<Duration>) -> Result<Vec<u8>, ChannelError> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+    /// Takes one whole message, waiting until `deadline` (forever with `None`).
+    fn recv_bytes(&self, deadline: Option<Instant>) -> Result<Vec<u8>, RecvTimeoutError> {
         let mut buf = vec![0u8; MAX_MESSAGE];
         loop {
             // Another reader may take a message between the wait and the read: read without
             // blocking and wait again if so.
             match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
-                Ok(0) => return Err(ChannelError::Disconnected),
+                Ok(0) => return Err(RecvTimeoutError::Disconnected),
                 Ok(n) => {
                     buf.truncate(n);
                     return Ok(buf);
                 }
-                Err(nix::errno::Errno::EAGAIN) => {}
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(nix::errno::Errno::ECONNRESET) => return Err(ChannelError::Disconnected),
-                Err(e) => return Err(ChannelError::Io(e.into())),
+                Err(Errno::EAGAIN) => {}
+                Err(Errno::EINTR) => continue,
+                Err(Errno::ECONNRESET) => return Err(RecvTimeoutError::Disconnected),
+                Err(e) => return Err(RecvTimeoutError::Io(e.into())),
             }
             let wait = match deadline {
                 None => PollTimeout::NONE,
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        return Err(ChannelError::Timeout(timeout.unwrap_or_default()));
+                        return Err(RecvTimeoutError::Timeout);
                     }
-                    PollTimeout::from(left.as_millis().clamp(1, u16::MAX as u128) as u16)
+                    poll_timeout(left)
                 }
             };
             let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, wait) {
-                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => return Err(ChannelError::Io(e.into())),
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(RecvTimeoutError::Io(e.into())),
             }
         }
     }
 
-    /// Encodes and sends one message.
-    pub(crate) fn send_value<T: Serialize>(&self, value: &T) -> Result<(), ChannelError> {
-        self.send_bytes(&encode(value)?)
+    /// Takes and decodes one message, waiting until `deadline` (forever with `None`).
+    fn recv_value<T: DeserializeOwned>(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<T, RecvTimeoutError> {
+        let bytes = self.recv_bytes(deadline)?;
+        crate::wire::decode_value(&bytes).map_err(RecvTimeoutError::Deserialize)
     }
 
-    /// Takes and decodes one message, waiting at most `timeout` (forever with `None`).
-    pub(crate) fn recv_value<T: serde::de::DeserializeOwned>(
+    /// Takes and decodes one message, waiting for one.
+    pub(crate) fn recv_wait<T: DeserializeOwned>(&self) -> Result<T, RecvError> {
+        self.recv_value(None)
+            .map_err(RecvTimeoutError::without_deadline)
+    }
+
+    /// Takes and decodes one message, waiting at most `timeout`.
+    pub(crate) fn recv_timeout<T: DeserializeOwned>(
         &self,
-        timeout: Option<Duration>,
-    ) -> Result<T, ChannelError> {
-        decode(&self.recv_bytes(timeout)?)
+        timeout: Duration,
+    ) -> Result<T, RecvTimeoutError> {
+        // A timeout too far away to be an instant is no timeout.
+        self.recv_value(Instant::now().checked_add(timeout))
+    }
+
+    /// Takes and decodes one message if one is there.
+    pub(crate) fn try_recv<T: DeserializeOwned>(&self) -> Result<T, TryRecvError> {
+        self.recv_value(Some(Instant::now()))
+            .map_err(RecvTimeoutError::without_waiting)
+    }
+
+    /// Whether every process that held the other end has closed it (the peer's side of the
+    /// socketpair is released: `POLLHUP`).
+    pub(crate) fn peer_gone(&self) -> io::Result<bool> {
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::empty())];
+        loop {
+            match poll(&mut fds, PollTimeout::ZERO) {
+                Ok(_) => {
+                    let seen = fds[0].revents().unwrap_or(PollFlags::empty());
+                    return Ok(seen.contains(PollFlags::POLLHUP));
+                }
+                Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Whether a message is waiting.
@@ -158,18 +174,22 @@ impl Endpoint {
     }
 
     /// Ends sending on this socket for every process that holds it: readers of the other end
-    /// take what is queued, then get [`ChannelError::Disconnected`].
+    /// take what is queued, then are told the channel is disconnected.
     pub(crate) fn close_sending(&self) {
         let _ = nix::sys::socket::shutdown(self.fd.as_raw_fd(), nix::sys::socket::Shutdown::Write);
     }
 }
 
-pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ChannelError> {
-    crate::wire::encode_value(value).map_err(|e| ChannelError::Codec(format!("serialized: {e}")))
+/// Encodes a message, or says why it cannot be.
+pub(crate) fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, String> {
+    crate::wire::encode_value(message)
 }
 
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ChannelError> {
-    crate::wire::decode_value(bytes).map_err(|e| ChannelError::Codec(format!("deserialized: {e}")))
+/// A poll(2) timeout of at least `left` rounded up to a millisecond, at most about a minute
+/// (a longer wait polls again).
+fn poll_timeout(left: Duration) -> PollTimeout {
+    let ms = left.as_nanos().div_ceil(1_000_000);
+    PollTimeout::from(ms.clamp(1, u16::MAX as u128) as u16)
 }
 
 thread_local! {

@@ -1,116 +1,32 @@
-//! [`pipe`]: a duplex channel between two processes; [`queue`]: many senders and receivers,
-//! each message taken by exactly one receiver, with `task_done`/`join` like Python's
-//! `JoinableQueue`.
+//! [`queue`]: many senders and receivers, each message taken by exactly one receiver, with
+//! `task_done`/`join` like Python's `JoinableQueue` (the count behind them: `unfinished`).
 
+use std::io;
 use std::marker::PhantomData;
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
-use super::endpoint::{ChannelError, Endpoint, encode, seqpacket_pair};
-use crate::sys::status::StatusPage;
-
-/// One end of a duplex [`pipe`]: sends `S`, receives `R`.
-#[derive(Serialize, Deserialize)]
-#[serde(bound = "")]
-pub struct PipeEnd<S, R> {
-    end: Endpoint,
-    #[serde(skip)]
-    _types: PhantomData<fn(S) -> R>,
-}
-
-/// A duplex channel between two processes: keep one end, give the other to a child (in its
-/// item or arguments). A peer that is gone ends a waiting `recv` with
-/// [`ChannelError::Disconnected`].
-///
-/// ```
-/// use spychro::{PipeEnd, Process};
-///
-/// #[spychro::job]
-/// fn echo_upper(end: PipeEnd<String, String>) -> usize {
-///     let mut n = 0;
-///     while let Ok(line) = end.recv() {
-///         end.send(&line.to_uppercase()).unwrap();
-///         n += 1;
-///     }
-///     n
-/// }
-///
-/// let (ours, theirs) = spychro::pipe::<String, String>()?;
-/// let mut child = Process::new(echo_upper, theirs);
-/// child.start()?;
-/// ours.send(&"hello".to_string())?;
-/// assert_eq!(ours.recv()?, "HELLO");
-/// drop(ours); // the child's recv now ends
-/// assert_eq!(child.join()?, 1);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-// The two ends' types are the documentation: an alias would hide them.
-#[allow(clippy::type_complexity)]
-pub fn pipe<A, B>() -> Result<(PipeEnd<A, B>, PipeEnd<B, A>), ChannelError> {
-    let (a, b) = seqpacket_pair()?;
-    Ok((
-        PipeEnd {
-            end: a,
-            _types: PhantomData,
-        },
-        PipeEnd {
-            end: b,
-            _types: PhantomData,
-        },
-    ))
-}
-
-impl<S: Serialize, R: DeserializeOwned> PipeEnd<S, R> {
-    /// Sends a message to the other end.
-    pub fn send(&self, message: &S) -> Result<(), ChannelError> {
-        self.end.send_value(message)
-    }
-
-    /// Waits for the next message.
-    pub fn recv(&self) -> Result<R, ChannelError> {
-        self.end.recv_value(None)
-    }
-
-    /// Waits at most `timeout` for the next message.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<R, ChannelError> {
-        self.end.recv_value(Some(timeout))
-    }
-}
-
-/// The counter behind `task_done`/`join`, in memory shared by every process of a queue.
-struct Unfinished {
-    fd: OwnedFd,
-    page: StatusPage,
-}
-
-impl Unfinished {
-    fn new() -> Result<Unfinished, ChannelError> {
-        let (page, fd) = StatusPage::create()?;
-        Ok(Unfinished { fd, page })
-    }
-}
-
-impl Serialize for Unfinished {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        super::endpoint::serialize_fd(&self.fd, s)
-    }
-}
-
-impl<'de> Deserialize<'de> for Unfinished {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let fd = super::endpoint::deserialize_fd(d)?;
-        let page = StatusPage::map(&fd).map_err(serde::de::Error::custom)?;
-        Ok(Unfinished { fd, page })
-    }
-}
+use super::endpoint::{Endpoint, encode, seqpacket_pair};
+use super::error::{
+    JoinError, JoinTimeoutError, RecvError, RecvTimeoutError, SendError, TaskDoneError,
+    TryRecvError,
+};
+use super::unfinished::Unfinished;
 
 /// The sending side of a [`queue`]. Clone it, or give it to children: every message goes to
 /// exactly one receiver.
+///
+/// ```
+/// let (tx, rx) = spychro::queue::<u32>()?;
+/// let tx2 = tx.clone();
+/// tx.send(1).unwrap();
+/// tx2.send(2).unwrap();
+/// assert_eq!((rx.recv().unwrap(), rx.recv().unwrap()), (1, 2));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct Sender<T> {
@@ -122,6 +38,15 @@ pub struct Sender<T> {
 
 /// The receiving side of a [`queue`]. Clone it, or give it to children: receivers share the
 /// messages, each taken by one of them.
+///
+/// ```
+/// let (tx, rx) = spychro::queue::<u32>()?;
+/// let rx2 = rx.clone();
+/// tx.send(1).unwrap();
+/// tx.send(2).unwrap();
+/// assert_eq!(rx.recv().unwrap() + rx2.recv().unwrap(), 3);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct Receiver<T> {
@@ -154,7 +79,7 @@ impl<T> Clone for Receiver<T> {
 /// A queue between any number of processes (1:N, N:1, N:M). Each message is delivered whole
 /// to exactly one receiver; a receiver that dies does not lose the messages it had not taken.
 /// Once every sender is dropped (or one calls [`Sender::close`], the poison pill that cannot
-/// be lost), receivers take what is left and then get [`ChannelError::Disconnected`].
+/// be lost), receivers take what is left and then get [`RecvError::Disconnected`].
 ///
 /// ```
 /// use spychro::{Process, ProcessList, Receiver};
@@ -164,7 +89,7 @@ impl<T> Clone for Receiver<T> {
 ///     let mut sum = 0;
 ///     while let Ok(x) = rx.recv() {
 ///         sum += x;
-///         rx.task_done();
+///         rx.task_done().unwrap();
 ///     }
 ///     sum
 /// }
@@ -174,18 +99,18 @@ impl<T> Clone for Receiver<T> {
 /// for _ in 0..2 {
 ///     consumers.add(Process::new(consume, rx.clone()));
 /// }
-/// drop(rx);
+/// drop(rx); // the consumers hold the only receivers: join sees them go
 /// consumers.start()?;
 /// for x in 1..=100 {
-///     tx.send(&x)?;
+///     tx.send(x)?;
 /// }
-/// tx.join(); // every message was taken and marked done
+/// tx.join()?; // every message was taken and marked done
 /// tx.close(); // the poison pill: every consumer's recv ends
 /// let codes = consumers.join()?;
 /// assert!(codes.iter().all(|c| *c == Some(0)), "{codes:?}");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn queue<T>() -> Result<(Sender<T>, Receiver<T>), ChannelError> {
+pub fn queue<T>() -> io::Result<(Sender<T>, Receiver<T>)> {
     let (a, b) = seqpacket_pair()?;
     let unfinished = Arc::new(Unfinished::new()?);
     Ok((
@@ -203,31 +128,112 @@ pub fn queue<T>() -> Result<(Sender<T>, Receiver<T>), ChannelError> {
 }
 
 impl<T: Serialize> Sender<T> {
-    /// Queues a message; waits while the queue is full.
-    pub fn send(&self, message: &T) -> Result<(), ChannelError> {
-        let bytes = encode(message)?;
-        let counter = self.unfinished.page.word(0);
-        counter.fetch_add(1, Ordering::AcqRel);
-        self.end.send_bytes(&bytes).inspect_err(|_| {
-            counter.fetch_sub(1, Ordering::AcqRel);
+    /// Queues a message, waiting while the queue is full; on failure the error holds it.
+    ///
+    /// ```
+    /// use spychro::SendError;
+    ///
+    /// let (tx, rx) = spychro::queue::<Vec<u8>>()?;
+    /// tx.send(vec![1; 10]).unwrap();
+    /// match tx.send(vec![0; 1 << 20]) {
+    ///     Err(SendError::TooLarge { message, size, limit }) => {
+    ///         assert_eq!(message.len(), 1 << 20);
+    ///         assert!(size > limit);
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// assert_eq!(rx.recv().unwrap(), [1; 10]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send(&self, message: T) -> Result<(), SendError<T>> {
+        let bytes = match encode(&message) {
+            Ok(bytes) => bytes,
+            Err(error) => return Err(SendError::Serialize { message, error }),
+        };
+        // Counted before it can be received, so that a quick task_done never finds it missing.
+        self.unfinished.add_one();
+        self.end.send_bytes(&bytes).map_err(|failure| {
+            // Not sent: not to be waited for. (Only an extra task_done elsewhere can have
+            // taken the count to zero already; that one was told.)
+            let _ = self.unfinished.finish_one();
+            failure.with(message)
         })
     }
 }
 
 impl<T> Sender<T> {
     /// Waits until every message sent so far (by any sender of this queue) was received and
-    /// marked with [`Receiver::task_done`].
-    pub fn join(&self) {
-        let counter = self.unfinished.page.word(0);
-        let mut nap = Duration::from_micros(50);
-        while counter.load(Ordering::Acquire) != 0 {
-            std::thread::sleep(nap);
-            nap = (nap * 2).min(Duration::from_millis(2));
-        }
+    /// marked with [`Receiver::task_done`], as Python's `JoinableQueue.join` does.
+    ///
+    /// Fails, instead of waiting forever, once no receiver is left anywhere while messages are
+    /// not done: every process that held a [`Receiver`] of this queue closed it (dropped it,
+    /// exited or died), so those messages never will be. Until then it waits: a consumer that
+    /// died holding a message while others live leaves that message unfinished, and `join`
+    /// returns the error only once the others are gone too (after [`close`](Sender::close),
+    /// say). A `Receiver` kept in the calling process counts: it keeps the queue open, and
+    /// `join` then waits for as long as messages are not done; drop yours before joining, or
+    /// use [`join_timeout`](Sender::join_timeout). A join wakes within microseconds of the
+    /// last `task_done`, and within about 10 ms of the last receiver closing.
+    ///
+    /// ```
+    /// use spychro::{JoinError, Process, Receiver};
+    ///
+    /// #[spychro::job]
+    /// fn take_one_and_leave(rx: Receiver<u32>) -> u32 {
+    ///     rx.recv().unwrap() // returns without task_done
+    /// }
+    ///
+    /// let (tx, rx) = spychro::queue::<u32>()?;
+    /// let mut consumer = Process::new(take_one_and_leave, rx); // ours goes with it
+    /// consumer.start()?;
+    /// tx.send(1)?;
+    /// assert_eq!(consumer.join()?, 1);
+    /// assert!(matches!(tx.join(), Err(JoinError::Disconnected { unfinished: 1 })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn join(&self) -> Result<(), JoinError> {
+        self.unfinished
+            .wait_zero(&self.end, None)
+            .map_err(JoinTimeoutError::without_deadline)
+    }
+
+    /// [`join`](Sender::join), waiting at most `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use spychro::JoinTimeoutError;
+    ///
+    /// let (tx, rx) = spychro::queue::<u32>()?;
+    /// tx.send(1).unwrap();
+    /// let waited = tx.join_timeout(Duration::from_millis(10));
+    /// assert!(matches!(waited, Err(JoinTimeoutError::Timeout { unfinished: 1 })));
+    /// rx.recv().unwrap();
+    /// rx.task_done().unwrap();
+    /// tx.join_timeout(Duration::from_millis(10)).unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn join_timeout(&self, timeout: Duration) -> Result<(), JoinTimeoutError> {
+        // A timeout too far away to be an instant is no timeout.
+        self.unfinished
+            .wait_zero(&self.end, Instant::now().checked_add(timeout))
     }
 
     /// Closes the queue for every process: receivers take what is queued, then get
-    /// [`ChannelError::Disconnected`]. Sending afterwards fails.
+    /// [`RecvError::Disconnected`]. Sending afterwards fails with
+    /// [`SendError::Disconnected`].
+    ///
+    /// ```
+    /// use spychro::RecvError;
+    ///
+    /// let (tx, rx) = spychro::queue::<u32>()?;
+    /// let also_tx = tx.clone();
+    /// tx.send(1).unwrap();
+    /// tx.close(); // for every clone and every process
+    /// assert!(also_tx.send(2).is_err());
+    /// assert_eq!(rx.recv().unwrap(), 1);
+    /// assert!(matches!(rx.recv(), Err(RecvError::Disconnected)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn close(&self) {
         self.end.close_sending();
     }
@@ -235,36 +241,86 @@ impl<T> Sender<T> {
 
 impl<T: DeserializeOwned> Receiver<T> {
     /// Takes the next message, waiting for one.
-    pub fn recv(&self) -> Result<T, ChannelError> {
-        self.end.recv_value(None)
+    ///
+    /// ```
+    /// use spychro::RecvError;
+    ///
+    /// let (tx, rx) = spychro::queue::<u32>()?;
+    /// tx.send(1).unwrap();
+    /// drop(tx);
+    /// assert_eq!(rx.recv().unwrap(), 1);
+    /// assert!(matches!(rx.recv(), Err(RecvError::Disconnected)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recv(&self) -> Result<T, RecvError> {
+        self.end.recv_wait()
     }
 
     /// Takes the next message, waiting at most `timeout`.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, ChannelError> {
-        self.end.recv_value(Some(timeout))
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use spychro::RecvTimeoutError;
+    ///
+    /// let (tx, rx) = spychro::queue::<u32>()?;
+    /// let waited = rx.recv_timeout(Duration::from_millis(10));
+    /// assert!(matches!(waited, Err(RecvTimeoutError::Timeout)));
+    /// tx.send(1).unwrap();
+    /// assert_eq!(rx.recv_timeout(Duration::from_secs(1)).unwrap(), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.end.recv_timeout(timeout)
     }
 
-    /// Takes the next message if one is there.
-    pub fn try_recv(&self) -> Result<T, ChannelError> {
-        self.end.recv_value(Some(Duration::ZERO))
+    /// Takes the next message if one is there, without waiting.
+    ///
+    /// ```
+    /// use spychro::TryRecvError;
+    ///
+    /// let (tx, rx) = spychro::queue::<u32>()?;
+    /// assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
+    /// tx.send(1).unwrap();
+    /// tx.close();
+    /// assert_eq!(rx.try_recv().unwrap(), 1);
+    /// assert!(matches!(rx.try_recv(), Err(TryRecvError::Disconnected)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        self.end.try_recv()
     }
 }
 
 impl<T> Receiver<T> {
     /// Whether no message is waiting right now.
+    ///
+    /// ```
+    /// let (tx, rx) = spychro::queue::<u32>()?;
+    /// assert!(rx.is_empty());
+    /// tx.send(1).unwrap();
+    /// assert!(!rx.is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.end.is_empty()
     }
 
-    /// Marks one received message as processed, for [`Sender::join`].
-    pub fn task_done(&self) {
-        let counter = self.unfinished.page.word(0);
-        let _ = counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
-    }
-}
-
-impl std::fmt::Debug for Unfinished {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Unfinished(fd {})", self.fd.as_raw_fd())
+    /// Marks one received message as processed, for [`Sender::join`]. Calling it more times
+    /// than messages were sent is an error, [`TaskDoneError`] (the count is the queue's, over
+    /// every process: as with Python's `JoinableQueue`, an extra call while another message
+    /// is unfinished counts that one as done).
+    ///
+    /// ```
+    /// use spychro::TaskDoneError;
+    ///
+    /// let (tx, rx) = spychro::queue::<u32>()?;
+    /// tx.send(1).unwrap();
+    /// rx.recv().unwrap();
+    /// rx.task_done().unwrap();
+    /// assert_eq!(rx.task_done(), Err(TaskDoneError));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn task_done(&self) -> Result<(), TaskDoneError> {
+        self.unfinished.finish_one()
     }
 }

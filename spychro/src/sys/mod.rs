@@ -1,10 +1,12 @@
 //! The operating system, wrapped: starting worker processes (`spawn`), passing descriptors
 //! (`fdpass`), the status page shared with a worker (`status`), process descriptors
-//! (`pidfd`), ending a process tree (`tree`), and SIGINT/SIGTERM (`signals`).
+//! (`pidfd`), ending a process tree (`tree`), SIGINT/SIGTERM (`signals`), and sleeping on a
+//! shared word (`futex`).
 //!
 //! Most of the crate's `unsafe` lives here, each block with the invariant it relies on.
 
 pub(crate) mod fdpass;
+pub(crate) mod futex;
 pub(crate) mod pidfd;
 pub(crate) mod signals;
 pub(crate) mod spawn;
