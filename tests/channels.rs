@@ -416,3 +416,27 @@ fn a_message_too_large_is_handed_back_with_its_size_and_the_limit() {
     tx.close();
     assert_eq!(reader.join().unwrap(), [10]);
 }
+
+/// Sends 1 and 2, then ends without reading what it was sent.
+#[spychro::job]
+fn say_and_leave(end: PipeEnd<u64, u64>) {
+    end.send(1).unwrap();
+    end.send(2).unwrap();
+    // Wait until the parent's message is queued for us, and leave it unread.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while end.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn messages_sent_before_a_peer_left_are_received_even_if_it_left_ours_unread() {
+    let (ours, theirs) = spychro::pipe::<u64, u64>().unwrap();
+    let mut child = Process::new(say_and_leave, theirs);
+    child.start().unwrap();
+    ours.send(99).unwrap();
+    child.join().unwrap();
+    assert_eq!(ours.recv().unwrap(), 1);
+    assert_eq!(ours.recv().unwrap(), 2);
+    assert!(matches!(ours.recv(), Err(RecvError::Disconnected)));
+}

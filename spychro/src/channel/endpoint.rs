@@ -75,6 +75,7 @@ impl Endpoint {
     /// Takes one whole message, waiting until `deadline` (forever with `None`).
     fn recv_bytes(&self, deadline: Option<Instant>) -> Result<Vec<u8>, RecvTimeoutError> {
         let mut buf = vec![0u8; MAX_MESSAGE];
+        let mut reset = false;
         loop {
             // Another reader may take a message between the wait and the read: read without
             // blocking and wait again if so.
@@ -86,6 +87,12 @@ impl Endpoint {
                 }
                 Err(Errno::EAGAIN) => {}
                 Err(Errno::EINTR) => continue,
+                // The peer closed with messages of ours unread: the kernel reports that once,
+                // before the messages queued for us. Reading again takes them (or the end).
+                Err(Errno::ECONNRESET) if !reset => {
+                    reset = true;
+                    continue;
+                }
                 Err(Errno::ECONNRESET) => return Err(RecvTimeoutError::Disconnected),
                 Err(e) => return Err(RecvTimeoutError::Io(e.into())),
             }

@@ -142,4 +142,17 @@ impl<S: Serialize, R: DeserializeOwned> PipeEnd<S, R> {
     pub fn try_recv(&self) -> Result<R, TryRecvError> {
         self.end.try_recv()
     }
+
+    /// Whether no message is waiting at this end right now.
+    ///
+    /// ```
+    /// let (a, b) = spychro::pipe::<u8, u8>()?;
+    /// assert!(b.is_empty());
+    /// a.send(1).unwrap();
+    /// assert!(!b.is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.end.is_empty()
+    }
 }
