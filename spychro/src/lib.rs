@@ -143,6 +143,11 @@ pub fn init() {
     worker::entry::enter_if_worker();
 }
 
+/// The README's code blocks, compiled and run as doc tests so that they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 /// Not public API: what `#[job]`, `#[task]` and `#[main]` expand to.
 #[doc(hidden)]
 pub mod __private {
