@@ -7,6 +7,8 @@ use crate::wire;
 
 /// A batch in flight.
 pub(crate) struct InFlight {
+    /// The job the items belong to.
+    pub(crate) job: u32,
     pub(crate) first: u64,
     pub(crate) count: u32,
     /// Outcomes received so far.
@@ -30,6 +32,7 @@ impl InFlight {
             values.skip().ok()?;
         }
         Some(InFlight {
+            job: self.job,
             first: self.first + from as u64,
             count: to - from,
             done: 0,

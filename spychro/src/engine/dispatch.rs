@@ -1,151 +1,167 @@
 //! Batches out: which worker gets the next batch (breadth-first, a few in flight per worker),
-//! how big it is (the sizer), what goes in it (items to send again first, then new items read
-//! lazily from the input and serialized), and when a worker has run its share of items and is
-//! replaced (`max_items_per_worker`).
+//! of which job (round robin between the jobs that have work, so that jobs sharing a pool
+//! share its workers fairly), how big it is (each job's sizer), what goes in it (items to send
+//! again first, then new items read lazily from the job's input), and when a worker has run
+//! its share of items and is replaced (`max_items_per_worker`).
 
-use std::sync::Arc;
+use std::time::Instant;
 
 use super::batch::InFlight;
-use super::run::Run;
+use super::conductor::{Engine, Jobs};
+use super::job::JobIo;
 use super::sizer::MAX_BYTES;
-use super::worker::State;
-use crate::call::job_fn::JobFn;
-use crate::error::{Error, FailureKind, ItemError};
-use crate::wire;
+use super::worker::{Load, State};
+use crate::error::Error;
 
 /// Batches in flight per worker before every worker is up; once they are, small batches go
 /// deeper (see `Sizer::depth`), so that one-item messages do not wake a sleeping worker each
 /// time.
 const PIPELINE: usize = 2;
 
-impl<F: JobFn, It: Iterator<Item = F::Item>> Run<'_, F, It> {
+impl Engine {
     /// Replaces the workers that ran their share of items.
-    pub(super) fn recycle(&mut self) -> Result<(), Error> {
-        let Some(max) = self.options.max_items_per_worker else {
+    pub(super) fn recycle(&mut self, jobs: Jobs<'_, '_>) -> Result<(), Error> {
+        let Some(max) = self.workers.options.max_items_per_worker else {
             return Ok(());
         };
-        for i in 0..self.pool.workers.len() {
-            let w = &self.pool.workers[i];
+        if jobs.iter().all(|j| j.core().over()) {
+            return Ok(());
+        }
+        for i in 0..self.workers.workers.len() {
+            let w = &self.workers.workers[i];
             if w.state == State::Ready && w.assigned >= max && w.inflight.is_empty() {
-                self.pool.retire(i);
+                self.workers.retire(i);
                 self.replace(i)?;
             }
         }
         Ok(())
     }
 
-    /// Sends batches breadth-first: every ready worker gets one before any gets a second,
-    /// and while some workers are still starting, the ready ones hold one batch each.
-    pub(super) fn dispatch(&mut self) -> Result<(), Error> {
-        if self.job.stopped() {
+    /// Sends batches breadth-first: every worker gets one before any gets a second, and while
+    /// some workers are still starting, each holds one batch.
+    pub(super) fn dispatch(&mut self, jobs: Jobs<'_, '_>) -> Result<(), Error> {
+        if jobs.is_empty() {
             return Ok(());
         }
-        let workers = &self.pool.workers;
+        let workers = &self.workers.workers;
         let live = workers.iter().filter(|w| w.state != State::Gone).count();
         let starting = workers
             .iter()
-            .any(|w| matches!(w.state, State::Starting { .. } | State::Loading { .. }));
-        let first_size = self.job.sizer.next(self.remaining(), live);
-        let depth = if starting {
-            1
-        } else {
-            self.job.sizer.depth(first_size).max(PIPELINE)
-        };
-        for level in 0..depth {
-            for i in 0..self.pool.workers.len() {
-                let w = &self.pool.workers[i];
-                if w.state != State::Ready || w.inflight.len() != level {
+            .any(|w| w.state.handshake_deadline().is_some());
+        // How deep each job may fill a worker.
+        let depths: Vec<usize> = jobs
+            .iter()
+            .map(|j| {
+                if starting {
+                    return 1;
+                }
+                let c = j.core();
+                let first = c.sizer.next(j.remaining(), live);
+                c.sizer.depth(first).max(PIPELINE)
+            })
+            .collect();
+        let deepest = depths.iter().copied().max().unwrap_or(1);
+        for level in 0..deepest {
+            for i in 0..self.workers.workers.len() {
+                let w = &self.workers.workers[i];
+                if w.state == State::Gone || w.inflight.len() != level {
                     continue;
                 }
-                let mut size = self.job.sizer.next(self.remaining(), live);
-                if let Some(max) = self.options.max_items_per_worker {
+                let mut size_cap = usize::MAX;
+                if let Some(max) = self.workers.options.max_items_per_worker {
                     let quota = max.saturating_sub(w.assigned);
                     if quota == 0 {
                         continue;
                     }
-                    size = size.min(quota as usize);
+                    size_cap = quota as usize;
                 }
-                if self.options.bounded && self.requeue.is_empty() {
-                    let ahead = self.next_index - self.job.reorder.next_index();
-                    if ahead >= (3 * depth * live * size) as u64 {
-                        return Ok(());
+                // The next job, in turn, that has work for this level.
+                let n = jobs.len();
+                for k in 0..n {
+                    let j = (self.next_job + k) % n;
+                    if level >= depths[j] {
+                        continue;
                     }
-                }
-                let Some(batch) = self.next_batch(size) else {
-                    return Ok(());
-                };
-                let w = &mut self.pool.workers[i];
-                if let Err(e) = w.queue_batch(self.job.id, &batch) {
-                    return Err(Error::internal(format!("a batch could not be framed: {e}")));
-                }
-                w.assigned += batch.count as u64;
-                w.inflight.push_back(batch);
-                if self.job.stopped() {
-                    return Ok(());
+                    let Some(batch) = next_batch(&mut *jobs[j], live, depths[j], size_cap) else {
+                        continue;
+                    };
+                    self.next_job = (j + 1) % n;
+                    self.send(i, &mut *jobs[j], batch)?;
+                    break;
                 }
             }
         }
         Ok(())
     }
 
-    /// Items left, when the iterator knows exactly.
-    pub(super) fn remaining(&self) -> Option<usize> {
-        match self.input.size_hint() {
-            (lo, Some(hi)) if lo == hi => Some(lo),
-            _ => None,
+    /// Queues `batch` of `job` to worker `i`, after the job's set-up if the worker does not
+    /// have it yet.
+    fn send(&mut self, i: usize, job: &mut dyn JobIo, batch: InFlight) -> Result<(), Error> {
+        let start_timeout = self.workers.options.start_timeout;
+        let w = &mut self.workers.workers[i];
+        let core = job.core_mut();
+        if w.load(core.id).is_none() {
+            w.queue().extend_from_slice(&core.setup);
+            w.set_load(
+                core.id,
+                Load::Sent {
+                    deadline: Instant::now() + start_timeout,
+                },
+            );
         }
+        if let Err(e) = w.queue_batch(core.id, &batch) {
+            return Err(Error::internal(format!("a batch could not be framed: {e}")));
+        }
+        w.assigned += batch.count as u64;
+        w.inflight.push_back(batch);
+        core.in_flight += 1;
+        Ok(())
     }
+}
 
-    /// The next batch of at most `size` items: items to send again first, then new items
-    /// (fewer if they pass [`MAX_BYTES`]), serialized.
-    fn next_batch(&mut self, size: usize) -> Option<InFlight> {
-        if let Some((_, batch)) = self.requeue.pop_first() {
-            if batch.count as usize <= size {
-                return Some(batch);
-            }
-            let head = batch.slice(0, size as u32);
-            if let Some(rest) = batch.slice(size as u32, batch.count) {
-                self.requeue.insert(rest.first, rest);
-            }
-            return head;
+/// The next batch of `job`, of the size its sizer says (at most `size_cap`): items to send
+/// again first, then new items (fewer if they pass [`MAX_BYTES`]), serialized. `None` when
+/// the job has nothing to send now (over, stopped, waiting for its stream's consumer, or at
+/// the end of its input).
+fn next_batch(job: &mut dyn JobIo, live: usize, depth: usize, size_cap: usize) -> Option<InFlight> {
+    if job.stopped() || job.core().error.is_some() || job.core().cancelled {
+        return None;
+    }
+    let remaining = job.remaining();
+    let delivered = job.delivered();
+    let core = job.core_mut();
+    let size = core.sizer.next(remaining, live).min(size_cap).max(1);
+    if let Some((_, batch)) = core.requeue.pop_first() {
+        if batch.count as usize <= size {
+            return Some(batch);
         }
-        if self.input_done {
+        let head = batch.slice(0, size as u32);
+        if let Some(rest) = batch.slice(size as u32, batch.count) {
+            core.requeue.insert(rest.first, rest);
+        }
+        return head;
+    }
+    if core.input_done {
+        return None;
+    }
+    if core.options.bounded {
+        let ahead = core.next_index - delivered;
+        if ahead >= (3 * depth * live * size) as u64 {
             return None;
         }
-        let first = self.next_index;
-        let mut items = self.job.spare_items.pop().unwrap_or_default();
-        items.clear();
-        let mut count = 0u32;
-        let mut failed = false;
-        while (count as usize) < size && items.len() < MAX_BYTES {
-            let Some(item) = self.input.next() else {
-                self.input_done = true;
-                break;
-            };
-            let index = first + u64::from(count);
-            if let Err(message) = wire::push_value(&mut items, &item) {
-                self.job.fail(Box::new(ItemError::new(
-                    F::NAME,
-                    index,
-                    F::describe(&item),
-                    std::process::id(),
-                    FailureKind::SerializeItem { message },
-                )));
-                // The batch ends before the failed item; in keep-going mode the next batch
-                // starts after it.
-                failed = true;
-                break;
-            }
-            count += 1;
-        }
-        // The failed item, if one ended the batch, is used up too.
-        self.next_index = first + u64::from(count) + u64::from(failed);
-        self.job.sizer.built(count, items.len());
-        (count > 0).then_some(InFlight {
-            first,
-            count,
-            done: 0,
-            items: Arc::new(items),
-        })
     }
+    let first = core.next_index;
+    let id = core.id;
+    let mut items = core.spare_items.pop().unwrap_or_default();
+    items.clear();
+    let count = job.read_items(size, MAX_BYTES, &mut items);
+    let core = job.core_mut();
+    core.sizer.built(count, items.len());
+    (count > 0).then(|| InFlight {
+        job: id,
+        first,
+        count,
+        done: 0,
+        items: std::sync::Arc::new(items),
+    })
 }

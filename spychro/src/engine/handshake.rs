@@ -1,10 +1,11 @@
 //! The handshake, the same for a pool's workers, a [`Process`](crate::Process) and (later) a
-//! supervisor's processes: the worker says hello (its protocol version), the caller's job
-//! set-up (queued as the worker starts) is answered with "loaded" or the reason it was
-//! refused. Both steps must complete within the caller's `start_timeout`.
+//! supervisor's processes: the worker says hello (its protocol version) within the caller's
+//! `start_timeout`. What the caller queued before the hello (a job's set-up, its first batch)
+//! is read right after it, so a start costs no extra round trip; each set-up is answered with
+//! "loaded" or the reason it was refused, also within `start_timeout`.
 //!
-//! A pool drives it from its poll loop ([`on_frame`]); a lone process waits for it
-//! ([`complete`]).
+//! A pool drives it from its poll loop ([`on_frame`]); a lone process waits for its hello and
+//! its one set-up ([`complete`]).
 
 use std::os::fd::AsFd;
 use std::time::Instant;
@@ -17,21 +18,16 @@ use crate::wire;
 
 /// What a frame from a worker in its handshake meant.
 pub(crate) enum Step {
-    /// The frame was a handshake step.
+    /// The frame was the hello.
     Done,
     /// The frame is not part of the handshake: handle it as usual.
     NotHandshake,
 }
 
-/// Handles `tag` if it is a handshake frame for worker `w`, loading job `job`.
-pub(crate) fn on_frame(
-    w: &mut Worker,
-    tag: u8,
-    body: &[u8],
-    job: &str,
-) -> Result<Step, WorkerErrorKind> {
+/// Handles `tag` if it is worker `w`'s hello.
+pub(crate) fn on_frame(w: &mut Worker, tag: u8, body: &[u8]) -> Result<Step, WorkerErrorKind> {
     match (tag, w.state) {
-        (wire::TAG_HELLO, State::Starting { deadline }) => {
+        (wire::TAG_HELLO, State::Starting { .. }) => {
             let hello: wire::Hello = wire::decode(body, "hello").map_err(WorkerErrorKind::Wire)?;
             if hello.protocol != wire::PROTOCOL_VERSION {
                 return Err(WorkerErrorKind::ProtocolMismatch {
@@ -39,29 +35,13 @@ pub(crate) fn on_frame(
                     theirs: hello.protocol,
                 });
             }
-            w.state = State::Loading { deadline };
+            w.state = State::Ready;
             Ok(Step::Done)
         }
-        (wire::TAG_SETUP_DONE, State::Loading { .. }) => {
-            let done: wire::SetupDone =
-                wire::decode(body, "setup done").map_err(WorkerErrorKind::Wire)?;
-            match done.result {
-                Ok(()) => {
-                    w.state = State::Ready;
-                    Ok(Step::Done)
-                }
-                Err(reason) => Err(WorkerErrorKind::Refused {
-                    job: job.to_owned(),
-                    reason,
-                }),
-            }
-        }
-        (wire::TAG_HELLO | wire::TAG_SETUP_DONE, state) => {
-            Err(WorkerErrorKind::Wire(crate::error::WireError::Decode {
-                what: "handshake",
-                message: format!("message tag {tag} is not expected while the worker is {state:?}"),
-            }))
-        }
+        (wire::TAG_HELLO, state) => Err(WorkerErrorKind::Wire(crate::error::WireError::Decode {
+            what: "handshake",
+            message: format!("a second hello while the worker is {state:?}"),
+        })),
         _ => Ok(Step::NotHandshake),
     }
 }
@@ -83,10 +63,12 @@ pub(crate) fn complete(
     job: &str,
     mut other: impl FnMut(&Worker, u8, &[u8]),
 ) -> Result<(), WorkerErrorKind> {
+    let deadline = w
+        .state
+        .handshake_deadline()
+        .unwrap_or_else(|| Instant::now() + w.start_timeout);
+    let mut loaded = false;
     loop {
-        let Some(deadline) = w.state.handshake_deadline() else {
-            return Ok(());
-        };
         if w.wants_write() {
             w.flush().map_err(|_| died(w))?;
         }
@@ -115,10 +97,21 @@ pub(crate) fn complete(
         let mut rx = std::mem::take(&mut w.rx);
         let handled = (|| {
             // Frames after the handshake stay in the buffer for whoever reads the worker next.
-            while w.state != State::Ready
+            while !loaded
                 && let Some((tag, body)) = rx.next_frame().map_err(WorkerErrorKind::Wire)?
             {
-                if let Step::NotHandshake = on_frame(w, tag, body, job)? {
+                if let Step::Done = on_frame(w, tag, body)? {
+                    continue;
+                }
+                if tag == wire::TAG_SETUP_DONE && w.state == State::Ready {
+                    let done: wire::SetupDone =
+                        wire::decode(body, "setup done").map_err(WorkerErrorKind::Wire)?;
+                    done.result.map_err(|reason| WorkerErrorKind::Refused {
+                        job: job.to_owned(),
+                        reason,
+                    })?;
+                    loaded = true;
+                } else {
                     other(w, tag, body);
                 }
             }
@@ -126,7 +119,7 @@ pub(crate) fn complete(
         })();
         w.rx = rx;
         handled?;
-        if w.state == State::Ready {
+        if loaded {
             return Ok(());
         }
         if !open || exited(w) {

@@ -1,159 +1,154 @@
-//! One job's state on the caller's side, apart from the workers: what has arrived (in order,
-//! in the reorder buffer, or in place in the caller's vector), which failure stops the job,
-//! the batch sizer and the caller's handlers. The frame handlers borrow it beside a worker.
+//! One job as the engine sees it, whatever its types: [`JobCore`] (its id and set-up frame,
+//! its options, the batch sizer, what is left to send — the input's position and the
+//! requeue — and whether the machinery failed it), and [`JobIo`], the typed side that reads
+//! items from the input and takes in outcomes. The engine serves any number of jobs through
+//! these two; a job run from the caller's thread (`run`) and a job in a persistent pool are
+//! two implementations of `JobIo`.
 
-use super::hooks::Hooks;
-use super::placed::Placed;
-use super::reorder::Reorder;
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use super::batch::InFlight;
+use super::hooks::WorkerLog;
 use super::sizer::Sizer;
-use crate::call::job_fn::JobFn;
-use crate::error::ItemError;
+use crate::error::{Error, ItemError, WireError};
+use crate::wire::ResultsHeader;
 
 /// One item's outcome.
 pub(crate) type Outcome<O> = Result<O, Box<ItemError>>;
 
-/// The caller's side of one job.
-pub(crate) struct JobState<'h, F: JobFn> {
-    /// The job's id in its pool.
-    pub(crate) id: u32,
-    pub(crate) sizer: Sizer,
-    pub(crate) reorder: Reorder<Outcome<F::Output>>,
+/// How to run one job.
+#[derive(Clone, Debug)]
+pub(crate) struct JobOptions {
+    pub(crate) chunk_size: Option<usize>,
+    /// Keep the items between the consumer and the newest dispatched item bounded (streams);
+    /// unbounded when the caller collects everything anyway.
+    pub(crate) bounded: bool,
+    /// Failed items are outcomes like any other; the job goes on.
     pub(crate) keep_going: bool,
-    /// The failure that stops the job (when not keeping going); nothing more is dispatched
-    /// once it is set.
-    failed: Option<Box<ItemError>>,
-    /// The failure was handed to the caller: nothing follows it.
-    failure_delivered: bool,
-    pub(crate) hooks: Hooks<'h>,
-    /// Buffers of answered batches, to encode the next batches into.
-    pub(crate) spare_items: Vec<Vec<u8>>,
-    /// Where outputs go when the caller collects them all and stops at the first failure
-    /// ([`Run::collect_outputs`](super::run::Run::collect_outputs)): outputs that arrive in
-    /// order are decoded straight into it, with no outcome wrapped and no second pass.
-    pub(crate) direct: Option<Placed<F::Output>>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) retries: u32,
+    /// The most verbose level of worker logs to send.
+    pub(crate) log_level: log::LevelFilter,
 }
 
-impl<'h, F: JobFn> JobState<'h, F> {
-    pub(crate) fn new(
-        id: u32,
-        chunk_size: Option<usize>,
-        keep_going: bool,
-        hooks: Hooks<'h>,
-    ) -> Self {
-        JobState {
+/// The engine's side of one job.
+pub(crate) struct JobCore {
+    /// The job's id in its pool (a worker keys its set-up by it).
+    pub(crate) id: u32,
+    /// The job's registered name.
+    pub(crate) name: &'static str,
+    pub(crate) options: JobOptions,
+    /// The set-up frame, sent to each worker before the job's first batch there.
+    pub(crate) setup: Vec<u8>,
+    pub(crate) sizer: Sizer,
+    /// Items to send again (their worker died before answering), by first index.
+    pub(crate) requeue: BTreeMap<u64, InFlight>,
+    /// Runs of each item that lost its worker.
+    pub(crate) attempts: HashMap<u64, u32>,
+    /// The index the next item read from the input gets.
+    pub(crate) next_index: u64,
+    pub(crate) input_done: bool,
+    pub(crate) started: Instant,
+    /// Buffers of answered batches, to encode the next batches into.
+    pub(crate) spare_items: Vec<Vec<u8>>,
+    /// Batches of this job in workers, not fully answered.
+    pub(crate) in_flight: usize,
+    /// The machinery failed this job (a worker refused it, it ran past its deadline, a
+    /// worker broke the protocol while holding its items): it is over, with this error.
+    pub(crate) error: Option<Error>,
+    /// Nothing more is sent for this job, and what it still has in workers is dropped.
+    pub(crate) cancelled: bool,
+}
+
+impl JobCore {
+    pub(crate) fn new(id: u32, name: &'static str, options: JobOptions, setup: Vec<u8>) -> JobCore {
+        JobCore {
             id,
-            sizer: Sizer::new(chunk_size),
-            reorder: Reorder::new(),
-            keep_going,
-            failed: None,
-            failure_delivered: false,
-            hooks,
+            name,
+            sizer: Sizer::new(options.chunk_size),
+            options,
+            setup,
+            requeue: BTreeMap::new(),
+            attempts: HashMap::new(),
+            next_index: 0,
+            input_done: false,
+            started: Instant::now(),
             spare_items: Vec::new(),
-            direct: None,
+            in_flight: 0,
+            error: None,
+            cancelled: false,
         }
     }
 
-    /// An item failed: the handlers hear of it, then it is an outcome (keep going) or a
-    /// candidate to stop the job.
-    pub(crate) fn fail(&mut self, failure: Box<ItemError>) {
-        self.hooks.failure(&failure);
-        if self.keep_going {
-            self.reorder.insert(failure.index(), vec![Err(failure)]);
-        } else {
-            self.stop_at(failure);
-        }
+    /// Every item was read, sent and answered.
+    pub(crate) fn complete(&self) -> bool {
+        self.input_done && self.requeue.is_empty() && self.in_flight == 0
     }
 
-    /// The one place that decides which failure stops the job: among the failures seen
-    /// before the job stops, the lowest index wins. (Which items fail first in time, when
-    /// several would, depends on the workers' timing.)
-    pub(crate) fn stop_at(&mut self, failure: Box<ItemError>) {
-        if self
-            .failed
-            .as_ref()
-            .is_none_or(|f| f.index() > failure.index())
-        {
-            self.failed = Some(failure);
-        }
+    /// Whether the job is over for the engine: complete, failed or cancelled.
+    pub(crate) fn over(&self) -> bool {
+        self.complete() || self.ended()
     }
 
-    /// Whether a failure stops the job.
-    pub(crate) fn stopped(&self) -> bool {
-        self.failed.is_some()
+    /// Whether the job was ended before completing: failed by the machinery, or cancelled.
+    /// What it still has in workers is dropped, not sent again.
+    pub(crate) fn ended(&self) -> bool {
+        self.error.is_some() || self.cancelled
     }
 
-    /// The next outcome in input order, if it is here: outcomes before the failure that
-    /// stops the job, then the failure, then nothing.
-    pub(crate) fn pop_outcome(&mut self) -> Option<Outcome<F::Output>> {
-        if self.failure_delivered {
-            return None;
-        }
-        let limit = self.failed.as_ref().map(|f| f.index());
-        if limit.is_none_or(|at| self.reorder.next_index() < at)
-            && let Some(o) = self.reorder.pop()
-        {
-            self.hooks.delivered();
-            return Some(o);
-        }
-        None
+    /// Records that the machinery failed this job (the first error stays).
+    pub(crate) fn fail_with(&mut self, error: Error) {
+        self.error.get_or_insert(error);
     }
+}
 
-    /// The failure that stopped the job, once the run has stopped; it is the last outcome.
-    pub(crate) fn take_failure(&mut self) -> Option<Box<ItemError>> {
-        let f = self.failed.take()?;
-        self.failure_delivered = true;
-        self.hooks.delivered();
-        Some(f)
-    }
+/// The typed side of a job: its input and its outcomes.
+pub(crate) trait JobIo {
+    fn core(&self) -> &JobCore;
+    fn core_mut(&mut self) -> &mut JobCore;
 
-    /// Every outcome that is here in order, as one chunk (the very vector they were decoded
-    /// into), while no failure stops the job.
-    pub(crate) fn pop_chunk(&mut self) -> Option<Vec<Outcome<F::Output>>> {
-        if self.failed.is_some() || self.failure_delivered {
-            return None;
-        }
-        let chunk = self.reorder.pop_chunk()?;
-        self.hooks.delivered_many(chunk.len());
-        Some(chunk)
-    }
+    /// Reads up to `size` items from the input (fewer once `items` passes `max_bytes`) and
+    /// appends their encodings to `items`; returns how many, and advances the core's
+    /// `next_index` (past an item that could not be serialized too: that item failed, was
+    /// reported, and ends the batch). Sets `input_done` at the input's end.
+    fn read_items(&mut self, size: usize, max_bytes: usize, items: &mut Vec<u8>) -> u32;
 
-    /// With a direct sink: counts the outputs it now holds in order as delivered, and moves
-    /// over the chunks that waited in the reorder buffer (those that did not fit in place)
-    /// once their turn comes.
-    pub(crate) fn drain_direct(&mut self) {
-        loop {
-            let Some(placed) = &mut self.direct else {
-                return;
-            };
-            let in_order = placed.len() as u64;
-            if in_order > self.reorder.next_index() {
-                let n = (in_order - self.reorder.next_index()) as usize;
-                self.reorder.skip(n);
-                self.hooks.delivered_many(n);
-            }
-            if self.failed.is_some() {
-                return;
-            }
-            let Some(mut chunk) = self.reorder.pop_chunk() else {
-                return;
-            };
-            self.hooks.delivered_many(chunk.len());
-            let mut stop = None;
-            for outcome in chunk.drain(..) {
-                match outcome {
-                    Ok(out) => placed.push(out),
-                    // Failures do not wait in order when stopping at the first one; should
-                    // one, it stops the run like any other.
-                    Err(failure) => {
-                        stop = Some(failure);
-                        break;
-                    }
-                }
-            }
-            self.reorder.recycle(chunk);
-            if let Some(failure) = stop {
-                self.stop_at(failure);
-            }
-        }
-    }
+    /// Items the input still holds, when it knows exactly.
+    fn remaining(&self) -> Option<usize>;
+
+    /// How many outcomes the job has handed over, in order (the stream's position).
+    fn delivered(&self) -> u64;
+
+    /// Takes in the outcomes a results frame carries for `batch` (already checked against
+    /// it): outputs, then the failure that ended the frame, if one did.
+    fn take_results(
+        &mut self,
+        pid: u32,
+        batch: &InFlight,
+        header: &ResultsHeader,
+        outcomes: &[u8],
+    ) -> Result<(), WireError>;
+
+    /// An item failed outside its worker's results (a crash, a timeout, its serialization).
+    fn fail(&mut self, failure: Box<ItemError>);
+
+    /// A failure stops this job (it does not keep going): nothing more is sent.
+    fn stopped(&self) -> bool;
+
+    /// A worker logged while running this job.
+    fn log(&mut self, record: WorkerLog);
+
+    /// Item `item` sent an (encoded) message.
+    fn message(&mut self, pid: u32, item: u64, message: &[u8]);
+
+    /// Item `item` reported progress.
+    fn progress(&mut self, pid: u32, item: u64, fraction: f64);
+
+    /// A short `Debug` of an item from its encoding, for error messages.
+    fn describe(&self, encoded: Option<&[u8]>) -> Option<String>;
+
+    /// A handler of the caller's panicked: the job must end with this.
+    fn take_broken(&mut self) -> Option<Error>;
 }

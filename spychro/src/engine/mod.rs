@@ -1,28 +1,36 @@
-//! The caller's side of a multi-process run (see `README.md` beside this file for the
-//! protocol and its invariants):
+//! The caller's side of worker processes (see `README.md` beside this file for the protocol
+//! and its invariants):
 //!
-//! - `run`: the conductor — the poll loop and the one delivery routine;
+//! - `conductor`: the engine and one turn of its loop, for any number of jobs; `run`: one
+//!   job driven from the caller's thread, with the one delivery routine;
 //! - `dispatch`: batches out; `intake`: frames in; `loss`: crash attribution, retries,
-//!   replacement; `deadlines`: handshake, item and job time limits;
-//! - `handshake`: hello and job set-up, shared by pools and [`Process`](crate::Process);
-//! - `pool`: the worker processes; `worker`: one of them; `batch`: a batch in flight;
-//! - `job`: one job's state; `hooks`: the caller's handlers and the progress bar;
+//!   replacement; `deadlines`: hello, set-up, item and job time limits;
+//! - `handshake`: the hello, shared by pools and [`Process`](crate::Process);
+//! - `workers`: a pool's worker processes; `worker`: one of them; `batch`: a batch in flight;
+//! - `job`: a job as the engine sees it ([`JobCore`](job::JobCore) and the typed side,
+//!   `JobIo`); `local`: a job whose input and handlers are on the caller's thread;
+//!   `outcomes`: a job's outcomes and how results are decoded into them; `handlers` and
+//!   `hooks`: the caller's handlers and the progress bar;
 //! - `sizer` (batch sizes), `reorder` (in-order delivery), `placed` (in-place collection),
 //!   `outbox` (what waits to be sent), `output` (forwarded stdout/stderr).
 
 pub(crate) mod batch;
+pub(crate) mod conductor;
 mod deadlines;
 mod dispatch;
+pub(crate) mod handlers;
 pub(crate) mod handshake;
 pub(crate) mod hooks;
 pub(crate) mod intake;
 pub(crate) mod job;
+pub(crate) mod local;
 mod loss;
 mod outbox;
+pub(crate) mod outcomes;
 pub(crate) mod output;
 mod placed;
-pub(crate) mod pool;
 mod reorder;
 pub(crate) mod run;
 mod sizer;
 pub(crate) mod worker;
+pub(crate) mod workers;

@@ -24,11 +24,10 @@ use crate::wire::{self, FrameBuf};
 /// Where a worker is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum State {
-    /// Started; its handshake has not arrived.
+    /// Started; its hello has not arrived. Set-ups and batches may be queued already: it reads
+    /// them right after saying hello.
     Starting { deadline: Instant },
-    /// Handshake done; the job is being loaded.
-    Loading { deadline: Instant },
-    /// Ready for batches.
+    /// Its hello arrived: it runs what it is sent.
     Ready,
     /// Its socket closed or it was killed.
     Gone,
@@ -38,10 +37,19 @@ impl State {
     /// Whether the handshake is still under way (and by when it must be done).
     pub(crate) fn handshake_deadline(self) -> Option<Instant> {
         match self {
-            State::Starting { deadline } | State::Loading { deadline } => Some(deadline),
+            State::Starting { deadline } => Some(deadline),
             _ => None,
         }
     }
+}
+
+/// Where a job's set-up is in one worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Load {
+    /// Sent; its answer must come by the deadline. Batches may follow it at once.
+    Sent { deadline: Instant },
+    /// Loaded.
+    Ready,
 }
 
 /// Batches with at least this many bytes of items are sent from the batch's own buffer; below
@@ -64,6 +72,8 @@ pub(crate) struct Worker {
     pub(crate) inflight: VecDeque<InFlight>,
     /// Items sent to this worker in its life (for recycling).
     pub(crate) assigned: u64,
+    /// The jobs whose set-up it was sent, and where each is.
+    pub(crate) loaded: Vec<(u32, Load)>,
     /// End the processes it started with it.
     kill_descendants: bool,
     /// How long its handshake may take.
@@ -113,9 +123,28 @@ impl Worker {
             },
             inflight: VecDeque::new(),
             assigned: 0,
+            loaded: Vec::new(),
             kill_descendants,
             start_timeout,
         })
+    }
+
+    /// Where job `job`'s set-up is in this worker, if it was sent.
+    pub(crate) fn load(&self, job: u32) -> Option<Load> {
+        self.loaded.iter().find(|(j, _)| *j == job).map(|&(_, l)| l)
+    }
+
+    /// Records where job `job`'s set-up is.
+    pub(crate) fn set_load(&mut self, job: u32, load: Load) {
+        match self.loaded.iter_mut().find(|(j, _)| *j == job) {
+            Some(entry) => entry.1 = load,
+            None => self.loaded.push((job, load)),
+        }
+    }
+
+    /// Whether it holds a batch of job `job`.
+    pub(crate) fn holds(&self, job: u32) -> bool {
+        self.inflight.iter().any(|b| b.job == job)
     }
 
     /// Queues bytes (whole frames) to send.
@@ -250,13 +279,6 @@ impl Worker {
         while let Err(nix::errno::Errno::EINTR) =
             waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
         {}
-    }
-
-    /// The batch holding item `index`, and the item's position in it.
-    pub(crate) fn find(&self, index: u64) -> Option<(&InFlight, u32)> {
-        self.inflight
-            .iter()
-            .find_map(|b| Some((b, b.position(index)?)))
     }
 }
 

@@ -43,3 +43,26 @@ pub enum WireError {
     #[error("i/o error on the worker socket: {0}")]
     Io(#[from] io::Error),
 }
+
+impl WireError {
+    /// The same error, once more (an OS error is copied by its code and text).
+    pub(crate) fn duplicate(&self) -> WireError {
+        match self {
+            WireError::Truncated { got, want } => WireError::Truncated {
+                got: *got,
+                want: *want,
+            },
+            WireError::TooLarge { claimed, max } => WireError::TooLarge {
+                claimed: *claimed,
+                max: *max,
+            },
+            WireError::Short { what } => WireError::Short { what },
+            WireError::UnknownTag(t) => WireError::UnknownTag(*t),
+            WireError::Decode { what, message } => WireError::Decode {
+                what,
+                message: message.clone(),
+            },
+            WireError::Io(e) => WireError::Io(super::worker::copy_io(e)),
+        }
+    }
+}

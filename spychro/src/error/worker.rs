@@ -137,6 +137,48 @@ pub(crate) enum WorkerErrorKind {
     Io(std::io::Error),
 }
 
+/// A copy of an OS error (which is not `Clone`): its kind, code and text.
+pub(crate) fn copy_io(e: &std::io::Error) -> std::io::Error {
+    match e.raw_os_error() {
+        Some(code) => std::io::Error::from_raw_os_error(code),
+        None => std::io::Error::new(e.kind(), e.to_string()),
+    }
+}
+
+impl WorkerErrorKind {
+    /// The same failure, for one more job that it ends.
+    pub(crate) fn duplicate(&self) -> WorkerErrorKind {
+        use WorkerErrorKind::*;
+        match self {
+            Spawn {
+                error,
+                custom_program,
+            } => Spawn {
+                error: copy_io(error),
+                custom_program: *custom_program,
+            },
+            DiedBeforeHandshake(s) => DiedBeforeHandshake(*s),
+            KilledBeforeHandshake { status, starts } => KilledBeforeHandshake {
+                status: *status,
+                starts: *starts,
+            },
+            HandshakeTimeout(d) => HandshakeTimeout(*d),
+            ProtocolMismatch { ours, theirs } => ProtocolMismatch {
+                ours: *ours,
+                theirs: *theirs,
+            },
+            Refused { job, reason } => Refused {
+                job: job.clone(),
+                reason: reason.clone(),
+            },
+            Wire(e) => Wire(e.duplicate()),
+            Died(s) => Died(*s),
+            EndedWithoutResult { status } => EndedWithoutResult { status: *status },
+            Io(e) => Io(copy_io(e)),
+        }
+    }
+}
+
 fn spawn_message(error: &std::io::Error, custom_program: bool) -> String {
     match error.raw_os_error() {
         Some(libc::EAGAIN) => format!(

@@ -13,8 +13,9 @@ use crate::backend::single::Single;
 use crate::backend::threads::Threads;
 use crate::call::job_fn::JobFn;
 use crate::engine::hooks::Hooks;
-use crate::engine::pool::PoolOptions;
-use crate::engine::run::{Run, RunOptions};
+use crate::engine::job::JobOptions;
+use crate::engine::run::Run;
+use crate::engine::workers::PoolOptions;
 use crate::error::Error;
 use crate::results::Results;
 
@@ -268,15 +269,15 @@ where
             capture_output: o.capture_output,
             nested: !o.daemon,
             kill_descendants: o.kill_descendants,
+            max_items_per_worker: o.max_items_per_worker,
         };
-        let run = RunOptions {
+        let run = JobOptions {
             chunk_size: o.chunk_size,
             bounded,
             keep_going: P::KEEP_GOING,
             timeout: o.timeout,
             deadline: o.deadline,
             retries: o.retries,
-            max_items_per_worker: o.max_items_per_worker,
             log_level: o.log_level.unwrap_or_else(log::max_level),
         };
         let args = self.args.into_args();

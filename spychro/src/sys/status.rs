@@ -27,6 +27,7 @@ const PHASE: usize = 2;
 const PAUSED: usize = 3;
 const BLOCKED: usize = 4;
 const LAST: usize = 5;
+const JOB: usize = 6;
 
 /// One worker's status page, mapped in this process.
 pub(crate) struct StatusPage {
@@ -92,6 +93,12 @@ impl StatusPage {
         self.word(CURRENT).store(index + 1, Ordering::Release);
     }
 
+    /// The worker starts a batch of job `job` (its items are then that job's).
+    #[inline]
+    pub(crate) fn set_job(&self, job: u32) {
+        self.word(JOB).store(u64::from(job), Ordering::Relaxed);
+    }
+
     /// The running item moves to `phase`.
     #[inline]
     pub(crate) fn phase(&self, phase: Phase) {
@@ -139,6 +146,7 @@ impl StatusPage {
             paused_ms: self.word(PAUSED).load(Ordering::Acquire),
             blocked_since_ms: self.word(BLOCKED).load(Ordering::Acquire),
             last: self.word(LAST).load(Ordering::Relaxed),
+            job: self.word(JOB).load(Ordering::Relaxed) as u32,
         })
     }
 }
@@ -179,6 +187,8 @@ pub(crate) struct Running {
     pub(crate) blocked_since_ms: u64,
     /// In [`Phase::Sending`]: the last item whose outcome could not be sent.
     pub(crate) last: u64,
+    /// The job the item belongs to.
+    pub(crate) job: u32,
 }
 
 impl Running {

@@ -61,6 +61,7 @@ pub(crate) fn serve(sock: UnixStream, status: StatusPage) -> Result<i32, WireErr
                         message: format!("job id {} was never set up", header.job),
                     });
                 };
+                link.status.set_job(header.job);
                 let process =
                     crate::worker::current::process_name().filter(|_| loaded.settings.process);
                 if let Some(name) = process {

@@ -1,6 +1,6 @@
-//! The worker processes of one pool: started together, replaced one by one, asked to leave,
-//! or killed. The pool owns the processes: whatever happens, dropping it kills and reaps every
-//! worker that is still there. While it lives, SIGINT and SIGTERM kill its workers at once
+//! The worker processes of one pool ([`Workers`]): started together, replaced one by one, asked
+//! to leave, or killed. They are owned here: whatever happens, dropping them kills and reaps
+//! every worker that is still there. While they live, SIGINT and SIGTERM kill them at once
 //! (`sys::signals`).
 
 use std::path::PathBuf;
@@ -27,10 +27,12 @@ pub(crate) struct PoolOptions {
     pub(crate) nested: bool,
     /// End the processes a worker's jobs start when the worker ends.
     pub(crate) kill_descendants: bool,
+    /// Replace a worker once it has run this many items (leaks).
+    pub(crate) max_items_per_worker: Option<u64>,
 }
 
-/// The worker processes of one pool.
-pub(crate) struct Pool {
+/// The worker processes of one pool (a run's, or a persistent [`Pool`](crate::Pool)'s).
+pub(crate) struct Workers {
     pub(crate) options: PoolOptions,
     pub(crate) workers: Vec<Worker>,
     /// Wakes the run on SIGINT/SIGTERM; the workers are registered with it.
@@ -39,15 +41,15 @@ pub(crate) struct Pool {
     pub(crate) failed_starts: u32,
 }
 
-impl Pool {
+impl Workers {
     /// Starts every worker. The handshakes complete later, in the run's event loop.
-    pub(crate) fn start(options: PoolOptions) -> Result<Pool, Error> {
+    pub(crate) fn start(options: PoolOptions) -> Result<Workers, Error> {
         if crate::worker::current::is_worker() && !crate::worker::current::may_nest() {
             return Err(Error::NestedPool {
                 pid: std::process::id(),
             });
         }
-        let mut pool = Pool {
+        let mut pool = Workers {
             workers: Vec::with_capacity(options.processes),
             // Before any worker exists, so that a signal can never find workers and no
             // handler.
@@ -162,7 +164,7 @@ impl Pool {
     }
 }
 
-impl Drop for Pool {
+impl Drop for Workers {
     fn drop(&mut self) {
         self.kill_all();
     }

@@ -1,0 +1,44 @@
+//! What a job's outcomes and events are handed to, as they arrive: the caller's handlers
+//! themselves ([`Hooks`], when the job runs on the caller's thread), or a queue that the
+//! caller's thread replays into them later (a job in a pool, whose engine has a thread of its
+//! own).
+
+use super::hooks::{Hooks, WorkerLog};
+use crate::error::{Error, ItemError};
+
+/// Receives a job's failures, messages, logs, progress and deliveries.
+pub(crate) trait Handlers {
+    /// An item failed.
+    fn failure(&mut self, failure: &ItemError);
+    /// Item `item` of worker `pid` sent an (encoded) message.
+    fn message(&mut self, pid: u32, item: u64, message: &[u8]);
+    /// A worker logged.
+    fn log(&mut self, record: WorkerLog);
+    /// An item reported progress.
+    fn progress(&mut self, pid: u32, item: u64, fraction: f64);
+    /// `n` outcomes were handed over in order.
+    fn delivered(&mut self, n: usize);
+    /// A handler panicked: the job must end with this.
+    fn take_broken(&mut self) -> Option<Error>;
+}
+
+impl Handlers for Hooks<'_> {
+    fn failure(&mut self, failure: &ItemError) {
+        Hooks::failure(self, failure);
+    }
+    fn message(&mut self, pid: u32, item: u64, message: &[u8]) {
+        Hooks::message(self, pid, item, message);
+    }
+    fn log(&mut self, record: WorkerLog) {
+        Hooks::log(self, record);
+    }
+    fn progress(&mut self, pid: u32, item: u64, fraction: f64) {
+        Hooks::progress(self, pid, item, fraction);
+    }
+    fn delivered(&mut self, n: usize) {
+        self.delivered_many(n);
+    }
+    fn take_broken(&mut self) -> Option<Error> {
+        self.broken.take()
+    }
+}

@@ -1,0 +1,136 @@
+//! A job whose input and outcomes live on the caller's thread (`run_*` and `stream_*`): the
+//! items are read from the caller's iterator as batches are built, and outcomes reach the
+//! caller's handlers at once.
+
+use super::batch::InFlight;
+use super::handlers::Handlers;
+use super::hooks::{Hooks, WorkerLog};
+use super::intake::describe;
+use super::job::{JobCore, JobIo};
+use super::outcomes::Outcomes;
+use crate::call::job_fn::JobFn;
+use crate::error::{Error, FailureKind, ItemError, WireError};
+use crate::wire::{self, ResultsHeader};
+
+/// A job of `F` over the caller's iterator `It`.
+pub(crate) struct LocalJob<'h, F: JobFn, It> {
+    pub(crate) core: JobCore,
+    pub(crate) input: It,
+    pub(crate) outcomes: Outcomes<F, Hooks<'h>>,
+}
+
+impl<F: JobFn, It: Iterator<Item = F::Item>> JobIo for LocalJob<'_, F, It> {
+    fn core(&self) -> &JobCore {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut JobCore {
+        &mut self.core
+    }
+
+    fn read_items(&mut self, size: usize, max_bytes: usize, items: &mut Vec<u8>) -> u32 {
+        read_items::<F>(
+            &mut self.core,
+            &mut self.input,
+            size,
+            max_bytes,
+            items,
+            |f| self.outcomes.fail(f),
+        )
+    }
+
+    fn remaining(&self) -> Option<usize> {
+        exact_len(&self.input)
+    }
+
+    fn delivered(&self) -> u64 {
+        self.outcomes.reorder.next_index()
+    }
+
+    fn take_results(
+        &mut self,
+        pid: u32,
+        batch: &InFlight,
+        header: &ResultsHeader,
+        outcomes: &[u8],
+    ) -> Result<(), WireError> {
+        self.outcomes.take_results(pid, header, outcomes, |index| {
+            describe::<F>(batch.item((index - batch.first) as u32))
+        })
+    }
+
+    fn fail(&mut self, failure: Box<ItemError>) {
+        self.outcomes.fail(failure);
+    }
+
+    fn stopped(&self) -> bool {
+        self.outcomes.stopped()
+    }
+
+    fn log(&mut self, record: WorkerLog) {
+        Handlers::log(&mut self.outcomes.handlers, record);
+    }
+
+    fn message(&mut self, pid: u32, item: u64, message: &[u8]) {
+        Handlers::message(&mut self.outcomes.handlers, pid, item, message);
+    }
+
+    fn progress(&mut self, pid: u32, item: u64, fraction: f64) {
+        Handlers::progress(&mut self.outcomes.handlers, pid, item, fraction);
+    }
+
+    fn describe(&self, encoded: Option<&[u8]>) -> Option<String> {
+        describe::<F>(encoded)
+    }
+
+    fn take_broken(&mut self) -> Option<Error> {
+        Handlers::take_broken(&mut self.outcomes.handlers)
+    }
+}
+
+/// How many items `input` still holds, when it knows exactly.
+pub(crate) fn exact_len(input: &impl Iterator) -> Option<usize> {
+    match input.size_hint() {
+        (lo, Some(hi)) if lo == hi => Some(lo),
+        _ => None,
+    }
+}
+
+/// Reads up to `size` items of job `F` from `input` into `items` (see
+/// [`JobIo::read_items`]); an item that cannot be serialized is handed to `fail`.
+pub(crate) fn read_items<F: JobFn>(
+    core: &mut JobCore,
+    input: &mut impl Iterator<Item = F::Item>,
+    size: usize,
+    max_bytes: usize,
+    items: &mut Vec<u8>,
+    mut fail: impl FnMut(Box<ItemError>),
+) -> u32 {
+    let first = core.next_index;
+    let mut count = 0u32;
+    let mut failed = false;
+    while (count as usize) < size && items.len() < max_bytes {
+        let Some(item) = input.next() else {
+            core.input_done = true;
+            break;
+        };
+        let index = first + u64::from(count);
+        if let Err(message) = wire::push_value(items, &item) {
+            fail(Box::new(ItemError::new(
+                F::NAME,
+                index,
+                F::describe(&item),
+                std::process::id(),
+                FailureKind::SerializeItem { message },
+            )));
+            // The batch ends before the failed item; in keep-going mode the next batch
+            // starts after it.
+            failed = true;
+            break;
+        }
+        count += 1;
+    }
+    // The failed item, if one ended the batch, is used up too.
+    core.next_index = first + u64::from(count) + u64::from(failed);
+    count
+}
