@@ -183,8 +183,7 @@ impl Engine {
                 batch.count - batch.done
             )));
         }
-        let job = find(jobs, h.job);
-        if let Some(j) = job {
+        if let Some(j) = find(jobs, h.job) {
             let job = &mut *jobs[j];
             // A job that ended (failed, cancelled) drops what still comes for it.
             if !job.core().ended() {
@@ -194,10 +193,40 @@ impl Engine {
                 }
             }
         }
-        batch.done += h.count;
+        self.answered(i, h.job, h.first, h.count, jobs)
+    }
+
+    /// Items `first..first + count` of job `job`, at the front of worker `i`'s queue, were
+    /// answered (or skipped): the batch is retired once all of its items are.
+    fn answered(
+        &mut self,
+        i: usize,
+        job: u32,
+        first: u64,
+        count: u32,
+        jobs: Jobs<'_, '_>,
+    ) -> Result<(), WireError> {
+        let w = &mut self.workers.workers[i];
+        let Some(batch) = w.inflight.front_mut() else {
+            return Err(WireError::Decode {
+                what: "skipped",
+                message: "items were skipped with no batch in flight".into(),
+            });
+        };
+        let expected = batch.first + batch.done as u64;
+        if job != batch.job || first != expected || count > batch.count - batch.done {
+            return Err(WireError::Decode {
+                what: "skipped",
+                message: format!(
+                    "items {first}+{count} of job {job} do not match the batch in flight"
+                ),
+            });
+        }
+        batch.done += count;
+        w.done += u64::from(count);
         if batch.done == batch.count
             && let Some(answered) = w.inflight.pop_front()
-            && let Some(j) = job
+            && let Some(j) = find(jobs, job)
         {
             let core = jobs[j].core_mut();
             core.in_flight -= 1;

@@ -72,6 +72,8 @@ pub(crate) struct Worker {
     pub(crate) inflight: VecDeque<InFlight>,
     /// Items sent to this worker in its life (for recycling).
     pub(crate) assigned: u64,
+    /// Items it answered in its life.
+    pub(crate) done: u64,
     /// The jobs whose set-up it was sent, and where each is.
     pub(crate) loaded: Vec<(u32, Load)>,
     /// End the processes it started with it.
@@ -123,6 +125,7 @@ impl Worker {
             },
             inflight: VecDeque::new(),
             assigned: 0,
+            done: 0,
             loaded: Vec::new(),
             kill_descendants,
             start_timeout,

@@ -16,7 +16,7 @@ use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
 /// word 0 as a counter.
 #[repr(C)]
 struct Slots {
-    words: [AtomicU64; 8],
+    words: [AtomicU64; 16],
 }
 
 const LEN: usize = 4096;
@@ -28,6 +28,10 @@ const PAUSED: usize = 3;
 const BLOCKED: usize = 4;
 const LAST: usize = 5;
 const JOB: usize = 6;
+/// Bumped each time a job is cancelled; the cancelled jobs (id + 1) are in a ring after it.
+const CANCEL_GEN: usize = 7;
+const CANCEL_RING: usize = 8;
+const CANCEL_SLOTS: usize = 8;
 
 /// One worker's status page, mapped in this process.
 pub(crate) struct StatusPage {
@@ -77,7 +81,7 @@ impl StatusPage {
         unsafe { self.slots.as_ref() }
     }
 
-    /// Shared word `i` (0..8).
+    /// Shared word `i` (0..16).
     #[inline]
     pub(crate) fn word(&self, i: usize) -> &AtomicU64 {
         &self.slots().words[i]
@@ -97,6 +101,27 @@ impl StatusPage {
     #[inline]
     pub(crate) fn set_job(&self, job: u32) {
         self.word(JOB).store(u64::from(job), Ordering::Relaxed);
+    }
+
+    /// The caller cancels job `job`: the worker stops its batches at the next item.
+    pub(crate) fn cancel(&self, job: u32) {
+        let generation = self.word(CANCEL_GEN).load(Ordering::Relaxed);
+        let slot = CANCEL_RING + (generation as usize % CANCEL_SLOTS);
+        self.word(slot).store(u64::from(job) + 1, Ordering::Release);
+        self.word(CANCEL_GEN)
+            .store(generation + 1, Ordering::Release);
+    }
+
+    /// How many jobs were cancelled so far (changes when one is): one load, to check often.
+    #[inline(always)]
+    pub(crate) fn cancel_generation(&self) -> u64 {
+        self.word(CANCEL_GEN).load(Ordering::Acquire)
+    }
+
+    /// Whether job `job` is among the recently cancelled jobs.
+    pub(crate) fn is_cancelled(&self, job: u32) -> bool {
+        (0..CANCEL_SLOTS)
+            .any(|k| self.word(CANCEL_RING + k).load(Ordering::Acquire) == u64::from(job) + 1)
     }
 
     /// The running item moves to `phase`.

@@ -29,6 +29,8 @@ pub(crate) const PROTOCOL_VERSION: u32 = 8;
 pub(crate) const TAG_SETUP: u8 = 1;
 pub(crate) const TAG_BATCH: u8 = 2;
 pub(crate) const TAG_SHUTDOWN: u8 = 3;
+/// A job is over: drop its set-up; its batches still queued are answered as skipped.
+pub(crate) const TAG_UNLOAD: u8 = 4;
 // Worker to caller.
 pub(crate) const TAG_HELLO: u8 = 10;
 pub(crate) const TAG_SETUP_DONE: u8 = 11;
@@ -36,6 +38,8 @@ pub(crate) const TAG_RESULTS: u8 = 12;
 pub(crate) const TAG_LOG: u8 = 13;
 pub(crate) const TAG_MESSAGE: u8 = 14;
 pub(crate) const TAG_PROGRESS: u8 = 15;
+/// Items of a batch that were not run (their job was cancelled, unloaded or refused).
+pub(crate) const TAG_SKIPPED: u8 = 16;
 
 /// The largest one item or output may be once encoded: what still fits a frame beside the
 /// other values of its batch (a batch stops growing at 4 MiB, far below the margin).
@@ -154,6 +158,35 @@ pub(crate) fn push_item_message(
     buf.extend_from_slice(&item.to_le_bytes());
     buf.extend_from_slice(message);
     end_frame(buf, start)
+}
+
+/// Appends a frame of `tag` whose body is one job id (an unload).
+pub(crate) fn push_job(buf: &mut Vec<u8>, tag: u8, job: u32) {
+    let start = begin_frame(buf, tag);
+    buf.extend_from_slice(&job.to_le_bytes());
+    // A body of 4 bytes is always within bounds.
+    let _ = end_frame(buf, start);
+}
+
+/// Reads a body of one job id.
+pub(crate) fn parse_job(body: &[u8], what: &'static str) -> Result<u32, WireError> {
+    Cursor::new(body, what).u32()
+}
+
+/// Appends a frame saying that items `first..first + count` of job `job` were not run.
+pub(crate) fn push_skipped(buf: &mut Vec<u8>, job: u32, first: u64, count: u32) {
+    let start = begin_frame(buf, TAG_SKIPPED);
+    buf.extend_from_slice(&job.to_le_bytes());
+    buf.extend_from_slice(&first.to_le_bytes());
+    buf.extend_from_slice(&count.to_le_bytes());
+    // A body of 16 bytes is always within bounds.
+    let _ = end_frame(buf, start);
+}
+
+/// Reads a skipped frame: `(job, first, count)`.
+pub(crate) fn parse_skipped(body: &[u8]) -> Result<(u32, u64, u32), WireError> {
+    let mut c = Cursor::new(body, "skipped");
+    Ok((c.u32()?, c.u64()?, c.u32()?))
 }
 
 /// Appends an empty frame.
@@ -370,6 +403,8 @@ pub(crate) fn decode_any(tag: u8, body: &[u8]) -> Result<(), WireError> {
             read_all(&values, "results")
         }
         TAG_SHUTDOWN => Ok(()),
+        TAG_UNLOAD => parse_job(body, "unload").map(drop),
+        TAG_SKIPPED => parse_skipped(body).map(drop),
         TAG_LOG => decode::<WireLog>(body, "log").map(drop),
         TAG_PROGRESS => decode::<WireProgress>(body, "progress").map(drop),
         TAG_MESSAGE => Cursor::new(body, "message").u64().map(drop),

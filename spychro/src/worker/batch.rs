@@ -68,6 +68,8 @@ pub(crate) struct ResultsSink<'a> {
     /// Read the clock for every item (timeouts), or every [`CLOCK_EVERY`] items.
     timed: bool,
     items: u32,
+    /// The status page's cancel generation last seen.
+    cancel_generation: u64,
 }
 
 /// Without timeouts, the clock (for the age of a results frame) is read this often.
@@ -99,7 +101,31 @@ impl<'a> ResultsSink<'a> {
             failures: 0,
             timed,
             items: 0,
+            cancel_generation: link.status.cancel_generation(),
         }
+    }
+
+    /// Whether the caller cancelled this batch's job (checked before each item: one load
+    /// unless a job was cancelled since the last check).
+    #[inline(always)]
+    pub(crate) fn cancelled(&mut self) -> bool {
+        let generation = self.link.status.cancel_generation();
+        if generation == self.cancel_generation {
+            return false;
+        }
+        self.cancel_generation = generation;
+        self.link.status.is_cancelled(self.job)
+    }
+
+    /// The batch stops here: its last `count` items are answered as skipped.
+    #[cold]
+    pub(crate) fn skip(&mut self, count: u32) -> Result<(), WireError> {
+        self.finish()?;
+        if count > 0 {
+            wire::push_skipped(&mut self.pending.out, self.job, self.next, count);
+            self.next += u64::from(count);
+        }
+        self.flush()
     }
 
     /// The next item starts.
@@ -243,7 +269,10 @@ pub(crate) fn run_batch<F: JobFn>(
         message,
     };
     let capturing = Capturing::start();
-    for _ in 0..count {
+    for done in 0..count {
+        if sink.cancelled() {
+            return sink.skip(count - done);
+        }
         sink.begin_item();
         let start = values.position();
         let item = match catch(|| values.next::<F::Item>()) {

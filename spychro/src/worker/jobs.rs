@@ -34,11 +34,22 @@ pub(crate) struct Loaded {
 #[derive(Default)]
 pub(crate) struct Jobs {
     loaded: HashMap<u32, Loaded>,
+    /// Jobs that were refused or unloaded: their batches are answered as skipped.
+    dropped: std::collections::HashSet<u32>,
 }
 
 impl Jobs {
     /// Loads a job as `setup` says; the error says why it cannot be.
     pub(crate) fn load(&mut self, setup: Setup) -> Result<(), String> {
+        let job = setup.job;
+        let loaded = self.try_load(setup);
+        if loaded.is_err() {
+            self.dropped.insert(job);
+        }
+        loaded
+    }
+
+    fn try_load(&mut self, setup: Setup) -> Result<(), String> {
         let entry = registry::find(&setup.name, setup.signature)?;
         let args = (entry.load)(&setup.args)?;
         if let Some(name) = setup.process.clone() {
@@ -60,6 +71,18 @@ impl Jobs {
             },
         );
         Ok(())
+    }
+
+    /// Drops job `job` (it is over): its state goes, and its batches still to come are
+    /// answered as skipped.
+    pub(crate) fn unload(&mut self, job: u32) {
+        self.loaded.remove(&job);
+        self.dropped.insert(job);
+    }
+
+    /// Whether job `job` was refused or unloaded.
+    pub(crate) fn dropped(&self, job: u32) -> bool {
+        self.dropped.contains(&job)
     }
 
     /// Job `job`, with its settings made the process's for the batch that starts.

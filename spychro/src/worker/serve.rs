@@ -53,8 +53,14 @@ pub(crate) fn serve(sock: UnixStream, status: StatusPage) -> Result<i32, WireErr
                 wire::push_message(&mut pending.out, wire::TAG_SETUP_DONE, &done)?;
                 pending.send(link, 0)?;
             }
+            wire::TAG_UNLOAD => jobs.unload(wire::parse_job(&body, "unload")?),
             wire::TAG_BATCH => {
                 let (header, items) = wire::parse_batch(&body)?;
+                if jobs.dropped(header.job) || link.status.is_cancelled(header.job) {
+                    wire::push_skipped(&mut pending.out, header.job, header.first, header.count);
+                    pending.send(link, 0)?;
+                    continue;
+                }
                 let Some(loaded) = jobs.enter(header.job) else {
                     return Err(WireError::Decode {
                         what: "batch",
