@@ -5,10 +5,16 @@
 //! asks for bytes, and as a sequence of `u8`s to anything else, so `Vec<u8>` reads it and
 //! self-describing readers (`#[serde(untagged)]`, `flatten`, `serde_json::Value`) see the
 //! sequence of numbers it was.
+//!
+//! An `ext` of type [`SOME`] is the marker that wraps `Some(x)` where `x` would read as `None`
+//! (see `ser`): an option, and any reader that takes any value (`deserialize_any`), is given
+//! `visit_some` and reads `x` from the marker's payload in place, which it must fill exactly.
+//! A marker counts as a level of nesting, as an array or map does. Other extension values are
+//! refused.
 
 use serde::de::{self, DeserializeSeed, Visitor};
 
-use super::{Error, value_len};
+use super::{Error, SOME, ext_header, value_len};
 
 /// How deep arrays and maps may nest before a value is refused (the stack is not).
 const MAX_DEPTH: u32 = 512;
@@ -142,9 +148,11 @@ impl<'de> Deserializer<'de> {
                 let len = self.len(if marker == 0xde { 2 } else { 4 })?;
                 self.map(len, visitor)
             }
-            0xc7..=0xc9 | 0xd4..=0xd8 => Err(Error::new(
-                "a MessagePack extension value, which spychro never writes".to_owned(),
-            )),
+            0xc7..=0xc9 => {
+                self.pos -= 1;
+                self.wrapped_some(visitor)
+            }
+            0xd4..=0xd8 => Err(foreign_ext(None)),
             0xc1 => Err(Error::new("byte 0xc1 is not MessagePack".to_owned())),
         }
     }
@@ -202,6 +210,36 @@ impl<'de> Deserializer<'de> {
         value
     }
 
+    /// A `Some` whose value is wrapped in a marker (the `ext` at the reader's position):
+    /// `visit_some`, reading the payload in place. The marker counts as a level of nesting
+    /// (markers can nest as deep as the bytes go); its payload must be exactly one value.
+    #[cold]
+    #[inline(never)]
+    fn wrapped_some<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
+        let full: &'de [u8] = self.bytes;
+        let (header, kind, len) = ext_header(&full[self.pos..]).ok_or_else(Error::eof)?;
+        if kind != SOME {
+            return Err(foreign_ext(Some(kind)));
+        }
+        let end = (self.pos + header)
+            .checked_add(len)
+            .filter(|&end| end <= full.len())
+            .ok_or_else(Error::eof)?;
+        self.enter()?;
+        self.pos += header;
+        self.bytes = &full[..end];
+        let value = visitor.visit_some(&mut *self);
+        self.bytes = full;
+        let value = value?;
+        if self.pos != end {
+            return Err(Error::new(
+                "the marker of a `Some` holds more than one value".to_owned(),
+            ));
+        }
+        self.depth += 1;
+        Ok(value)
+    }
+
     fn enter(&mut self) -> Result<(), Error> {
         self.depth = self
             .depth
@@ -248,6 +286,15 @@ impl<'de> Deserializer<'de> {
         }
         Ok(None)
     }
+}
+
+/// An extension value that is not the marker of a `Some` (`kind`: its type, when known).
+#[cold]
+fn foreign_ext(kind: Option<u8>) -> Error {
+    let kind = kind.map_or(String::new(), |k| format!(" of type {}", k as i8));
+    Error::new(format!(
+        "a MessagePack extension value{kind}, which spychro never writes"
+    ))
 }
 
 /// A blob read as a sequence of `u8`s.
@@ -312,13 +359,17 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         self.any(visitor, true)
     }
 
+    /// Nil is `None`; a marker holds a `Some` whose value would read as `None` (see `ser`);
+    /// anything else is the value of a `Some`.
     #[inline]
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        if self.peek()? == 0xc0 {
-            self.pos += 1;
-            visitor.visit_none()
-        } else {
-            visitor.visit_some(self)
+        match self.peek()? {
+            0xc0 => {
+                self.pos += 1;
+                visitor.visit_none()
+            }
+            0xc7..=0xc9 => self.wrapped_some(visitor),
+            _ => visitor.visit_some(self),
         }
     }
 

@@ -4,7 +4,9 @@
 //! our own rather than rmp-serde's because its cost is per item: rmp-serde's generic I/O and
 //! error plumbing took ~80 instructions to write and read back one `u64`; here it is a
 //! handful, and strings and bytes are read borrowed, without a copy. The bytes are plain
-//! MessagePack (`rmp-serde` reads them in the conformance tests).
+//! MessagePack (`rmp-serde` reads them in the conformance tests). One thing is our own: a
+//! `Some` whose value would read back as `None` (`Some(None)`, `Some(())`) is wrapped in an
+//! extension value (see `ser`), where rmp-serde writes both as nil and reads back `None`.
 
 mod de;
 mod ser;
@@ -29,6 +31,27 @@ impl Error {
     fn eof() -> Error {
         Error::new("a value ends before its last byte".to_owned())
     }
+}
+
+/// The MessagePack extension type of the marker that wraps `Some(x)` when `x` itself would
+/// read as `None` (see `ser`).
+pub(crate) const SOME: u8 = b'S';
+
+/// The extension value at the start of `bytes` (whose first byte is an `ext 8/16/32` marker,
+/// 0xc7..=0xc9): its header's length, its type and its payload's length. `None` when the
+/// header is cut short.
+#[inline]
+pub(crate) fn ext_header(bytes: &[u8]) -> Option<(usize, u8, usize)> {
+    let width = match bytes.first()? {
+        0xc7 => 1,
+        0xc8 => 2,
+        _ => 4,
+    };
+    let len = bytes
+        .get(1..1 + width)?
+        .iter()
+        .fold(0usize, |v, &b| (v << 8) | usize::from(b));
+    Some((2 + width, *bytes.get(1 + width)?, len))
 }
 
 impl fmt::Display for Error {
@@ -325,6 +348,91 @@ mod tests {
         conforms(&std::net::IpAddr::from([127, 0, 0, 1]));
     }
 
+    /// Round-trips through our codec only: rmp-serde writes `Some(x)` as `x`, so for an `x`
+    /// that is nil itself (`None`, `()`, a unit struct, `Value::Null`) it is as lossy as our
+    /// codec was, and is left out of the comparison.
+    fn round_trips<T: Serialize + DeserializeOwned + PartialEq + Debug>(value: &T) -> Vec<u8> {
+        let ours = write(value);
+        assert_eq!(
+            &read::<T>(&ours).unwrap(),
+            value,
+            "our round trip of {ours:x?}"
+        );
+        assert_eq!(value_len(&ours), Ok(ours.len()), "value_len agrees");
+        ours
+    }
+
+    /// A chain of options as deep as its value: each level that holds `None` below it is a
+    /// marker around the level below.
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Chain(Option<Box<Chain>>);
+
+    fn chain(levels: usize) -> Chain {
+        (0..levels).fold(Chain(None), |c, _| Chain(Some(Box::new(c))))
+    }
+
+    #[test]
+    fn options_holding_nil_like_values_are_not_lost() {
+        for v in [None, Some(None), Some(Some(7u8))] {
+            round_trips(&v);
+        }
+        for v in [None, Some(None), Some(Some(None)), Some(Some(Some(7u8)))] {
+            round_trips(&v);
+        }
+        round_trips(&Some(()));
+        round_trips(&None::<()>);
+        round_trips(&Some(Unit));
+        round_trips(&Some(serde_json::Value::Null));
+        round_trips(&None::<serde_json::Value>);
+        round_trips(&vec![Some(None), None, Some(Some(1u8)), Some(None)]);
+        let four: Option<Option<Option<Option<()>>>> = Some(Some(Some(None)));
+        round_trips(&four);
+        round_trips(&Some(Some(Some(Some(())))));
+        // Readers that buffer a value first (internally tagged and untagged enums), or that
+        // take any value, see the `Some` too.
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        #[serde(tag = "t")]
+        enum Tagged {
+            A {
+                x: Option<Option<u8>>,
+                y: Option<()>,
+            },
+        }
+        round_trips(&Tagged::A {
+            x: Some(None),
+            y: Some(()),
+        });
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        #[serde(untagged)]
+        enum Untagged {
+            A(Option<Option<Option<u8>>>),
+        }
+        for v in [None, Some(None), Some(Some(None)), Some(Some(Some(1)))] {
+            round_trips(&Untagged::A(v));
+        }
+        let v = Some(serde_json::Value::Null);
+        let any: Option<serde_json::Value> = read(&write(&vec![v.clone()]))
+            .map(|mut a: Vec<_>| a.remove(0))
+            .unwrap();
+        assert_eq!(any, v);
+        // Plain values keep their one-byte encodings.
+        assert_eq!(write(&Some(5u8)), [5]);
+        assert_eq!(write(&None::<u8>), [0xc0]);
+        assert_eq!(write(&Some(Some(5u8))), [5]);
+        // The marker, as the module docs of `ser` show it.
+        assert_eq!(write(&Some(None::<u8>)), [0xc7, 1, SOME, 0xc0]);
+        let two = [0xc7, 4, SOME, 0xc7, 1, SOME, 0xc0];
+        assert_eq!(write(&Some(Some(None::<u8>))), two);
+        // A payload over 255 bytes takes the 16-bit header (85 markers of 3 bytes, then 4).
+        let wide = round_trips(&chain(100));
+        assert_eq!(wide.len(), 85 * 3 + 15 * 4 + 1);
+        assert_eq!(
+            wide[..4],
+            [0xc8, 1, 56, SOME],
+            "a payload of 316 - 4 = 312 bytes"
+        );
+    }
+
     #[test]
     fn unknown_lengths_are_filled_in() {
         // `flatten` writes a map whose length serde does not know.
@@ -402,6 +510,28 @@ mod tests {
         let deep = vec![0x91u8; 100_000];
         let err = read::<serde_json::Value>(&deep).unwrap_err();
         assert!(err.to_string().contains("nest"), "{err}");
+        // So is deep nesting of the markers that wrap a `Some` (see `ser`).
+        let n = 100_000;
+        let mut deep = Vec::with_capacity(7 * n);
+        for j in 0..n {
+            deep.push(0xc9);
+            deep.extend_from_slice(&(6 * (n - 1 - j) as u32 + 1).to_be_bytes());
+            deep.push(SOME);
+        }
+        deep.push(0xc0);
+        assert_eq!(value_len(&deep), Ok(deep.len()));
+        let err = read::<serde_json::Value>(&deep).unwrap_err();
+        assert!(err.to_string().contains("nest"), "{err}");
+        // A marker of a `Some` must hold exactly one value; other extensions are refused.
+        assert!(read::<Option<()>>(&[0xc7, 2, SOME, 0xc0, 0xc0]).is_err());
+        assert!(read::<Option<()>>(&[0xc7, 1, SOME]).is_err());
+        assert!(read::<Option<()>>(&[0xc7, 0, SOME, 0xc0]).is_err());
+        assert!(read::<Option<()>>(&[0xc7, 1, b'T', 0xc0]).is_err());
+        assert!(read::<serde_json::Value>(&[0xc7, 1, b'T', 0xc0]).is_err());
+        assert_eq!(
+            read::<Option<()>>(&[0xc7, 1, SOME, 0xc0]).unwrap(),
+            Some(())
+        );
         // Random bytes, read as a self-describing value.
         let mut x = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..20_000 {

@@ -4,10 +4,19 @@
 //! enums are the variant's name, alone for a unit variant or as the key of a one-entry map
 //! holding its content otherwise. A sequence or map of unknown length gets a 32-bit header
 //! that is filled in when it ends.
+//!
+//! `None` is nil, and `Some(x)` is `x` itself, except where `x` would read back as `None`:
+//! when `x` is nil too (`Some(None)`, `Some(())`, `Some` of a unit struct or of
+//! `serde_json::Value::Null`) or is itself wrapped so. Such an `x` is wrapped in a marker, a
+//! MessagePack `ext 8/16/32` of type [`SOME`] (`'S'`) whose payload is exactly `x`'s bytes:
+//! `Some(None::<u8>)` is `c7 01 53 c0`, `Some(Some(None::<u8>))` is `c7 04 53 c7 01 53 c0`.
+//! The reader turns a marker back into `Some` of its payload, so nested options come back as
+//! they were sent. Whether to wrap is decided after `x` is written, from its first byte, so a
+//! plain `Some(5u8)` is still the one byte `05` and costs one compare more than `5u8`.
 
 use serde::ser::{self, Serialize};
 
-use super::Error;
+use super::{Error, SOME};
 
 /// The marker and width in bytes of an unsigned integer of 8 bits or more, by its bit length.
 const UINT: [(u8, u8); 65] = {
@@ -155,6 +164,32 @@ impl<'a> Serializer<'a> {
         })
     }
 
+    /// Puts the marker of a `Some` before the value written from `at` on: an `ext` of type
+    /// [`SOME`] whose payload is that value.
+    #[cold]
+    #[inline(never)]
+    fn wrap_some(&mut self, at: usize) -> Result<(), Error> {
+        let len = self.out.len() - at;
+        let mut header = [0u8; 6];
+        let n = if let Ok(len) = u8::try_from(len) {
+            header[..3].copy_from_slice(&[0xc7, len, SOME]);
+            3
+        } else if let Ok(len) = u16::try_from(len) {
+            let [a, b] = len.to_be_bytes();
+            header[..4].copy_from_slice(&[0xc8, a, b, SOME]);
+            4
+        } else {
+            let len = u32::try_from(len).map_err(|_| {
+                Error::new(format!("a length of {len} is above MessagePack's 2^32 - 1"))
+            })?;
+            let [a, b, c, d] = len.to_be_bytes();
+            header = [0xc9, a, b, c, d, SOME];
+            6
+        };
+        self.out.splice(at..at, header[..n].iter().copied());
+        Ok(())
+    }
+
     /// The opening of an enum variant with content: a one-entry map keyed by its name.
     #[inline]
     fn variant(&mut self, variant: &str) -> Result<(), Error> {
@@ -294,9 +329,16 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
     fn serialize_none(self) -> Result<(), Error> {
         self.serialize_unit()
     }
+    /// `Some(x)` is `x`, unless `x` reads as `None` itself (it is nil, or wrapped already):
+    /// then it is wrapped in a marker (see the module docs). The test is one byte compare.
     #[inline]
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
-        value.serialize(self)
+        let at = self.out.len();
+        value.serialize(&mut *self)?;
+        if let Some(0xc0 | 0xc7..=0xc9) = self.out.get(at) {
+            self.wrap_some(at)?;
+        }
+        Ok(())
     }
     #[inline]
     fn serialize_unit(self) -> Result<(), Error> {
