@@ -11,6 +11,10 @@
 //! `visit_some` and reads `x` from the marker's payload in place, which it must fill exactly.
 //! A marker counts as a level of nesting, as an array or map does. Other extension values are
 //! refused.
+//!
+//! A struct's fields are read from an array by position, so an array that holds fewer values
+//! than the struct reads, or more, is refused with a message naming the struct and its
+//! fields, rather than read into shifted fields. A struct sent as a map is read by name.
 
 use serde::de::{self, DeserializeSeed, Visitor};
 
@@ -278,6 +282,73 @@ impl<'de> Deserializer<'de> {
         }
     }
 
+    /// The fields of a struct or struct variant. An array holds them by position, so it must
+    /// hold as many as the struct reads: one left out when written (`skip_serializing`) or
+    /// not read back (`skip_deserializing`) would shift every field after it, so the reader
+    /// asking for a field past the end, or leaving values unread, is an error that names
+    /// the struct. (`fields` counts aliases too, so it is not compared with the array's
+    /// length up front.) Anything else (a map, from another writer) goes to the visitor as
+    /// it is.
+    fn fields<V: Visitor<'de>>(
+        &mut self,
+        owner: Owner,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        let marker = self.peek()?;
+        let len = match marker {
+            0x90..=0x9f => {
+                self.pos += 1;
+                usize::from(marker & 0x0f)
+            }
+            0xdc | 0xdd => {
+                self.pos += 1;
+                self.len(if marker == 0xdc { 2 } else { 4 })?
+            }
+            _ => return self.any(visitor, false),
+        };
+        self.enter()?;
+        let mut access = Fields {
+            de: self,
+            left: len,
+            sent: len,
+            owner,
+            fields,
+        };
+        let value = visitor.visit_seq(&mut access)?;
+        let left = access.left;
+        self.depth += 1;
+        match left {
+            0 => Ok(value),
+            _ => Err(self.misaligned(owner, fields, len)),
+        }
+    }
+
+    /// The fields of `owner` do not line up with the `sent` values of an array.
+    #[cold]
+    #[inline(never)]
+    fn misaligned(&self, owner: Owner, fields: &[&str], sent: usize) -> Error {
+        let owner = match owner {
+            Owner::Struct(name) => format!("struct `{name}`"),
+            Owner::Variant { name, at } => {
+                let mut de = Deserializer::at(self.bytes, at);
+                let variant = match <&str as de::Deserialize>::deserialize(&mut de) {
+                    Ok(variant) => variant.to_owned(),
+                    Err(_) => "?".to_owned(),
+                };
+                format!("struct variant `{name}::{variant}`")
+            }
+        };
+        Error::new(format!(
+            "{owner} expects {} fields ({}) but the value sent holds {sent}: a field was left \
+             out when serializing (`#[serde(skip_serializing)]` / `skip_serializing_if`) or \
+             is not read back (`#[serde(skip_deserializing)]`); fields travel by position, so \
+             use `#[serde(skip)]` on both sides or remove the attribute",
+            fields.len(),
+            fields.join(", "),
+        ))
+    }
+
     /// A 128-bit integer: a number, or 16 big-endian bytes.
     fn wide(&mut self) -> Result<Option<[u8; 16]>, Error> {
         if self.peek()? == 0xc4 && self.bytes.get(self.pos + 1) == Some(&16) {
@@ -416,20 +487,22 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         self.any(visitor, false)
     }
 
+    /// An array of the fields by position (see [`fields`](Deserializer::fields)), or a map
+    /// from their names, as other writers may send.
     fn deserialize_struct<V: Visitor<'de>>(
         self,
-        _name: &'static str,
-        _fields: &'static [&'static str],
+        name: &'static str,
+        fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        self.any(visitor, false)
+        self.fields(Owner::Struct(name), fields, visitor)
     }
 
     /// A variant's name alone (a unit variant), or a one-entry map from its name to its
     /// content. A variant's index works where its name does.
     fn deserialize_enum<V: Visitor<'de>>(
         self,
-        _name: &'static str,
+        name: &'static str,
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
@@ -437,17 +510,25 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
             0x81 => {
                 self.pos += 1;
                 self.enter()?;
+                let at = self.pos;
                 let value = visitor.visit_enum(Variant {
                     de: self,
                     content: true,
+                    name,
+                    at,
                 })?;
                 self.depth += 1;
                 Ok(value)
             }
-            0xa0..=0xbf | 0xd9..=0xdb | 0x00..=0x7f | 0xcc..=0xcf => visitor.visit_enum(Variant {
-                de: self,
-                content: false,
-            }),
+            0xa0..=0xbf | 0xd9..=0xdb | 0x00..=0x7f | 0xcc..=0xcf => {
+                let at = self.pos;
+                visitor.visit_enum(Variant {
+                    de: self,
+                    content: false,
+                    name,
+                    at,
+                })
+            }
             _ => Err(Error::new(
                 "expected an enum: a variant name, or a map of one entry from a variant name \
                  to its content"
@@ -464,6 +545,53 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
 
     fn is_human_readable(&self) -> bool {
         false
+    }
+}
+
+/// Whose fields an array holds, for messages.
+#[derive(Clone, Copy)]
+enum Owner {
+    /// A struct, by name.
+    Struct(&'static str),
+    /// A struct variant: its enum's name, and where the variant's name is in the bytes.
+    Variant { name: &'static str, at: usize },
+}
+
+/// The fields of a struct, by position (see [`Deserializer::fields`]).
+struct Fields<'a, 'de> {
+    de: &'a mut Deserializer<'de>,
+    left: usize,
+    /// How many values the array holds.
+    sent: usize,
+    owner: Owner,
+    fields: &'static [&'static str],
+}
+
+impl<'de> de::SeqAccess<'de> for Fields<'_, 'de> {
+    type Error = Error;
+
+    #[inline]
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
+        if self.left == 0 {
+            return Err(self.de.misaligned(self.owner, self.fields, self.sent));
+        }
+        self.left -= 1;
+        match seed.deserialize(&mut *self.de) {
+            Ok(value) => Ok(Some(value)),
+            // A field of the wrong type may be the first sign of fields shifted by one.
+            Err(e) if self.sent != self.fields.len() => Err(Error::new(format!(
+                "{e}; perhaps because {}",
+                self.de.misaligned(self.owner, self.fields, self.sent)
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.left.min(self.de.bytes.len() - self.de.pos))
     }
 }
 
@@ -529,6 +657,9 @@ impl<'de> de::MapAccess<'de> for Entries<'_, 'de> {
 struct Variant<'a, 'de> {
     de: &'a mut Deserializer<'de>,
     content: bool,
+    /// The enum's name, and where the variant's name is (for messages).
+    name: &'static str,
+    at: usize,
 }
 
 impl<'a, 'de> de::EnumAccess<'de> for Variant<'a, 'de> {
@@ -575,7 +706,7 @@ impl<'de> de::VariantAccess<'de> for Variant<'_, 'de> {
 
     fn struct_variant<V: Visitor<'de>>(
         self,
-        _fields: &'static [&'static str],
+        fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
         if !self.content {
@@ -584,6 +715,10 @@ impl<'de> de::VariantAccess<'de> for Variant<'_, 'de> {
                 &"a struct variant",
             ));
         }
-        self.de.any(visitor, false)
+        let owner = Owner::Variant {
+            name: self.name,
+            at: self.at,
+        };
+        self.de.fields(owner, fields, visitor)
     }
 }

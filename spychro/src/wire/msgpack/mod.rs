@@ -481,6 +481,123 @@ mod tests {
         );
     }
 
+    /// Struct fields travel by position: a field one side leaves out would shift the rest.
+    #[test]
+    fn struct_fields_that_do_not_line_up_are_refused_by_name() {
+        // Left out when written: `c` would get `b`'s value and `c` its default.
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct S {
+            a: u8,
+            #[serde(skip_serializing)]
+            b: u8,
+            #[serde(default)]
+            c: u8,
+        }
+        let err = read::<S>(&write(&S { a: 1, b: 2, c: 3 }))
+            .unwrap_err()
+            .to_string();
+        for part in [
+            "struct `S`",
+            "(a, b, c)",
+            "holds 2",
+            "skip_serializing",
+            "#[serde(skip)]",
+        ] {
+            assert!(err.contains(part), "{part:?} in {err}");
+        }
+        // Left out when written, and the next field's value is not even of the right type.
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Typed {
+            a: u8,
+            #[serde(skip_serializing)]
+            b: String,
+            c: u8,
+        }
+        let err = read::<Typed>(&write(&Typed {
+            a: 1,
+            b: "b".into(),
+            c: 3,
+        }))
+        .unwrap_err()
+        .to_string();
+        for part in ["struct `Typed`", "(a, b, c)", "holds 2"] {
+            assert!(err.contains(part), "{part:?} in {err}");
+        }
+        // Written but not read back: one value too many.
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct D {
+            a: u8,
+            #[serde(skip_deserializing)]
+            b: u8,
+            c: u8,
+        }
+        let err = read::<D>(&write(&D { a: 1, b: 2, c: 3 }))
+            .unwrap_err()
+            .to_string();
+        for part in ["struct `D`", "(a, c)", "holds 3", "skip_deserializing"] {
+            assert!(err.contains(part), "{part:?} in {err}");
+        }
+        // The same for a struct variant.
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        enum E {
+            V {
+                a: u8,
+                #[serde(skip_serializing)]
+                b: u8,
+                #[serde(default)]
+                c: u8,
+            },
+        }
+        let err = read::<E>(&write(&E::V { a: 1, b: 2, c: 3 }))
+            .unwrap_err()
+            .to_string();
+        for part in ["struct variant `E::V`", "(a, b, c)", "holds 2"] {
+            assert!(err.contains(part), "{part:?} in {err}");
+        }
+
+        // What lines up still reads: fields skipped on both sides, defaults for a whole
+        // value, aliases (which serde lists among the fields), flatten, tuple structs.
+        #[derive(Serialize, Deserialize, PartialEq, Debug, Default)]
+        #[serde(default)]
+        struct Fine {
+            a: u8,
+            #[serde(skip)]
+            b: u8,
+            #[serde(alias = "see", alias = "sea")]
+            c: Vec<u8>,
+            d: Option<Option<()>>,
+        }
+        let fine = Fine {
+            a: 1,
+            b: 0,
+            c: vec![3],
+            d: Some(None),
+        };
+        assert_eq!(read::<Fine>(&write(&fine)).unwrap(), fine);
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Flat {
+            id: u8,
+            #[serde(flatten)]
+            fine: Fine,
+        }
+        let flat = Flat { id: 9, fine };
+        assert_eq!(read::<Flat>(&write(&flat)).unwrap(), flat);
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Pair(u8, #[serde(skip)] u8, String);
+        let pair = Pair(1, 0, "x".into());
+        assert_eq!(read::<Pair>(&write(&pair)).unwrap(), pair);
+        // A struct written as a map (by another writer) reads by name.
+        let p = Point {
+            x: 1,
+            y: 2.0,
+            label: "m".into(),
+        };
+        assert_eq!(
+            read::<Point>(&rmp_serde::to_vec_named(&p).unwrap()).unwrap(),
+            p
+        );
+    }
+
     #[test]
     fn a_wrong_length_from_a_serialize_impl_is_an_error() {
         struct Liar;
