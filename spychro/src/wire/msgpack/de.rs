@@ -9,8 +9,8 @@
 //! An `ext` of type [`SOME`] is the marker that wraps `Some(x)` where `x` would read as `None`
 //! (see `ser`): an option, and any reader that takes any value (`deserialize_any`), is given
 //! `visit_some` and reads `x` from the marker's payload in place, which it must fill exactly.
-//! A marker counts as a level of nesting, as an array or map does. Other extension values are
-//! refused.
+//! A marker counts as a level of nesting, as an array or map does (values nesting deeper than
+//! [`MAX_DEPTH`] are refused before the stack runs out). Other extension values are refused.
 //!
 //! A struct's fields are read from an array by position, so an array that holds fewer values
 //! than the struct reads, or more, is refused with a message naming the struct and its
@@ -18,10 +18,7 @@
 
 use serde::de::{self, DeserializeSeed, Visitor};
 
-use super::{Error, SOME, ext_header, value_len};
-
-/// How deep arrays and maps may nest before a value is refused (the stack is not).
-const MAX_DEPTH: u32 = 512;
+use super::{Error, MAX_DEPTH, SOME, ext_header, too_deep, value_len};
 
 /// A MessagePack deserializer over a slice; values may follow each other.
 pub(crate) struct Deserializer<'de> {
@@ -248,7 +245,7 @@ impl<'de> Deserializer<'de> {
         self.depth = self
             .depth
             .checked_sub(1)
-            .ok_or_else(|| Error::new(format!("values nest more than {MAX_DEPTH} deep")))?;
+            .ok_or_else(|| too_deep("a value cannot be read"))?;
         Ok(())
     }
 

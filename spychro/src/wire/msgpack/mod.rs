@@ -33,6 +33,30 @@ impl Error {
     }
 }
 
+/// How deep values may nest: arrays, maps, enum variants with content and the markers of
+/// `Some` (see `ser`) each count a level. Reading and writing recurse once per level, in
+/// frames as large as the types make them, so deeper values are refused before the stack runs
+/// out, by the writer as well as the reader, so that whatever is sent can be read. 128 is
+/// serde_json's limit. Measured with `serde_json::Value` (and an untagged enum buffering
+/// one), 128 levels take ~770 KiB of stack to read and ~330 KiB to write with everything built
+/// at opt-level 0, and ~60 KiB to read and ~560 KiB to write in the workspace's dev profile
+/// (most of it the 4 KiB byte-gathering buffer of `bytes::Ser`, a level each): a spawned
+/// thread's 2 MiB holds them with room to spare, where 400 levels (~2.4 MiB) would not.
+pub(crate) const MAX_DEPTH: u32 = 128;
+
+/// A value nests more than [`MAX_DEPTH`] deep; `doing`: what was refused.
+#[cold]
+#[inline(never)]
+fn too_deep(doing: &str) -> Error {
+    Error::new(format!(
+        "{doing}: it nests more than {MAX_DEPTH} levels deep (each array, map, struct, enum \
+         variant with content and wrapped `Some` is a level), and deeper values are refused \
+         so that reading them cannot overflow the stack; send deep structures flattened (a \
+         tree as a list of nodes that refer to their parents by index, say) or as a string \
+         or bytes in a format of your own"
+    ))
+}
+
 /// The MessagePack extension type of the marker that wraps `Some(x)` when `x` itself would
 /// read as `None` (see `ser`).
 pub(crate) const SOME: u8 = b'S';
@@ -612,6 +636,73 @@ mod tests {
         let mut out = Vec::new();
         let err = Liar.serialize(&mut Serializer::new(&mut out)).unwrap_err();
         assert!(err.to_string().contains("announced 3"), "{err}");
+    }
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    enum List {
+        Cons(Box<List>),
+        Nil,
+    }
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    enum Tree {
+        Node { next: Option<Box<Tree>> },
+    }
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    #[serde(untagged)]
+    enum Mix {
+        Arr(Vec<Mix>),
+        Opt(Chain),
+    }
+
+    /// The writer refuses a value exactly when the reader would: at the first level past
+    /// `MAX_DEPTH`, however the levels are made.
+    #[test]
+    fn writer_and_reader_agree_on_the_depth_limit() {
+        fn check<T: Serialize + DeserializeOwned + PartialEq + Debug>(
+            what: &str,
+            make: impl Fn(usize) -> T,
+            levels_each: usize,
+        ) {
+            let max = MAX_DEPTH as usize / levels_each;
+            let bytes = round_trips(&make(max));
+            // Anything that reads any value counts the same levels.
+            read::<serde_json::Value>(&bytes).unwrap();
+            let mut out = Vec::new();
+            let err = make(max + 1)
+                .serialize(&mut Serializer::new(&mut out))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("cannot be sent") && err.contains("128"),
+                "{what}: {err}"
+            );
+            // One level more than the writer allows, made by hand, is refused by the reader.
+            let deeper = [&[0x91][..], &bytes].concat();
+            let err = read::<serde_json::Value>(&deeper).unwrap_err().to_string();
+            assert!(
+                err.contains("cannot be read") && err.contains("128"),
+                "{what}: {err}"
+            );
+        }
+        let arrays = |n| (0..n).fold(serde_json::Value::Null, |v, _| serde_json::json!([v]));
+        check("arrays", arrays, 1);
+        let maps = |n| (0..n).fold(serde_json::json!(1), |v, _| serde_json::json!({"k": v}));
+        check("maps", maps, 1);
+        check("markers", chain, 1);
+        let list = |n| (0..n).fold(List::Nil, |l, _| List::Cons(Box::new(l)));
+        check("newtype variants", list, 1);
+        let tree = |n: usize| {
+            let leaf = Tree::Node { next: None };
+            (1..n).fold(leaf, |t, _| Tree::Node {
+                next: Some(Box::new(t)),
+            })
+        };
+        check("struct variants", tree, 2);
+        // Arrays around a chain of markers, read through a buffering (untagged) reader.
+        let mix = |n: usize| (10..n).fold(Mix::Opt(chain(10)), |m, _| Mix::Arr(vec![m]));
+        check("arrays around markers", mix, 1);
     }
 
     #[test]

@@ -13,10 +13,13 @@
 //! The reader turns a marker back into `Some` of its payload, so nested options come back as
 //! they were sent. Whether to wrap is decided after `x` is written, from its first byte, so a
 //! plain `Some(5u8)` is still the one byte `05` and costs one compare more than `5u8`.
+//!
+//! Values that nest deeper than [`MAX_DEPTH`] are refused, counted as the reader counts them
+//! (markers included), so that nothing is sent that the reader would refuse.
 
 use serde::ser::{self, Serialize};
 
-use super::{Error, SOME};
+use super::{Error, MAX_DEPTH, SOME, ext_header, too_deep};
 
 /// The marker and width in bytes of an unsigned integer of 8 bits or more, by its bit length.
 const UINT: [(u8, u8); 65] = {
@@ -36,13 +39,25 @@ const UINT: [(u8, u8); 65] = {
 /// A MessagePack serializer appending to a buffer.
 pub(crate) struct Serializer<'a> {
     out: &'a mut Vec<u8>,
+    /// Levels of nesting open (see [`MAX_DEPTH`]), counted as the reader counts them.
+    depth: u32,
 }
 
 impl<'a> Serializer<'a> {
     /// A serializer appending to `out`.
     #[inline]
     pub(crate) fn new(out: &'a mut Vec<u8>) -> Self {
-        Serializer { out }
+        Serializer { out, depth: 0 }
+    }
+
+    /// One level deeper: an array, a map or an enum variant with content.
+    #[inline(always)]
+    fn enter(&mut self) -> Result<(), Error> {
+        if self.depth >= MAX_DEPTH {
+            return Err(too_deep("a value cannot be sent"));
+        }
+        self.depth += 1;
+        Ok(())
     }
 
     #[inline(always)]
@@ -145,6 +160,7 @@ impl<'a> Serializer<'a> {
     /// A compound whose header says `len` elements (an array, or a map of `len` entries).
     #[inline]
     fn compound(&mut self, len: Option<usize>, map: bool) -> Result<Compound<'_, 'a>, Error> {
+        self.enter()?;
         let unknown = match len {
             Some(len) if map => self.map_header(len).map(|()| None)?,
             Some(len) => self.array_header(len).map(|()| None)?,
@@ -161,6 +177,7 @@ impl<'a> Serializer<'a> {
             announced: len.unwrap_or(0),
             unknown,
             count: 0,
+            levels: 1,
         })
     }
 
@@ -169,6 +186,20 @@ impl<'a> Serializer<'a> {
     #[cold]
     #[inline(never)]
     fn wrap_some(&mut self, at: usize) -> Result<(), Error> {
+        // The value is nil, or the outermost of a chain of markers around a nil: with this
+        // one, the reader enters a level for each.
+        let mut chain = 1;
+        let mut rest = &self.out[at..];
+        while let Some(0xc7..=0xc9) = rest.first() {
+            let Some((header, _, _)) = ext_header(rest) else {
+                break;
+            };
+            chain += 1;
+            rest = &rest[header..];
+        }
+        if self.depth + chain > MAX_DEPTH {
+            return Err(too_deep("a value cannot be sent"));
+        }
         let len = self.out.len() - at;
         let mut header = [0u8; 6];
         let n = if let Ok(len) = u8::try_from(len) {
@@ -190,9 +221,11 @@ impl<'a> Serializer<'a> {
         Ok(())
     }
 
-    /// The opening of an enum variant with content: a one-entry map keyed by its name.
+    /// The opening of an enum variant with content: a one-entry map keyed by its name, a
+    /// level deeper (until the caller leaves it).
     #[inline]
     fn variant(&mut self, variant: &str) -> Result<(), Error> {
+        self.enter()?;
         self.out.push(0x81);
         self.string(variant)
     }
@@ -224,6 +257,8 @@ pub(crate) struct Compound<'s, 'a> {
     unknown: Option<usize>,
     /// Elements (or entries) written.
     count: usize,
+    /// Levels of nesting it opened: 1, or 2 for a variant's content.
+    levels: u32,
 }
 
 impl Compound<'_, '_> {
@@ -235,6 +270,7 @@ impl Compound<'_, '_> {
 
     #[inline]
     fn end(self) -> Result<(), Error> {
+        self.ser.depth -= self.levels;
         match self.unknown {
             Some(at) => {
                 let count = u32::try_from(self.count).map_err(|_| {
@@ -374,7 +410,9 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
         value: &T,
     ) -> Result<(), Error> {
         self.variant(variant)?;
-        value.serialize(self)
+        value.serialize(&mut *self)?;
+        self.depth -= 1;
+        Ok(())
     }
     #[inline]
     fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'s, 'a>, Error> {
@@ -400,7 +438,9 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
         len: usize,
     ) -> Result<Compound<'s, 'a>, Error> {
         self.variant(variant)?;
-        self.compound(Some(len), false)
+        let mut content = self.compound(Some(len), false)?;
+        content.levels = 2;
+        Ok(content)
     }
     #[inline]
     fn serialize_map(self, len: Option<usize>) -> Result<Compound<'s, 'a>, Error> {
@@ -418,7 +458,9 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
         len: usize,
     ) -> Result<Compound<'s, 'a>, Error> {
         self.variant(variant)?;
-        self.compound(Some(len), false)
+        let mut content = self.compound(Some(len), false)?;
+        content.levels = 2;
+        Ok(content)
     }
     fn is_human_readable(&self) -> bool {
         false
