@@ -20,12 +20,13 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
     value: &T,
 ) -> Result<(), String> {
     let at = buf.len();
-    value
-        .serialize(Ser(&mut Serializer::new(&mut *buf)))
-        .map_err(|e| {
+    match value.serialize(Ser(&mut Serializer::new(&mut *buf))) {
+        Ok(_) => Ok(()),
+        Err(e) => {
             buf.truncate(at);
-            e.to_string()
-        })
+            Err(e.to_string())
+        }
+    }
 }
 
 /// Encodes `value` into a new buffer.

@@ -11,8 +11,10 @@
 //! MessagePack `ext 8/16/32` of type [`SOME`] (`'S'`) whose payload is exactly `x`'s bytes:
 //! `Some(None::<u8>)` is `c7 01 53 c0`, `Some(Some(None::<u8>))` is `c7 04 53 c7 01 53 c0`.
 //! The reader turns a marker back into `Some` of its payload, so nested options come back as
-//! they were sent. Whether to wrap is decided after `x` is written, from its first byte, so a
-//! plain `Some(5u8)` is still the one byte `05` and costs one compare more than `5u8`.
+//! they were sent. Every method of the serializer returns what it wrote ([`Written`]: nil or a
+//! marker, or anything else), so `serialize_some` decides without reading the bytes back, and
+//! for most types the answer is known when compiling: a plain `Some(5u8)` is still the one
+//! byte `05` and costs no more than `5u8`.
 //!
 //! Values that nest deeper than [`MAX_DEPTH`] are refused, counted as the reader counts them
 //! (markers included), so that nothing is sent that the reader would refuse.
@@ -35,6 +37,17 @@ const UINT: [(u8, u8); 65] = {
     }
     t
 };
+
+/// What a value was written as, as far as a `Some` around it cares: every serializer method
+/// returns it, so `serialize_some` knows without looking at the bytes, and for most types
+/// knows at compile time (a `Some(5u8)` costs nothing more than `5u8`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Written {
+    /// A value that reads back as itself.
+    Value,
+    /// Nil, or the marker of a `Some`: a `Some` around it must be marked too.
+    Nil,
+}
 
 /// A MessagePack serializer appending to a buffer.
 pub(crate) struct Serializer<'a> {
@@ -185,7 +198,7 @@ impl<'a> Serializer<'a> {
     /// [`SOME`] whose payload is that value.
     #[cold]
     #[inline(never)]
-    fn wrap_some(&mut self, at: usize) -> Result<(), Error> {
+    fn wrap_some(&mut self, at: usize) -> Result<Written, Error> {
         // The value is nil, or the outermost of a chain of markers around a nil: with this
         // one, the reader enters a level for each.
         let mut chain = 1;
@@ -218,7 +231,7 @@ impl<'a> Serializer<'a> {
             6
         };
         self.out.splice(at..at, header[..n].iter().copied());
-        Ok(())
+        Ok(Written::Nil)
     }
 
     /// The opening of an enum variant with content: a one-entry map keyed by its name, a
@@ -265,11 +278,12 @@ impl Compound<'_, '_> {
     #[inline]
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
         self.count += 1;
-        value.serialize(&mut *self.ser)
+        value.serialize(&mut *self.ser)?;
+        Ok(())
     }
 
     #[inline]
-    fn end(self) -> Result<(), Error> {
+    fn end(self) -> Result<Written, Error> {
         self.ser.depth -= self.levels;
         match self.unknown {
             Some(at) => {
@@ -280,9 +294,9 @@ impl Compound<'_, '_> {
                     ))
                 })?;
                 self.ser.out[at + 1..at + 5].copy_from_slice(&count.to_be_bytes());
-                Ok(())
+                Ok(Written::Value)
             }
-            None if self.count == self.announced => Ok(()),
+            None if self.count == self.announced => Ok(Written::Value),
             None => Err(Error::new(format!(
                 "a value announced {} elements but gave {} (its Serialize impl is wrong)",
                 self.announced, self.count
@@ -295,16 +309,16 @@ impl Compound<'_, '_> {
 macro_rules! integers {
     ($($method:ident($ty:ty) $write:ident)*) => {$(
         #[inline]
-        fn $method(self, v: $ty) -> Result<(), Error> {
+        fn $method(self, v: $ty) -> Result<Written, Error> {
             #[allow(clippy::useless_conversion)]
             self.$write(v.into());
-            Ok(())
+            Ok(Written::Value)
         }
     )*};
 }
 
 impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
-    type Ok = ();
+    type Ok = Written;
     type Error = Error;
     type SerializeSeq = Compound<'s, 'a>;
     type SerializeTuple = Compound<'s, 'a>;
@@ -315,9 +329,9 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
     type SerializeStructVariant = Compound<'s, 'a>;
 
     #[inline]
-    fn serialize_bool(self, v: bool) -> Result<(), Error> {
+    fn serialize_bool(self, v: bool) -> Result<Written, Error> {
         self.out.push(if v { 0xc3 } else { 0xc2 });
-        Ok(())
+        Ok(Written::Value)
     }
     integers! {
         serialize_i8(i8) int serialize_i16(i16) int serialize_i32(i32) int serialize_i64(i64) int
@@ -325,64 +339,66 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
     }
 
     /// As a number when it fits 64 bits, else as 16 big-endian bytes.
-    fn serialize_i128(self, v: i128) -> Result<(), Error> {
+    fn serialize_i128(self, v: i128) -> Result<Written, Error> {
         match (i64::try_from(v), u64::try_from(v)) {
             (Ok(v), _) => self.int(v),
             (_, Ok(v)) => self.uint(v),
             _ => self.bin(&v.to_be_bytes())?,
         }
-        Ok(())
+        Ok(Written::Value)
     }
-    fn serialize_u128(self, v: u128) -> Result<(), Error> {
+    fn serialize_u128(self, v: u128) -> Result<Written, Error> {
         match u64::try_from(v) {
             Ok(v) => self.uint(v),
             Err(_) => self.bin(&v.to_be_bytes())?,
         }
-        Ok(())
+        Ok(Written::Value)
     }
     #[inline]
-    fn serialize_f32(self, v: f32) -> Result<(), Error> {
+    fn serialize_f32(self, v: f32) -> Result<Written, Error> {
         put(self.out, 0xca, v.to_be_bytes());
-        Ok(())
+        Ok(Written::Value)
     }
     #[inline]
-    fn serialize_f64(self, v: f64) -> Result<(), Error> {
+    fn serialize_f64(self, v: f64) -> Result<Written, Error> {
         put(self.out, 0xcb, v.to_be_bytes());
-        Ok(())
+        Ok(Written::Value)
     }
-    fn serialize_char(self, v: char) -> Result<(), Error> {
-        self.string(v.encode_utf8(&mut [0; 4]))
-    }
-    #[inline]
-    fn serialize_str(self, v: &str) -> Result<(), Error> {
-        self.string(v)
+    fn serialize_char(self, v: char) -> Result<Written, Error> {
+        self.string(v.encode_utf8(&mut [0; 4]))?;
+        Ok(Written::Value)
     }
     #[inline]
-    fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
-        self.bin(v)
+    fn serialize_str(self, v: &str) -> Result<Written, Error> {
+        self.string(v)?;
+        Ok(Written::Value)
     }
     #[inline]
-    fn serialize_none(self) -> Result<(), Error> {
+    fn serialize_bytes(self, v: &[u8]) -> Result<Written, Error> {
+        self.bin(v)?;
+        Ok(Written::Value)
+    }
+    #[inline]
+    fn serialize_none(self) -> Result<Written, Error> {
         self.serialize_unit()
     }
     /// `Some(x)` is `x`, unless `x` reads as `None` itself (it is nil, or wrapped already):
-    /// then it is wrapped in a marker (see the module docs). The test is one byte compare.
+    /// then it is wrapped in a marker (see the module docs).
     #[inline]
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Written, Error> {
         let at = self.out.len();
-        value.serialize(&mut *self)?;
-        if let Some(0xc0 | 0xc7..=0xc9) = self.out.get(at) {
-            self.wrap_some(at)?;
+        match value.serialize(&mut *self)? {
+            Written::Value => Ok(Written::Value),
+            Written::Nil => self.wrap_some(at),
         }
-        Ok(())
     }
     #[inline]
-    fn serialize_unit(self) -> Result<(), Error> {
+    fn serialize_unit(self) -> Result<Written, Error> {
         self.out.push(0xc0);
-        Ok(())
+        Ok(Written::Nil)
     }
     #[inline]
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<Written, Error> {
         self.serialize_unit()
     }
     #[inline]
@@ -391,15 +407,16 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
         _name: &'static str,
         _index: u32,
         variant: &'static str,
-    ) -> Result<(), Error> {
-        self.string(variant)
+    ) -> Result<Written, Error> {
+        self.string(variant)?;
+        Ok(Written::Value)
     }
     #[inline]
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
         _name: &'static str,
         value: &T,
-    ) -> Result<(), Error> {
+    ) -> Result<Written, Error> {
         value.serialize(self)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -408,11 +425,11 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
         _index: u32,
         variant: &'static str,
         value: &T,
-    ) -> Result<(), Error> {
+    ) -> Result<Written, Error> {
         self.variant(variant)?;
         value.serialize(&mut *self)?;
         self.depth -= 1;
-        Ok(())
+        Ok(Written::Value)
     }
     #[inline]
     fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'s, 'a>, Error> {
@@ -471,14 +488,14 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
 macro_rules! elements {
     ($($trait:ident::$method:ident)*) => {$(
         impl ser::$trait for Compound<'_, '_> {
-            type Ok = ();
+            type Ok = Written;
             type Error = Error;
             #[inline]
             fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
                 self.element(value)
             }
             #[inline]
-            fn end(self) -> Result<(), Error> {
+            fn end(self) -> Result<Written, Error> {
                 Compound::end(self)
             }
         }
@@ -493,7 +510,7 @@ elements! {
 }
 
 impl ser::SerializeMap for Compound<'_, '_> {
-    type Ok = ();
+    type Ok = Written;
     type Error = Error;
     #[inline]
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
@@ -501,10 +518,11 @@ impl ser::SerializeMap for Compound<'_, '_> {
     }
     #[inline]
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        value.serialize(&mut *self.ser)
+        value.serialize(&mut *self.ser)?;
+        Ok(())
     }
     #[inline]
-    fn end(self) -> Result<(), Error> {
+    fn end(self) -> Result<Written, Error> {
         Compound::end(self)
     }
 }
@@ -522,7 +540,7 @@ fn skipped(field: &'static str) -> Error {
 macro_rules! fields {
     ($($trait:ident)*) => {$(
         impl ser::$trait for Compound<'_, '_> {
-            type Ok = ();
+            type Ok = Written;
             type Error = Error;
             #[inline]
             fn serialize_field<T: Serialize + ?Sized>(
@@ -536,7 +554,7 @@ macro_rules! fields {
                 Err(skipped(key))
             }
             #[inline]
-            fn end(self) -> Result<(), Error> {
+            fn end(self) -> Result<Written, Error> {
                 Compound::end(self)
             }
         }
