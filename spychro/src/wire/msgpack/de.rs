@@ -15,6 +15,12 @@
 //! A struct's fields are read from an array by position, so an array that holds fewer values
 //! than the struct reads, or more, is refused with a message naming the struct and its
 //! fields, rather than read into shifted fields. A struct sent as a map is read by name.
+//! Two shapes serde reads only by name cannot travel so, and are errors: the unit variants of
+//! adjacently tagged enums (written as their tag alone, read as tag and content), and the
+//! struct variants of adjacently tagged and untagged enums (read from a map only). An untagged
+//! enum with a later variant that takes a sequence (`Other(serde_json::Value)`) would take
+//! such a struct variant's array instead, as it would with any format that writes structs as
+//! arrays.
 
 use serde::de::{self, DeserializeSeed, Visitor};
 
@@ -325,6 +331,18 @@ impl<'de> Deserializer<'de> {
     #[cold]
     #[inline(never)]
     fn misaligned(&self, owner: Owner, fields: &[&str], sent: usize) -> Error {
+        // An adjacently tagged enum reads its tag and content as a struct of two fields, but
+        // writes a unit variant as its tag alone.
+        let adjacent = match owner {
+            Owner::Struct(name) if fields.len() == 2 && sent == 1 => format!(
+                " (or, if `{name}` is an enum with `#[serde(tag = \"{}\", content = \"{}\")]`, \
+                 one of its unit variants was sent: they travel as their tag alone and cannot be \
+                 read back by position, so give the variant a `()` field or choose another \
+                 representation)",
+                fields[0], fields[1]
+            ),
+            _ => String::new(),
+        };
         let owner = match owner {
             Owner::Struct(name) => format!("struct `{name}`"),
             Owner::Variant { name, at } => {
@@ -340,7 +358,7 @@ impl<'de> Deserializer<'de> {
             "{owner} expects {} fields ({}) but the value sent holds {sent}: a field was left \
              out when serializing (`#[serde(skip_serializing)]` / `skip_serializing_if`) or \
              is not read back (`#[serde(skip_deserializing)]`); fields travel by position, so \
-             use `#[serde(skip)]` on both sides or remove the attribute",
+             use `#[serde(skip)]` on both sides or remove the attribute{adjacent}",
             fields.len(),
             fields.join(", "),
         ))
