@@ -8,6 +8,8 @@ mod codec;
 mod frame;
 mod message;
 mod msgpack;
+#[cfg(test)]
+mod zoo;
 
 pub(crate) use codec::{Sink, Values, decode as decode_value, encode as encode_value};
 pub use frame::WireError;
