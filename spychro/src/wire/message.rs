@@ -20,8 +20,10 @@ use super::codec;
 use super::frame::{Cursor, MAX_FRAME, WireError, begin_frame, end_frame};
 use crate::error::FailureKind;
 
-/// Bumped whenever the layout of any message changes (7: spychro's own MessagePack codec).
-pub(crate) const PROTOCOL_VERSION: u32 = 7;
+/// Bumped whenever the layout of any message changes (7: spychro's own MessagePack codec; 8:
+/// a `Some` whose value would read as `None` is wrapped in a marker, and values nest at most
+/// 128 levels deep).
+pub(crate) const PROTOCOL_VERSION: u32 = 8;
 
 // Caller to worker.
 pub(crate) const TAG_SETUP: u8 = 1;
