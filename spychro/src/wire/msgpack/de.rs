@@ -26,6 +26,22 @@ use serde::de::{self, DeserializeSeed, Visitor};
 
 use super::{Error, MAX_DEPTH, SOME, ext_header, too_deep, value_len};
 
+/// What reading a struct's fields fails with when they do not line up with the array that
+/// holds them: the struct asked for a field past the end, or left values unread. Only ever
+/// seen by [`Deserializer::fields`], which says what happened instead.
+const MISFIT: &str = "a struct's fields do not line up with the values sent";
+
+/// The error for [`MISFIT`].
+#[cold]
+#[inline(never)]
+fn misfit() -> Error {
+    Error::new(MISFIT.to_owned())
+}
+
+/// What the count of a struct's fields left to read becomes when it asks for one past the
+/// end (never 0 again, so that the mismatch shows).
+const FIELDS: usize = usize::MAX;
+
 /// A MessagePack deserializer over a slice; values may follow each other.
 pub(crate) struct Deserializer<'de> {
     bytes: &'de [u8],
@@ -270,6 +286,23 @@ impl<'de> Deserializer<'de> {
         }
     }
 
+    /// An array of a struct's `len` fields, which the visitor must read exactly (see
+    /// [`fields`](Self::fields)).
+    fn struct_seq<V: Visitor<'de>>(&mut self, len: usize, visitor: V) -> Result<V::Value, Error> {
+        self.enter()?;
+        let mut access = Fields {
+            de: self,
+            left: len,
+        };
+        let value = visitor.visit_seq(&mut access)?;
+        let left = access.left;
+        self.depth += 1;
+        match left {
+            0 => Ok(value),
+            _ => Err(misfit()),
+        }
+    }
+
     fn map<V: Visitor<'de>>(&mut self, len: usize, visitor: V) -> Result<V::Value, Error> {
         self.enter()?;
         let mut access = Entries {
@@ -289,9 +322,11 @@ impl<'de> Deserializer<'de> {
     /// hold as many as the struct reads: one left out when written (`skip_serializing`) or
     /// not read back (`skip_deserializing`) would shift every field after it, so the reader
     /// asking for a field past the end, or leaving values unread, is an error that names
-    /// the struct. (`fields` counts aliases too, so it is not compared with the array's
-    /// length up front.) Anything else (a map, from another writer) goes to the visitor as
-    /// it is.
+    /// the struct (the count of fields left shows it after the visit, see [`Fields`]; when
+    /// serde's own visitor fails on the missing field, or a field fails to read, while the
+    /// counts differ, its error gets the same explanation). `fields` counts aliases too, so
+    /// it is not compared with the array's length up front. Anything else (a map, from another
+    /// writer) goes to the visitor as it is.
     fn fields<V: Visitor<'de>>(
         &mut self,
         owner: Owner,
@@ -310,20 +345,27 @@ impl<'de> Deserializer<'de> {
             }
             _ => return self.any(visitor, false),
         };
-        self.enter()?;
-        let mut access = Fields {
-            de: self,
-            left: len,
-            sent: len,
-            owner,
-            fields,
-        };
-        let value = visitor.visit_seq(&mut access)?;
-        let left = access.left;
-        self.depth += 1;
-        match left {
-            0 => Ok(value),
-            _ => Err(self.misaligned(owner, fields, len)),
+        match self.struct_seq(len, visitor) {
+            Ok(value) => Ok(value),
+            Err(e) => Err(self.fields_failed(e, owner, fields, len)),
+        }
+    }
+
+    /// Reading a struct's fields from an array failed with `e`: because they did not line
+    /// up with the array (the struct asked for a field past its end, or left values unread),
+    /// or, when the counts differ, perhaps because of that.
+    #[cold]
+    #[inline(never)]
+    fn fields_failed(&self, e: Error, owner: Owner, fields: &[&str], sent: usize) -> Error {
+        if *e.0 == *MISFIT {
+            self.misaligned(owner, fields, sent)
+        } else if sent != fields.len() {
+            Error::new(format!(
+                "{e}; perhaps because {}",
+                self.misaligned(owner, fields, sent)
+            ))
+        } else {
+            e
         }
     }
 
@@ -572,14 +614,11 @@ enum Owner {
     Variant { name: &'static str, at: usize },
 }
 
-/// The fields of a struct, by position (see [`Deserializer::fields`]).
+/// The fields of a struct, in an array (see [`Deserializer::fields`]).
 struct Fields<'a, 'de> {
     de: &'a mut Deserializer<'de>,
+    /// The fields not read yet; [`FIELDS`] once the struct asked for one past the end.
     left: usize,
-    /// How many values the array holds.
-    sent: usize,
-    owner: Owner,
-    fields: &'static [&'static str],
 }
 
 impl<'de> de::SeqAccess<'de> for Fields<'_, 'de> {
@@ -591,18 +630,11 @@ impl<'de> de::SeqAccess<'de> for Fields<'_, 'de> {
         seed: T,
     ) -> Result<Option<T::Value>, Error> {
         if self.left == 0 {
-            return Err(self.de.misaligned(self.owner, self.fields, self.sent));
+            self.left = FIELDS;
+            return Ok(None);
         }
         self.left -= 1;
-        match seed.deserialize(&mut *self.de) {
-            Ok(value) => Ok(Some(value)),
-            // A field of the wrong type may be the first sign of fields shifted by one.
-            Err(e) if self.sent != self.fields.len() => Err(Error::new(format!(
-                "{e}; perhaps because {}",
-                self.de.misaligned(self.owner, self.fields, self.sent)
-            ))),
-            Err(e) => Err(e),
-        }
+        seed.deserialize(&mut *self.de).map(Some)
     }
 
     fn size_hint(&self) -> Option<usize> {

@@ -529,6 +529,25 @@ mod tests {
         ] {
             assert!(err.contains(part), "{part:?} in {err}");
         }
+        // The same without a default: serde's own error, and why.
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct NoDefault {
+            a: u8,
+            #[serde(skip_serializing)]
+            b: u8,
+            c: u8,
+        }
+        let err = read::<NoDefault>(&write(&NoDefault { a: 1, b: 2, c: 3 }))
+            .unwrap_err()
+            .to_string();
+        for part in [
+            "invalid length 2",
+            "struct `NoDefault`",
+            "(a, b, c)",
+            "holds 2",
+        ] {
+            assert!(err.contains(part), "{part:?} in {err}");
+        }
         // Left out when written, and the next field's value is not even of the right type.
         #[derive(Serialize, Deserialize, PartialEq, Debug)]
         struct Typed {
