@@ -190,7 +190,6 @@ impl<'a> Serializer<'a> {
             announced: len.unwrap_or(0),
             unknown,
             count: 0,
-            levels: 1,
         })
     }
 
@@ -270,8 +269,6 @@ pub(crate) struct Compound<'s, 'a> {
     unknown: Option<usize>,
     /// Elements (or entries) written.
     count: usize,
-    /// Levels of nesting it opened: 1, or 2 for a variant's content.
-    levels: u32,
 }
 
 impl Compound<'_, '_> {
@@ -282,9 +279,11 @@ impl Compound<'_, '_> {
         Ok(())
     }
 
+    /// Ends the array or map, leaving the `levels` of nesting it opened: 1, or 2 for the
+    /// content of a variant (its one-entry map, then the array).
     #[inline]
-    fn end(self) -> Result<Written, Error> {
-        self.ser.depth -= self.levels;
+    fn end(self, levels: u32) -> Result<Written, Error> {
+        self.ser.depth -= levels;
         match self.unknown {
             Some(at) => {
                 let count = u32::try_from(self.count).map_err(|_| {
@@ -455,9 +454,7 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
         len: usize,
     ) -> Result<Compound<'s, 'a>, Error> {
         self.variant(variant)?;
-        let mut content = self.compound(Some(len), false)?;
-        content.levels = 2;
-        Ok(content)
+        self.compound(Some(len), false)
     }
     #[inline]
     fn serialize_map(self, len: Option<usize>) -> Result<Compound<'s, 'a>, Error> {
@@ -475,18 +472,17 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
         len: usize,
     ) -> Result<Compound<'s, 'a>, Error> {
         self.variant(variant)?;
-        let mut content = self.compound(Some(len), false)?;
-        content.levels = 2;
-        Ok(content)
+        self.compound(Some(len), false)
     }
     fn is_human_readable(&self) -> bool {
         false
     }
 }
 
-/// The sequence-like traits: each element is one more value of the array.
+/// The sequence-like traits: each element is one more value of the array (a variant's
+/// content ends two levels: the array and the variant's map around it).
 macro_rules! elements {
-    ($($trait:ident::$method:ident)*) => {$(
+    ($($trait:ident::$method:ident $levels:literal)*) => {$(
         impl ser::$trait for Compound<'_, '_> {
             type Ok = Written;
             type Error = Error;
@@ -496,17 +492,17 @@ macro_rules! elements {
             }
             #[inline]
             fn end(self) -> Result<Written, Error> {
-                Compound::end(self)
+                Compound::end(self, $levels)
             }
         }
     )*};
 }
 
 elements! {
-    SerializeSeq::serialize_element
-    SerializeTuple::serialize_element
-    SerializeTupleStruct::serialize_field
-    SerializeTupleVariant::serialize_field
+    SerializeSeq::serialize_element 1
+    SerializeTuple::serialize_element 1
+    SerializeTupleStruct::serialize_field 1
+    SerializeTupleVariant::serialize_field 2
 }
 
 impl ser::SerializeMap for Compound<'_, '_> {
@@ -523,7 +519,7 @@ impl ser::SerializeMap for Compound<'_, '_> {
     }
     #[inline]
     fn end(self) -> Result<Written, Error> {
-        Compound::end(self)
+        Compound::end(self, 1)
     }
 }
 
@@ -536,9 +532,10 @@ fn skipped(field: &'static str) -> Error {
     ))
 }
 
-/// The struct-like traits: fields go by position, their names are not written.
+/// The struct-like traits: fields go by position, their names are not written (a struct
+/// variant ends two levels, as a tuple variant does).
 macro_rules! fields {
-    ($($trait:ident)*) => {$(
+    ($($trait:ident $levels:literal)*) => {$(
         impl ser::$trait for Compound<'_, '_> {
             type Ok = Written;
             type Error = Error;
@@ -555,10 +552,10 @@ macro_rules! fields {
             }
             #[inline]
             fn end(self) -> Result<Written, Error> {
-                Compound::end(self)
+                Compound::end(self, $levels)
             }
         }
     )*};
 }
 
-fields! { SerializeStruct SerializeStructVariant }
+fields! { SerializeStruct 1 SerializeStructVariant 2 }
