@@ -20,12 +20,13 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
     value: &T,
 ) -> Result<(), String> {
     let at = buf.len();
-    value
-        .serialize(Ser(&mut Serializer::new(&mut *buf)))
-        .map_err(|e| {
+    match value.serialize(Ser(&mut Serializer::new(&mut *buf))) {
+        Ok(_) => Ok(()),
+        Err(e) => {
             buf.truncate(at);
-            e.to_string()
-        })
+            Err(e.to_string())
+        }
+    }
 }
 
 /// Encodes `value` into a new buffer.
@@ -267,6 +268,46 @@ mod tests {
         assert!(value_len(&[0xdd, 0xff, 0xff, 0xff, 0xff]).is_err());
         assert!(value_len(&[0xc6, 0xff, 0xff, 0xff, 0xff, 1]).is_err());
         assert!(value_len(&[0xc1]).is_err());
+    }
+
+    /// `levels` arrays, each holding the next, around a null, built without recursion.
+    fn nested(levels: usize) -> serde_json::Value {
+        (0..levels).fold(serde_json::Value::Null, |v, _| {
+            serde_json::Value::Array(vec![v])
+        })
+    }
+
+    /// On a thread with a 2 MiB stack (a spawned thread's default), in the build `cargo
+    /// test` makes: a value nested deeper than the limit is refused with an error on both
+    /// sides, without running out of stack; one well within it travels.
+    #[test]
+    fn deep_values_are_refused_before_the_stack_runs_out() {
+        let run = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let deep = nested(400);
+                let err = encode(&deep).unwrap_err();
+                assert!(err.contains("128"), "{err}");
+                let mut bytes = vec![0x91u8; 400];
+                bytes.push(0xc0);
+                let err = decode::<serde_json::Value>(&bytes).unwrap_err();
+                assert!(err.contains("128"), "{err}");
+                // A buffering reader (an untagged enum) takes more stack per level.
+                #[derive(serde::Deserialize, Debug)]
+                #[serde(untagged)]
+                enum Any {
+                    #[allow(dead_code)]
+                    Value(serde_json::Value),
+                }
+                let err = decode::<Any>(&bytes).unwrap_err();
+                assert!(err.contains("128"), "{err}");
+
+                let fine = nested(100);
+                let back: serde_json::Value = decode(&encode(&fine).unwrap()).unwrap();
+                assert_eq!(back, fine);
+            })
+            .unwrap();
+        run.join().unwrap();
     }
 
     #[test]

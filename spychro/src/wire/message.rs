@@ -21,9 +21,11 @@ use super::failure::WireFailure;
 use super::frame::{Cursor, MAX_FRAME, begin_frame, end_frame};
 use crate::error::WireError;
 
-/// Bumped whenever the layout of any message changes (8: the wire's own failure record,
-/// per-job settings).
-pub(crate) const PROTOCOL_VERSION: u32 = 8;
+/// Bumped whenever the layout of any message changes (7: spychro's own MessagePack codec;
+/// 8: the wire's own failure record, per-job settings, unload, skipped batches; 9: a `Some`
+/// whose value would read as `None` is wrapped in a marker, and values nest at most 128 levels
+/// deep).
+pub(crate) const PROTOCOL_VERSION: u32 = 9;
 
 // Caller to worker.
 pub(crate) const TAG_SETUP: u8 = 1;

@@ -9,6 +9,8 @@ mod failure;
 mod frame;
 mod message;
 mod msgpack;
+#[cfg(test)]
+mod zoo;
 
 pub(crate) use codec::{Sink, Values, decode as decode_value, encode as encode_value};
 pub(crate) use failure::WireFailure;

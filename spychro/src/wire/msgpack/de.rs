@@ -5,13 +5,42 @@
 //! asks for bytes, and as a sequence of `u8`s to anything else, so `Vec<u8>` reads it and
 //! self-describing readers (`#[serde(untagged)]`, `flatten`, `serde_json::Value`) see the
 //! sequence of numbers it was.
+//!
+//! An `ext` of type [`SOME`] is the marker that wraps `Some(x)` where `x` would read as `None`
+//! (see `ser`): an option, and any reader that takes any value (`deserialize_any`), is given
+//! `visit_some` and reads `x` from the marker's payload in place, which it must fill exactly.
+//! A marker counts as a level of nesting, as an array or map does (values nesting deeper than
+//! [`MAX_DEPTH`] are refused before the stack runs out). Other extension values are refused.
+//!
+//! A struct's fields are read from an array by position, so an array that holds fewer values
+//! than the struct reads, or more, is refused with a message naming the struct and its
+//! fields, rather than read into shifted fields. A struct sent as a map is read by name.
+//! Two shapes serde reads only by name cannot travel so, and are errors: the unit variants of
+//! adjacently tagged enums (written as their tag alone, read as tag and content), and the
+//! struct variants of adjacently tagged and untagged enums (read from a map only). An untagged
+//! enum with a later variant that takes a sequence (`Other(serde_json::Value)`) would take
+//! such a struct variant's array instead, as it would with any format that writes structs as
+//! arrays.
 
 use serde::de::{self, DeserializeSeed, Visitor};
 
-use super::{Error, value_len};
+use super::{Error, MAX_DEPTH, SOME, ext_header, too_deep, value_len};
 
-/// How deep arrays and maps may nest before a value is refused (the stack is not).
-const MAX_DEPTH: u32 = 512;
+/// What reading a struct's fields fails with when they do not line up with the array that
+/// holds them: the struct asked for a field past the end, or left values unread. Only ever
+/// seen by [`Deserializer::fields`], which says what happened instead.
+const MISFIT: &str = "a struct's fields do not line up with the values sent";
+
+/// The error for [`MISFIT`].
+#[cold]
+#[inline(never)]
+fn misfit() -> Error {
+    Error::new(MISFIT.to_owned())
+}
+
+/// What the count of a struct's fields left to read becomes when it asks for one past the
+/// end (never 0 again, so that the mismatch shows).
+const FIELDS: usize = usize::MAX;
 
 /// A MessagePack deserializer over a slice; values may follow each other.
 pub(crate) struct Deserializer<'de> {
@@ -142,9 +171,11 @@ impl<'de> Deserializer<'de> {
                 let len = self.len(if marker == 0xde { 2 } else { 4 })?;
                 self.map(len, visitor)
             }
-            0xc7..=0xc9 | 0xd4..=0xd8 => Err(Error::new(
-                "a MessagePack extension value, which spychro never writes".to_owned(),
-            )),
+            0xc7..=0xc9 => {
+                self.pos -= 1;
+                self.wrapped_some(visitor)
+            }
+            0xd4..=0xd8 => Err(foreign_ext(None)),
             0xc1 => Err(Error::new("byte 0xc1 is not MessagePack".to_owned())),
         }
     }
@@ -202,11 +233,41 @@ impl<'de> Deserializer<'de> {
         value
     }
 
+    /// A `Some` whose value is wrapped in a marker (the `ext` at the reader's position):
+    /// `visit_some`, reading the payload in place. The marker counts as a level of nesting
+    /// (markers can nest as deep as the bytes go); its payload must be exactly one value.
+    #[cold]
+    #[inline(never)]
+    fn wrapped_some<V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
+        let full: &'de [u8] = self.bytes;
+        let (header, kind, len) = ext_header(&full[self.pos..]).ok_or_else(Error::eof)?;
+        if kind != SOME {
+            return Err(foreign_ext(Some(kind)));
+        }
+        let end = (self.pos + header)
+            .checked_add(len)
+            .filter(|&end| end <= full.len())
+            .ok_or_else(Error::eof)?;
+        self.enter()?;
+        self.pos += header;
+        self.bytes = &full[..end];
+        let value = visitor.visit_some(&mut *self);
+        self.bytes = full;
+        let value = value?;
+        if self.pos != end {
+            return Err(Error::new(
+                "the marker of a `Some` holds more than one value".to_owned(),
+            ));
+        }
+        self.depth += 1;
+        Ok(value)
+    }
+
     fn enter(&mut self) -> Result<(), Error> {
         self.depth = self
             .depth
             .checked_sub(1)
-            .ok_or_else(|| Error::new(format!("values nest more than {MAX_DEPTH} deep")))?;
+            .ok_or_else(|| too_deep("a value cannot be read"))?;
         Ok(())
     }
 
@@ -225,6 +286,23 @@ impl<'de> Deserializer<'de> {
         }
     }
 
+    /// An array of a struct's `len` fields, which the visitor must read exactly (see
+    /// [`fields`](Self::fields)).
+    fn struct_seq<V: Visitor<'de>>(&mut self, len: usize, visitor: V) -> Result<V::Value, Error> {
+        self.enter()?;
+        let mut access = Fields {
+            de: self,
+            left: len,
+        };
+        let value = visitor.visit_seq(&mut access)?;
+        let left = access.left;
+        self.depth += 1;
+        match left {
+            0 => Ok(value),
+            _ => Err(misfit()),
+        }
+    }
+
     fn map<V: Visitor<'de>>(&mut self, len: usize, visitor: V) -> Result<V::Value, Error> {
         self.enter()?;
         let mut access = Entries {
@@ -240,6 +318,94 @@ impl<'de> Deserializer<'de> {
         }
     }
 
+    /// The fields of a struct or struct variant. An array holds them by position, so it must
+    /// hold as many as the struct reads: one left out when written (`skip_serializing`) or
+    /// not read back (`skip_deserializing`) would shift every field after it, so the reader
+    /// asking for a field past the end, or leaving values unread, is an error that names
+    /// the struct (the count of fields left shows it after the visit, see [`Fields`]; when
+    /// serde's own visitor fails on the missing field, or a field fails to read, while the
+    /// counts differ, its error gets the same explanation). `fields` counts aliases too, so
+    /// it is not compared with the array's length up front. Anything else (a map, from another
+    /// writer) goes to the visitor as it is.
+    fn fields<V: Visitor<'de>>(
+        &mut self,
+        owner: Owner,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        let marker = self.peek()?;
+        let len = match marker {
+            0x90..=0x9f => {
+                self.pos += 1;
+                usize::from(marker & 0x0f)
+            }
+            0xdc | 0xdd => {
+                self.pos += 1;
+                self.len(if marker == 0xdc { 2 } else { 4 })?
+            }
+            _ => return self.any(visitor, false),
+        };
+        match self.struct_seq(len, visitor) {
+            Ok(value) => Ok(value),
+            Err(e) => Err(self.fields_failed(e, owner, fields, len)),
+        }
+    }
+
+    /// Reading a struct's fields from an array failed with `e`: because they did not line
+    /// up with the array (the struct asked for a field past its end, or left values unread),
+    /// or, when the counts differ, perhaps because of that.
+    #[cold]
+    #[inline(never)]
+    fn fields_failed(&self, e: Error, owner: Owner, fields: &[&str], sent: usize) -> Error {
+        if *e.0 == *MISFIT {
+            self.misaligned(owner, fields, sent)
+        } else if sent != fields.len() {
+            Error::new(format!(
+                "{e}; perhaps because {}",
+                self.misaligned(owner, fields, sent)
+            ))
+        } else {
+            e
+        }
+    }
+
+    /// The fields of `owner` do not line up with the `sent` values of an array.
+    #[cold]
+    #[inline(never)]
+    fn misaligned(&self, owner: Owner, fields: &[&str], sent: usize) -> Error {
+        // An adjacently tagged enum reads its tag and content as a struct of two fields, but
+        // writes a unit variant as its tag alone.
+        let adjacent = match owner {
+            Owner::Struct(name) if fields.len() == 2 && sent == 1 => format!(
+                " (or, if `{name}` is an enum with `#[serde(tag = \"{}\", content = \"{}\")]`, \
+                 one of its unit variants was sent: they travel as their tag alone and cannot be \
+                 read back by position, so give the variant a `()` field or choose another \
+                 representation)",
+                fields[0], fields[1]
+            ),
+            _ => String::new(),
+        };
+        let owner = match owner {
+            Owner::Struct(name) => format!("struct `{name}`"),
+            Owner::Variant { name, at } => {
+                let mut de = Deserializer::at(self.bytes, at);
+                let variant = match <&str as de::Deserialize>::deserialize(&mut de) {
+                    Ok(variant) => variant.to_owned(),
+                    Err(_) => "?".to_owned(),
+                };
+                format!("struct variant `{name}::{variant}`")
+            }
+        };
+        Error::new(format!(
+            "{owner} expects {} fields ({}) but the value sent holds {sent}: a field was left \
+             out when serializing (`#[serde(skip_serializing)]` / `skip_serializing_if`) or \
+             is not read back (`#[serde(skip_deserializing)]`); fields travel by position, so \
+             use `#[serde(skip)]` on both sides or remove the attribute{adjacent}",
+            fields.len(),
+            fields.join(", "),
+        ))
+    }
+
     /// A 128-bit integer: a number, or 16 big-endian bytes.
     fn wide(&mut self) -> Result<Option<[u8; 16]>, Error> {
         if self.peek()? == 0xc4 && self.bytes.get(self.pos + 1) == Some(&16) {
@@ -248,6 +414,15 @@ impl<'de> Deserializer<'de> {
         }
         Ok(None)
     }
+}
+
+/// An extension value that is not the marker of a `Some` (`kind`: its type, when known).
+#[cold]
+fn foreign_ext(kind: Option<u8>) -> Error {
+    let kind = kind.map_or(String::new(), |k| format!(" of type {}", k as i8));
+    Error::new(format!(
+        "a MessagePack extension value{kind}, which spychro never writes"
+    ))
 }
 
 /// A blob read as a sequence of `u8`s.
@@ -312,13 +487,17 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         self.any(visitor, true)
     }
 
+    /// Nil is `None`; a marker holds a `Some` whose value would read as `None` (see `ser`);
+    /// anything else is the value of a `Some`.
     #[inline]
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        if self.peek()? == 0xc0 {
-            self.pos += 1;
-            visitor.visit_none()
-        } else {
-            visitor.visit_some(self)
+        match self.peek()? {
+            0xc0 => {
+                self.pos += 1;
+                visitor.visit_none()
+            }
+            0xc7..=0xc9 => self.wrapped_some(visitor),
+            _ => visitor.visit_some(self),
         }
     }
 
@@ -365,20 +544,22 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         self.any(visitor, false)
     }
 
+    /// An array of the fields by position (see [`fields`](Deserializer::fields)), or a map
+    /// from their names, as other writers may send.
     fn deserialize_struct<V: Visitor<'de>>(
         self,
-        _name: &'static str,
-        _fields: &'static [&'static str],
+        name: &'static str,
+        fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        self.any(visitor, false)
+        self.fields(Owner::Struct(name), fields, visitor)
     }
 
     /// A variant's name alone (a unit variant), or a one-entry map from its name to its
     /// content. A variant's index works where its name does.
     fn deserialize_enum<V: Visitor<'de>>(
         self,
-        _name: &'static str,
+        name: &'static str,
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
@@ -386,17 +567,25 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
             0x81 => {
                 self.pos += 1;
                 self.enter()?;
+                let at = self.pos;
                 let value = visitor.visit_enum(Variant {
                     de: self,
                     content: true,
+                    name,
+                    at,
                 })?;
                 self.depth += 1;
                 Ok(value)
             }
-            0xa0..=0xbf | 0xd9..=0xdb | 0x00..=0x7f | 0xcc..=0xcf => visitor.visit_enum(Variant {
-                de: self,
-                content: false,
-            }),
+            0xa0..=0xbf | 0xd9..=0xdb | 0x00..=0x7f | 0xcc..=0xcf => {
+                let at = self.pos;
+                visitor.visit_enum(Variant {
+                    de: self,
+                    content: false,
+                    name,
+                    at,
+                })
+            }
             _ => Err(Error::new(
                 "expected an enum: a variant name, or a map of one entry from a variant name \
                  to its content"
@@ -413,6 +602,43 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
 
     fn is_human_readable(&self) -> bool {
         false
+    }
+}
+
+/// Whose fields an array holds, for messages.
+#[derive(Clone, Copy)]
+enum Owner {
+    /// A struct, by name.
+    Struct(&'static str),
+    /// A struct variant: its enum's name, and where the variant's name is in the bytes.
+    Variant { name: &'static str, at: usize },
+}
+
+/// The fields of a struct, in an array (see [`Deserializer::fields`]).
+struct Fields<'a, 'de> {
+    de: &'a mut Deserializer<'de>,
+    /// The fields not read yet; [`FIELDS`] once the struct asked for one past the end.
+    left: usize,
+}
+
+impl<'de> de::SeqAccess<'de> for Fields<'_, 'de> {
+    type Error = Error;
+
+    #[inline]
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
+        if self.left == 0 {
+            self.left = FIELDS;
+            return Ok(None);
+        }
+        self.left -= 1;
+        seed.deserialize(&mut *self.de).map(Some)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.left.min(self.de.bytes.len() - self.de.pos))
     }
 }
 
@@ -478,6 +704,9 @@ impl<'de> de::MapAccess<'de> for Entries<'_, 'de> {
 struct Variant<'a, 'de> {
     de: &'a mut Deserializer<'de>,
     content: bool,
+    /// The enum's name, and where the variant's name is (for messages).
+    name: &'static str,
+    at: usize,
 }
 
 impl<'a, 'de> de::EnumAccess<'de> for Variant<'a, 'de> {
@@ -524,7 +753,7 @@ impl<'de> de::VariantAccess<'de> for Variant<'_, 'de> {
 
     fn struct_variant<V: Visitor<'de>>(
         self,
-        _fields: &'static [&'static str],
+        fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
         if !self.content {
@@ -533,6 +762,10 @@ impl<'de> de::VariantAccess<'de> for Variant<'_, 'de> {
                 &"a struct variant",
             ));
         }
-        self.de.any(visitor, false)
+        let owner = Owner::Variant {
+            name: self.name,
+            at: self.at,
+        };
+        self.de.fields(owner, fields, visitor)
     }
 }

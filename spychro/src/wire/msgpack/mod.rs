@@ -4,7 +4,9 @@
 //! our own rather than rmp-serde's because its cost is per item: rmp-serde's generic I/O and
 //! error plumbing took ~80 instructions to write and read back one `u64`; here it is a
 //! handful, and strings and bytes are read borrowed, without a copy. The bytes are plain
-//! MessagePack (`rmp-serde` reads them in the conformance tests).
+//! MessagePack (`rmp-serde` reads them in the conformance tests). One thing is our own: a
+//! `Some` whose value would read back as `None` (`Some(None)`, `Some(())`) is wrapped in an
+//! extension value (see `ser`), where rmp-serde writes both as nil and reads back `None`.
 
 mod de;
 mod ser;
@@ -29,6 +31,51 @@ impl Error {
     fn eof() -> Error {
         Error::new("a value ends before its last byte".to_owned())
     }
+}
+
+/// How deep values may nest: arrays, maps, enum variants with content and the markers of
+/// `Some` (see `ser`) each count a level. Reading and writing recurse once per level, in
+/// frames as large as the types make them, so deeper values are refused before the stack runs
+/// out, by the writer as well as the reader, so that whatever is sent can be read. 128 is
+/// serde_json's limit. Measured with `serde_json::Value` (and an untagged enum buffering
+/// one), 128 levels take ~770 KiB of stack to read and ~330 KiB to write with everything built
+/// at opt-level 0, and ~60 KiB to read and ~560 KiB to write in the workspace's dev profile
+/// (most of it the 4 KiB byte-gathering buffer of `bytes::Ser`, a level each): a spawned
+/// thread's 2 MiB holds them with room to spare, where 400 levels (~2.4 MiB) would not.
+pub(crate) const MAX_DEPTH: u32 = 128;
+
+/// A value nests more than [`MAX_DEPTH`] deep; `doing`: what was refused.
+#[cold]
+#[inline(never)]
+fn too_deep(doing: &str) -> Error {
+    Error::new(format!(
+        "{doing}: it nests more than {MAX_DEPTH} levels deep (each array, map, struct, enum \
+         variant with content and wrapped `Some` is a level), and deeper values are refused \
+         so that reading them cannot overflow the stack; send deep structures flattened (a \
+         tree as a list of nodes that refer to their parents by index, say) or as a string \
+         or bytes in a format of your own"
+    ))
+}
+
+/// The MessagePack extension type of the marker that wraps `Some(x)` when `x` itself would
+/// read as `None` (see `ser`).
+pub(crate) const SOME: u8 = b'S';
+
+/// The extension value at the start of `bytes` (whose first byte is an `ext 8/16/32` marker,
+/// 0xc7..=0xc9): its header's length, its type and its payload's length. `None` when the
+/// header is cut short.
+#[inline]
+pub(crate) fn ext_header(bytes: &[u8]) -> Option<(usize, u8, usize)> {
+    let width = match bytes.first()? {
+        0xc7 => 1,
+        0xc8 => 2,
+        _ => 4,
+    };
+    let len = bytes
+        .get(1..1 + width)?
+        .iter()
+        .fold(0usize, |v, &b| (v << 8) | usize::from(b));
+    Some((2 + width, *bytes.get(1 + width)?, len))
 }
 
 impl fmt::Display for Error {
@@ -325,6 +372,91 @@ mod tests {
         conforms(&std::net::IpAddr::from([127, 0, 0, 1]));
     }
 
+    /// Round-trips through our codec only: rmp-serde writes `Some(x)` as `x`, so for an `x`
+    /// that is nil itself (`None`, `()`, a unit struct, `Value::Null`) it is as lossy as our
+    /// codec was, and is left out of the comparison.
+    fn round_trips<T: Serialize + DeserializeOwned + PartialEq + Debug>(value: &T) -> Vec<u8> {
+        let ours = write(value);
+        assert_eq!(
+            &read::<T>(&ours).unwrap(),
+            value,
+            "our round trip of {ours:x?}"
+        );
+        assert_eq!(value_len(&ours), Ok(ours.len()), "value_len agrees");
+        ours
+    }
+
+    /// A chain of options as deep as its value: each level that holds `None` below it is a
+    /// marker around the level below.
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Chain(Option<Box<Chain>>);
+
+    fn chain(levels: usize) -> Chain {
+        (0..levels).fold(Chain(None), |c, _| Chain(Some(Box::new(c))))
+    }
+
+    #[test]
+    fn options_holding_nil_like_values_are_not_lost() {
+        for v in [None, Some(None), Some(Some(7u8))] {
+            round_trips(&v);
+        }
+        for v in [None, Some(None), Some(Some(None)), Some(Some(Some(7u8)))] {
+            round_trips(&v);
+        }
+        round_trips(&Some(()));
+        round_trips(&None::<()>);
+        round_trips(&Some(Unit));
+        round_trips(&Some(serde_json::Value::Null));
+        round_trips(&None::<serde_json::Value>);
+        round_trips(&vec![Some(None), None, Some(Some(1u8)), Some(None)]);
+        let four: Option<Option<Option<Option<()>>>> = Some(Some(Some(None)));
+        round_trips(&four);
+        round_trips(&Some(Some(Some(Some(())))));
+        // Readers that buffer a value first (internally tagged and untagged enums), or that
+        // take any value, see the `Some` too.
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        #[serde(tag = "t")]
+        enum Tagged {
+            A {
+                x: Option<Option<u8>>,
+                y: Option<()>,
+            },
+        }
+        round_trips(&Tagged::A {
+            x: Some(None),
+            y: Some(()),
+        });
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        #[serde(untagged)]
+        enum Untagged {
+            A(Option<Option<Option<u8>>>),
+        }
+        for v in [None, Some(None), Some(Some(None)), Some(Some(Some(1)))] {
+            round_trips(&Untagged::A(v));
+        }
+        let v = Some(serde_json::Value::Null);
+        let any: Option<serde_json::Value> = read(&write(&vec![v.clone()]))
+            .map(|mut a: Vec<_>| a.remove(0))
+            .unwrap();
+        assert_eq!(any, v);
+        // Plain values keep their one-byte encodings.
+        assert_eq!(write(&Some(5u8)), [5]);
+        assert_eq!(write(&None::<u8>), [0xc0]);
+        assert_eq!(write(&Some(Some(5u8))), [5]);
+        // The marker, as the module docs of `ser` show it.
+        assert_eq!(write(&Some(None::<u8>)), [0xc7, 1, SOME, 0xc0]);
+        let two = [0xc7, 4, SOME, 0xc7, 1, SOME, 0xc0];
+        assert_eq!(write(&Some(Some(None::<u8>))), two);
+        // A payload over 255 bytes takes the 16-bit header (85 markers of 3 bytes, then 4).
+        let wide = round_trips(&chain(100));
+        assert_eq!(wide.len(), 85 * 3 + 15 * 4 + 1);
+        assert_eq!(
+            wide[..4],
+            [0xc8, 1, 56, SOME],
+            "a payload of 316 - 4 = 312 bytes"
+        );
+    }
+
     #[test]
     fn unknown_lengths_are_filled_in() {
         // `flatten` writes a map whose length serde does not know.
@@ -373,6 +505,142 @@ mod tests {
         );
     }
 
+    /// Struct fields travel by position: a field one side leaves out would shift the rest.
+    #[test]
+    fn struct_fields_that_do_not_line_up_are_refused_by_name() {
+        // Left out when written: `c` would get `b`'s value and `c` its default.
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct S {
+            a: u8,
+            #[serde(skip_serializing)]
+            b: u8,
+            #[serde(default)]
+            c: u8,
+        }
+        let err = read::<S>(&write(&S { a: 1, b: 2, c: 3 }))
+            .unwrap_err()
+            .to_string();
+        for part in [
+            "struct `S`",
+            "(a, b, c)",
+            "holds 2",
+            "skip_serializing",
+            "#[serde(skip)]",
+        ] {
+            assert!(err.contains(part), "{part:?} in {err}");
+        }
+        // The same without a default: serde's own error, and why.
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct NoDefault {
+            a: u8,
+            #[serde(skip_serializing)]
+            b: u8,
+            c: u8,
+        }
+        let err = read::<NoDefault>(&write(&NoDefault { a: 1, b: 2, c: 3 }))
+            .unwrap_err()
+            .to_string();
+        for part in [
+            "invalid length 2",
+            "struct `NoDefault`",
+            "(a, b, c)",
+            "holds 2",
+        ] {
+            assert!(err.contains(part), "{part:?} in {err}");
+        }
+        // Left out when written, and the next field's value is not even of the right type.
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Typed {
+            a: u8,
+            #[serde(skip_serializing)]
+            b: String,
+            c: u8,
+        }
+        let err = read::<Typed>(&write(&Typed {
+            a: 1,
+            b: "b".into(),
+            c: 3,
+        }))
+        .unwrap_err()
+        .to_string();
+        for part in ["struct `Typed`", "(a, b, c)", "holds 2"] {
+            assert!(err.contains(part), "{part:?} in {err}");
+        }
+        // Written but not read back: one value too many.
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct D {
+            a: u8,
+            #[serde(skip_deserializing)]
+            b: u8,
+            c: u8,
+        }
+        let err = read::<D>(&write(&D { a: 1, b: 2, c: 3 }))
+            .unwrap_err()
+            .to_string();
+        for part in ["struct `D`", "(a, c)", "holds 3", "skip_deserializing"] {
+            assert!(err.contains(part), "{part:?} in {err}");
+        }
+        // The same for a struct variant.
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        enum E {
+            V {
+                a: u8,
+                #[serde(skip_serializing)]
+                b: u8,
+                #[serde(default)]
+                c: u8,
+            },
+        }
+        let err = read::<E>(&write(&E::V { a: 1, b: 2, c: 3 }))
+            .unwrap_err()
+            .to_string();
+        for part in ["struct variant `E::V`", "(a, b, c)", "holds 2"] {
+            assert!(err.contains(part), "{part:?} in {err}");
+        }
+
+        // What lines up still reads: fields skipped on both sides, defaults for a whole
+        // value, aliases (which serde lists among the fields), flatten, tuple structs.
+        #[derive(Serialize, Deserialize, PartialEq, Debug, Default)]
+        #[serde(default)]
+        struct Fine {
+            a: u8,
+            #[serde(skip)]
+            b: u8,
+            #[serde(alias = "see", alias = "sea")]
+            c: Vec<u8>,
+            d: Option<Option<()>>,
+        }
+        let fine = Fine {
+            a: 1,
+            b: 0,
+            c: vec![3],
+            d: Some(None),
+        };
+        assert_eq!(read::<Fine>(&write(&fine)).unwrap(), fine);
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Flat {
+            id: u8,
+            #[serde(flatten)]
+            fine: Fine,
+        }
+        let flat = Flat { id: 9, fine };
+        assert_eq!(read::<Flat>(&write(&flat)).unwrap(), flat);
+        #[derive(Serialize, Deserialize, PartialEq, Debug)]
+        struct Pair(u8, #[serde(skip)] u8, String);
+        let pair = Pair(1, 0, "x".into());
+        assert_eq!(read::<Pair>(&write(&pair)).unwrap(), pair);
+        // A struct written as a map (by another writer) reads by name.
+        let p = Point {
+            x: 1,
+            y: 2.0,
+            label: "m".into(),
+        };
+        assert_eq!(
+            read::<Point>(&rmp_serde::to_vec_named(&p).unwrap()).unwrap(),
+            p
+        );
+    }
+
     #[test]
     fn a_wrong_length_from_a_serialize_impl_is_an_error() {
         struct Liar;
@@ -389,6 +657,73 @@ mod tests {
         assert!(err.to_string().contains("announced 3"), "{err}");
     }
 
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    enum List {
+        Cons(Box<List>),
+        Nil,
+    }
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    enum Tree {
+        Node { next: Option<Box<Tree>> },
+    }
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    #[serde(untagged)]
+    enum Mix {
+        Arr(Vec<Mix>),
+        Opt(Chain),
+    }
+
+    /// The writer refuses a value exactly when the reader would: at the first level past
+    /// `MAX_DEPTH`, however the levels are made.
+    #[test]
+    fn writer_and_reader_agree_on_the_depth_limit() {
+        fn check<T: Serialize + DeserializeOwned + PartialEq + Debug>(
+            what: &str,
+            make: impl Fn(usize) -> T,
+            levels_each: usize,
+        ) {
+            let max = MAX_DEPTH as usize / levels_each;
+            let bytes = round_trips(&make(max));
+            // Anything that reads any value counts the same levels.
+            read::<serde_json::Value>(&bytes).unwrap();
+            let mut out = Vec::new();
+            let err = make(max + 1)
+                .serialize(&mut Serializer::new(&mut out))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("cannot be sent") && err.contains("128"),
+                "{what}: {err}"
+            );
+            // One level more than the writer allows, made by hand, is refused by the reader.
+            let deeper = [&[0x91][..], &bytes].concat();
+            let err = read::<serde_json::Value>(&deeper).unwrap_err().to_string();
+            assert!(
+                err.contains("cannot be read") && err.contains("128"),
+                "{what}: {err}"
+            );
+        }
+        let arrays = |n| (0..n).fold(serde_json::Value::Null, |v, _| serde_json::json!([v]));
+        check("arrays", arrays, 1);
+        let maps = |n| (0..n).fold(serde_json::json!(1), |v, _| serde_json::json!({"k": v}));
+        check("maps", maps, 1);
+        check("markers", chain, 1);
+        let list = |n| (0..n).fold(List::Nil, |l, _| List::Cons(Box::new(l)));
+        check("newtype variants", list, 1);
+        let tree = |n: usize| {
+            let leaf = Tree::Node { next: None };
+            (1..n).fold(leaf, |t, _| Tree::Node {
+                next: Some(Box::new(t)),
+            })
+        };
+        check("struct variants", tree, 2);
+        // Arrays around a chain of markers, read through a buffering (untagged) reader.
+        let mix = |n: usize| (10..n).fold(Mix::Opt(chain(10)), |m, _| Mix::Arr(vec![m]));
+        check("arrays around markers", mix, 1);
+    }
+
     #[test]
     fn bad_input_is_an_error_never_a_panic() {
         assert!(read::<u64>(&[]).is_err());
@@ -402,6 +737,28 @@ mod tests {
         let deep = vec![0x91u8; 100_000];
         let err = read::<serde_json::Value>(&deep).unwrap_err();
         assert!(err.to_string().contains("nest"), "{err}");
+        // So is deep nesting of the markers that wrap a `Some` (see `ser`).
+        let n = 100_000;
+        let mut deep = Vec::with_capacity(7 * n);
+        for j in 0..n {
+            deep.push(0xc9);
+            deep.extend_from_slice(&(6 * (n - 1 - j) as u32 + 1).to_be_bytes());
+            deep.push(SOME);
+        }
+        deep.push(0xc0);
+        assert_eq!(value_len(&deep), Ok(deep.len()));
+        let err = read::<serde_json::Value>(&deep).unwrap_err();
+        assert!(err.to_string().contains("nest"), "{err}");
+        // A marker of a `Some` must hold exactly one value; other extensions are refused.
+        assert!(read::<Option<()>>(&[0xc7, 2, SOME, 0xc0, 0xc0]).is_err());
+        assert!(read::<Option<()>>(&[0xc7, 1, SOME]).is_err());
+        assert!(read::<Option<()>>(&[0xc7, 0, SOME, 0xc0]).is_err());
+        assert!(read::<Option<()>>(&[0xc7, 1, b'T', 0xc0]).is_err());
+        assert!(read::<serde_json::Value>(&[0xc7, 1, b'T', 0xc0]).is_err());
+        assert_eq!(
+            read::<Option<()>>(&[0xc7, 1, SOME, 0xc0]).unwrap(),
+            Some(())
+        );
         // Random bytes, read as a self-describing value.
         let mut x = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..20_000 {

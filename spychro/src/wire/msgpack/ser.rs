@@ -4,10 +4,24 @@
 //! enums are the variant's name, alone for a unit variant or as the key of a one-entry map
 //! holding its content otherwise. A sequence or map of unknown length gets a 32-bit header
 //! that is filled in when it ends.
+//!
+//! `None` is nil, and `Some(x)` is `x` itself, except where `x` would read back as `None`:
+//! when `x` is nil too (`Some(None)`, `Some(())`, `Some` of a unit struct or of
+//! `serde_json::Value::Null`) or is itself wrapped so. Such an `x` is wrapped in a marker, a
+//! MessagePack `ext 8/16/32` of type [`SOME`] (`'S'`) whose payload is exactly `x`'s bytes:
+//! `Some(None::<u8>)` is `c7 01 53 c0`, `Some(Some(None::<u8>))` is `c7 04 53 c7 01 53 c0`.
+//! The reader turns a marker back into `Some` of its payload, so nested options come back as
+//! they were sent. Every method of the serializer returns what it wrote ([`Written`]: nil or a
+//! marker, or anything else), so `serialize_some` decides without reading the bytes back, and
+//! for most types the answer is known when compiling: a plain `Some(5u8)` is still the one
+//! byte `05` and costs no more than `5u8`.
+//!
+//! Values that nest deeper than [`MAX_DEPTH`] are refused, counted as the reader counts them
+//! (markers included), so that nothing is sent that the reader would refuse.
 
 use serde::ser::{self, Serialize};
 
-use super::Error;
+use super::{Error, MAX_DEPTH, SOME, ext_header, too_deep};
 
 /// The marker and width in bytes of an unsigned integer of 8 bits or more, by its bit length.
 const UINT: [(u8, u8); 65] = {
@@ -24,16 +38,39 @@ const UINT: [(u8, u8); 65] = {
     t
 };
 
+/// What a value was written as, as far as a `Some` around it cares: every serializer method
+/// returns it, so `serialize_some` knows without looking at the bytes, and for most types
+/// knows at compile time (a `Some(5u8)` costs nothing more than `5u8`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Written {
+    /// A value that reads back as itself.
+    Value,
+    /// Nil, or the marker of a `Some`: a `Some` around it must be marked too.
+    Nil,
+}
+
 /// A MessagePack serializer appending to a buffer.
 pub(crate) struct Serializer<'a> {
     out: &'a mut Vec<u8>,
+    /// Levels of nesting open (see [`MAX_DEPTH`]), counted as the reader counts them.
+    depth: u32,
 }
 
 impl<'a> Serializer<'a> {
     /// A serializer appending to `out`.
     #[inline]
     pub(crate) fn new(out: &'a mut Vec<u8>) -> Self {
-        Serializer { out }
+        Serializer { out, depth: 0 }
+    }
+
+    /// One level deeper: an array, a map or an enum variant with content.
+    #[inline(always)]
+    fn enter(&mut self) -> Result<(), Error> {
+        if self.depth >= MAX_DEPTH {
+            return Err(too_deep("a value cannot be sent"));
+        }
+        self.depth += 1;
+        Ok(())
     }
 
     #[inline(always)]
@@ -136,6 +173,7 @@ impl<'a> Serializer<'a> {
     /// A compound whose header says `len` elements (an array, or a map of `len` entries).
     #[inline]
     fn compound(&mut self, len: Option<usize>, map: bool) -> Result<Compound<'_, 'a>, Error> {
+        self.enter()?;
         let unknown = match len {
             Some(len) if map => self.map_header(len).map(|()| None)?,
             Some(len) => self.array_header(len).map(|()| None)?,
@@ -155,9 +193,51 @@ impl<'a> Serializer<'a> {
         })
     }
 
-    /// The opening of an enum variant with content: a one-entry map keyed by its name.
+    /// Puts the marker of a `Some` before the value written from `at` on: an `ext` of type
+    /// [`SOME`] whose payload is that value.
+    #[cold]
+    #[inline(never)]
+    fn wrap_some(&mut self, at: usize) -> Result<Written, Error> {
+        // The value is nil, or the outermost of a chain of markers around a nil: with this
+        // one, the reader enters a level for each.
+        let mut chain = 1;
+        let mut rest = &self.out[at..];
+        while let Some(0xc7..=0xc9) = rest.first() {
+            let Some((header, _, _)) = ext_header(rest) else {
+                break;
+            };
+            chain += 1;
+            rest = &rest[header..];
+        }
+        if self.depth + chain > MAX_DEPTH {
+            return Err(too_deep("a value cannot be sent"));
+        }
+        let len = self.out.len() - at;
+        let mut header = [0u8; 6];
+        let n = if let Ok(len) = u8::try_from(len) {
+            header[..3].copy_from_slice(&[0xc7, len, SOME]);
+            3
+        } else if let Ok(len) = u16::try_from(len) {
+            let [a, b] = len.to_be_bytes();
+            header[..4].copy_from_slice(&[0xc8, a, b, SOME]);
+            4
+        } else {
+            let len = u32::try_from(len).map_err(|_| {
+                Error::new(format!("a length of {len} is above MessagePack's 2^32 - 1"))
+            })?;
+            let [a, b, c, d] = len.to_be_bytes();
+            header = [0xc9, a, b, c, d, SOME];
+            6
+        };
+        self.out.splice(at..at, header[..n].iter().copied());
+        Ok(Written::Nil)
+    }
+
+    /// The opening of an enum variant with content: a one-entry map keyed by its name, a
+    /// level deeper (until the caller leaves it).
     #[inline]
     fn variant(&mut self, variant: &str) -> Result<(), Error> {
+        self.enter()?;
         self.out.push(0x81);
         self.string(variant)
     }
@@ -195,11 +275,15 @@ impl Compound<'_, '_> {
     #[inline]
     fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
         self.count += 1;
-        value.serialize(&mut *self.ser)
+        value.serialize(&mut *self.ser)?;
+        Ok(())
     }
 
+    /// Ends the array or map, leaving the `levels` of nesting it opened: 1, or 2 for the
+    /// content of a variant (its one-entry map, then the array).
     #[inline]
-    fn end(self) -> Result<(), Error> {
+    fn end(self, levels: u32) -> Result<Written, Error> {
+        self.ser.depth -= levels;
         match self.unknown {
             Some(at) => {
                 let count = u32::try_from(self.count).map_err(|_| {
@@ -209,9 +293,9 @@ impl Compound<'_, '_> {
                     ))
                 })?;
                 self.ser.out[at + 1..at + 5].copy_from_slice(&count.to_be_bytes());
-                Ok(())
+                Ok(Written::Value)
             }
-            None if self.count == self.announced => Ok(()),
+            None if self.count == self.announced => Ok(Written::Value),
             None => Err(Error::new(format!(
                 "a value announced {} elements but gave {} (its Serialize impl is wrong)",
                 self.announced, self.count
@@ -224,16 +308,16 @@ impl Compound<'_, '_> {
 macro_rules! integers {
     ($($method:ident($ty:ty) $write:ident)*) => {$(
         #[inline]
-        fn $method(self, v: $ty) -> Result<(), Error> {
+        fn $method(self, v: $ty) -> Result<Written, Error> {
             #[allow(clippy::useless_conversion)]
             self.$write(v.into());
-            Ok(())
+            Ok(Written::Value)
         }
     )*};
 }
 
 impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
-    type Ok = ();
+    type Ok = Written;
     type Error = Error;
     type SerializeSeq = Compound<'s, 'a>;
     type SerializeTuple = Compound<'s, 'a>;
@@ -244,9 +328,9 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
     type SerializeStructVariant = Compound<'s, 'a>;
 
     #[inline]
-    fn serialize_bool(self, v: bool) -> Result<(), Error> {
+    fn serialize_bool(self, v: bool) -> Result<Written, Error> {
         self.out.push(if v { 0xc3 } else { 0xc2 });
-        Ok(())
+        Ok(Written::Value)
     }
     integers! {
         serialize_i8(i8) int serialize_i16(i16) int serialize_i32(i32) int serialize_i64(i64) int
@@ -254,57 +338,66 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
     }
 
     /// As a number when it fits 64 bits, else as 16 big-endian bytes.
-    fn serialize_i128(self, v: i128) -> Result<(), Error> {
+    fn serialize_i128(self, v: i128) -> Result<Written, Error> {
         match (i64::try_from(v), u64::try_from(v)) {
             (Ok(v), _) => self.int(v),
             (_, Ok(v)) => self.uint(v),
             _ => self.bin(&v.to_be_bytes())?,
         }
-        Ok(())
+        Ok(Written::Value)
     }
-    fn serialize_u128(self, v: u128) -> Result<(), Error> {
+    fn serialize_u128(self, v: u128) -> Result<Written, Error> {
         match u64::try_from(v) {
             Ok(v) => self.uint(v),
             Err(_) => self.bin(&v.to_be_bytes())?,
         }
-        Ok(())
+        Ok(Written::Value)
     }
     #[inline]
-    fn serialize_f32(self, v: f32) -> Result<(), Error> {
+    fn serialize_f32(self, v: f32) -> Result<Written, Error> {
         put(self.out, 0xca, v.to_be_bytes());
-        Ok(())
+        Ok(Written::Value)
     }
     #[inline]
-    fn serialize_f64(self, v: f64) -> Result<(), Error> {
+    fn serialize_f64(self, v: f64) -> Result<Written, Error> {
         put(self.out, 0xcb, v.to_be_bytes());
-        Ok(())
+        Ok(Written::Value)
     }
-    fn serialize_char(self, v: char) -> Result<(), Error> {
-        self.string(v.encode_utf8(&mut [0; 4]))
-    }
-    #[inline]
-    fn serialize_str(self, v: &str) -> Result<(), Error> {
-        self.string(v)
+    fn serialize_char(self, v: char) -> Result<Written, Error> {
+        self.string(v.encode_utf8(&mut [0; 4]))?;
+        Ok(Written::Value)
     }
     #[inline]
-    fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
-        self.bin(v)
+    fn serialize_str(self, v: &str) -> Result<Written, Error> {
+        self.string(v)?;
+        Ok(Written::Value)
     }
     #[inline]
-    fn serialize_none(self) -> Result<(), Error> {
+    fn serialize_bytes(self, v: &[u8]) -> Result<Written, Error> {
+        self.bin(v)?;
+        Ok(Written::Value)
+    }
+    #[inline]
+    fn serialize_none(self) -> Result<Written, Error> {
         self.serialize_unit()
     }
+    /// `Some(x)` is `x`, unless `x` reads as `None` itself (it is nil, or wrapped already):
+    /// then it is wrapped in a marker (see the module docs).
     #[inline]
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Error> {
-        value.serialize(self)
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Written, Error> {
+        let at = self.out.len();
+        match value.serialize(&mut *self)? {
+            Written::Value => Ok(Written::Value),
+            Written::Nil => self.wrap_some(at),
+        }
     }
     #[inline]
-    fn serialize_unit(self) -> Result<(), Error> {
+    fn serialize_unit(self) -> Result<Written, Error> {
         self.out.push(0xc0);
-        Ok(())
+        Ok(Written::Nil)
     }
     #[inline]
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), Error> {
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<Written, Error> {
         self.serialize_unit()
     }
     #[inline]
@@ -313,15 +406,16 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
         _name: &'static str,
         _index: u32,
         variant: &'static str,
-    ) -> Result<(), Error> {
-        self.string(variant)
+    ) -> Result<Written, Error> {
+        self.string(variant)?;
+        Ok(Written::Value)
     }
     #[inline]
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
         _name: &'static str,
         value: &T,
-    ) -> Result<(), Error> {
+    ) -> Result<Written, Error> {
         value.serialize(self)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -330,9 +424,11 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
         _index: u32,
         variant: &'static str,
         value: &T,
-    ) -> Result<(), Error> {
+    ) -> Result<Written, Error> {
         self.variant(variant)?;
-        value.serialize(self)
+        value.serialize(&mut *self)?;
+        self.depth -= 1;
+        Ok(Written::Value)
     }
     #[inline]
     fn serialize_seq(self, len: Option<usize>) -> Result<Compound<'s, 'a>, Error> {
@@ -383,33 +479,34 @@ impl<'s, 'a> ser::Serializer for &'s mut Serializer<'a> {
     }
 }
 
-/// The sequence-like traits: each element is one more value of the array.
+/// The sequence-like traits: each element is one more value of the array (a variant's
+/// content ends two levels: the array and the variant's map around it).
 macro_rules! elements {
-    ($($trait:ident::$method:ident)*) => {$(
+    ($($trait:ident::$method:ident $levels:literal)*) => {$(
         impl ser::$trait for Compound<'_, '_> {
-            type Ok = ();
+            type Ok = Written;
             type Error = Error;
             #[inline]
             fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
                 self.element(value)
             }
             #[inline]
-            fn end(self) -> Result<(), Error> {
-                Compound::end(self)
+            fn end(self) -> Result<Written, Error> {
+                Compound::end(self, $levels)
             }
         }
     )*};
 }
 
 elements! {
-    SerializeSeq::serialize_element
-    SerializeTuple::serialize_element
-    SerializeTupleStruct::serialize_field
-    SerializeTupleVariant::serialize_field
+    SerializeSeq::serialize_element 1
+    SerializeTuple::serialize_element 1
+    SerializeTupleStruct::serialize_field 1
+    SerializeTupleVariant::serialize_field 2
 }
 
 impl ser::SerializeMap for Compound<'_, '_> {
-    type Ok = ();
+    type Ok = Written;
     type Error = Error;
     #[inline]
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
@@ -417,11 +514,12 @@ impl ser::SerializeMap for Compound<'_, '_> {
     }
     #[inline]
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        value.serialize(&mut *self.ser)
+        value.serialize(&mut *self.ser)?;
+        Ok(())
     }
     #[inline]
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self)
+    fn end(self) -> Result<Written, Error> {
+        Compound::end(self, 1)
     }
 }
 
@@ -434,11 +532,12 @@ fn skipped(field: &'static str) -> Error {
     ))
 }
 
-/// The struct-like traits: fields go by position, their names are not written.
+/// The struct-like traits: fields go by position, their names are not written (a struct
+/// variant ends two levels, as a tuple variant does).
 macro_rules! fields {
-    ($($trait:ident)*) => {$(
+    ($($trait:ident $levels:literal)*) => {$(
         impl ser::$trait for Compound<'_, '_> {
-            type Ok = ();
+            type Ok = Written;
             type Error = Error;
             #[inline]
             fn serialize_field<T: Serialize + ?Sized>(
@@ -452,11 +551,11 @@ macro_rules! fields {
                 Err(skipped(key))
             }
             #[inline]
-            fn end(self) -> Result<(), Error> {
-                Compound::end(self)
+            fn end(self) -> Result<Written, Error> {
+                Compound::end(self, $levels)
             }
         }
     )*};
 }
 
-fields! { SerializeStruct SerializeStructVariant }
+fields! { SerializeStruct 1 SerializeStructVariant 2 }
