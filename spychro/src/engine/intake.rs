@@ -123,6 +123,12 @@ impl Engine {
                 self.receive_results(i, body, jobs)
                     .map_err(WorkerErrorKind::Wire)
             }
+            wire::TAG_SKIPPED => {
+                let (job, first, count) =
+                    wire::parse_skipped(body).map_err(WorkerErrorKind::Wire)?;
+                self.answered(i, job, first, count, jobs)
+                    .map_err(WorkerErrorKind::Wire)
+            }
             wire::TAG_LOG => {
                 let log: wire::WireLog =
                     wire::decode(body, "log").map_err(WorkerErrorKind::Wire)?;
