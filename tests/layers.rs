@@ -15,7 +15,7 @@ const LAYERS: &[&[&str]] = &[
     &["worker"],
     &["engine"],
     &["backend"],
-    &["channel", "job", "process", "results"],
+    &["channel", "job", "pool", "process", "results"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

@@ -40,6 +40,9 @@ pub(crate) struct Engine {
     pub(super) unexplained: u32,
     /// Where dispatch looks for the next job to serve (round robin between jobs).
     pub(super) next_job: usize,
+    /// The workers outlive jobs (a persistent pool): a worker that dies is replaced even
+    /// when no job is running.
+    pub(crate) persistent: bool,
 }
 
 impl Engine {
@@ -49,7 +52,13 @@ impl Engine {
             workers: Workers::start(options)?,
             unexplained: 0,
             next_job: 0,
+            persistent: false,
         })
+    }
+
+    /// Whether every job is over (or stopped) and workers are not kept for later ones.
+    pub(super) fn idle(&self, jobs: &[&mut dyn JobIo]) -> bool {
+        !self.persistent && jobs.iter().all(|j| j.core().over() || j.stopped())
     }
 
     /// Whether any worker holds a batch.
@@ -76,8 +85,16 @@ impl Engine {
                 self.lost(i, Cause::Io(e), jobs)?;
             }
         }
-        let waiting = jobs.iter().any(|j| !j.core().over() && !j.stopped());
-        if !waiting && !self.busy() && wake.is_none() {
+        // A job that is over (or stopped) now is the driver's to finish before anything else.
+        if jobs.iter().any(|j| j.core().over() || j.stopped()) {
+            return Ok(());
+        }
+        let starting = self
+            .workers
+            .workers
+            .iter()
+            .any(|w| w.state.handshake_deadline().is_some());
+        if jobs.is_empty() && !self.busy() && !starting && wake.is_none() {
             return Ok(());
         }
 
@@ -238,7 +255,7 @@ impl Engine {
                 }
             }
         }
-        if jobs.iter().any(|j| !j.core().over()) {
+        if self.persistent || jobs.iter().any(|j| !j.core().over()) {
             self.replace(i)?;
         }
         Ok(())

@@ -24,7 +24,7 @@ impl Engine {
         let Some(max) = self.workers.options.max_items_per_worker else {
             return Ok(());
         };
-        if jobs.iter().all(|j| j.core().over()) {
+        if self.idle(jobs) {
             return Ok(());
         }
         for i in 0..self.workers.workers.len() {
@@ -147,6 +147,7 @@ fn next_batch(job: &mut dyn JobIo, live: usize, depth: usize, size_cap: usize) -
     if core.options.bounded {
         let ahead = core.next_index - delivered;
         if ahead >= (3 * depth * live * size) as u64 {
+            job.starved();
             return None;
         }
     }

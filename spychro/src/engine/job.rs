@@ -121,6 +121,10 @@ pub(crate) trait JobIo {
     /// How many outcomes the job has handed over, in order (the stream's position).
     fn delivered(&self) -> u64;
 
+    /// The engine holds back the job's next batch until its consumer takes more outcomes (a
+    /// bounded stream): whoever takes them must wake the engine.
+    fn starved(&mut self) {}
+
     /// Takes in the outcomes a results frame carries for `batch` (already checked against
     /// it): outputs, then the failure that ended the frame, if one did.
     fn take_results(

@@ -144,7 +144,7 @@ impl Engine {
                 log::warn!("worker {pid} ended with {status} outside any item; replacing it");
             }
         }
-        if jobs.iter().all(|j| j.core().over() || j.stopped()) {
+        if self.idle(jobs) {
             return Ok(());
         }
         self.replace(i)
@@ -174,7 +174,7 @@ impl Engine {
                     "worker {} was killed by {status} before its handshake; starting another",
                     self.workers.workers[i].pid,
                 );
-                if jobs.iter().all(|j| j.core().over()) {
+                if self.idle(jobs) {
                     return Ok(());
                 }
                 self.replace(i)

@@ -2,7 +2,8 @@
 //! and its invariants):
 //!
 //! - `conductor`: the engine and one turn of its loop, for any number of jobs; `run`: one
-//!   job driven from the caller's thread, with the one delivery routine;
+//!   job driven from the caller's thread, with the one delivery routine; `service`: a
+//!   persistent pool's thread; `pooled`: a job in such a pool;
 //! - `dispatch`: batches out; `intake`: frames in; `loss`: crash attribution, retries,
 //!   replacement; `deadlines`: hello, set-up, item and job time limits;
 //! - `handshake`: the hello, shared by pools and [`Process`](crate::Process);
@@ -29,8 +30,10 @@ mod outbox;
 pub(crate) mod outcomes;
 pub(crate) mod output;
 mod placed;
+pub(crate) mod pooled;
 mod reorder;
 pub(crate) mod run;
+pub(crate) mod service;
 mod sizer;
 pub(crate) mod worker;
 pub(crate) mod workers;

@@ -1,6 +1,7 @@
-//! Hands outcomes back in input order, whatever order the workers finish them in.
+//! Hands outcomes back in input order, whatever order the workers finish them in — or, for an
+//! unordered consumer, in the order they arrive, each with its index.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// Outcomes keyed by item index, released in order.
 pub(crate) struct Reorder<T> {
@@ -10,6 +11,16 @@ pub(crate) struct Reorder<T> {
     /// Emptied chunks handed back by the consumer, to hold the next outcomes: memory that is
     /// already mapped and warm, where a fresh vector would fault in new pages.
     spare: Vec<Vec<T>>,
+    /// Unordered: chunks in the order they arrived (first index, what is left of it, and how
+    /// many were taken from it); `next` then counts the outcomes released.
+    arrived: Option<VecDeque<Arrived<T>>>,
+}
+
+/// A chunk of an unordered consumer.
+struct Arrived<T> {
+    first: u64,
+    left: std::vec::IntoIter<T>,
+    taken: u64,
 }
 
 /// Emptied chunks kept for reuse.
@@ -22,6 +33,30 @@ impl<T> Reorder<T> {
             current: Vec::new().into_iter(),
             chunks: BTreeMap::new(),
             spare: Vec::new(),
+            arrived: None,
+        }
+    }
+
+    /// Releases outcomes in the order they arrive ([`pop_arrived`](Reorder::pop_arrived))
+    /// rather than in input order. Set before any outcome arrives.
+    pub(crate) fn set_unordered(&mut self, unordered: bool) {
+        if unordered && self.arrived.is_none() {
+            self.arrived = Some(VecDeque::new());
+        }
+    }
+
+    /// Unordered: the next outcome to arrive, with its index.
+    pub(crate) fn pop_arrived(&mut self) -> Option<(u64, T)> {
+        let arrived = self.arrived.as_mut()?;
+        loop {
+            let front = arrived.front_mut()?;
+            if let Some(t) = front.left.next() {
+                let index = front.first + front.taken;
+                front.taken += 1;
+                self.next += 1;
+                return Some((index, t));
+            }
+            arrived.pop_front();
         }
     }
 
@@ -51,13 +86,22 @@ impl<T> Reorder<T> {
 
     /// Adds the outcomes of items `first..first + chunk.len()`.
     pub(crate) fn insert(&mut self, first: u64, chunk: Vec<T>) {
+        if chunk.is_empty() {
+            return;
+        }
+        if let Some(arrived) = &mut self.arrived {
+            arrived.push_back(Arrived {
+                first,
+                left: chunk.into_iter(),
+                taken: 0,
+            });
+            return;
+        }
         debug_assert!(
             first >= self.next,
             "outcomes {first}.. arrived after their turn"
         );
-        if !chunk.is_empty() {
-            self.chunks.insert(first, chunk);
-        }
+        self.chunks.insert(first, chunk);
     }
 
     /// Records that the next `n` outcomes were delivered without passing through here.

@@ -99,6 +99,9 @@ pub enum Error {
         /// Items delivered in order before it passed.
         completed: u64,
     },
+    /// The job was cancelled (through its handle) before all of its items ran.
+    #[error("the job was cancelled before all of its items ran")]
+    Cancelled,
     /// A handler given to the job (`on_message`, `on_log`, ...) panicked; the job was stopped
     /// and its workers killed.
     #[error("the job's {handler} handler panicked: {message}")]

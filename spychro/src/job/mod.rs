@@ -3,6 +3,7 @@
 //! policy and argument typestates in `policy`, and the `run_*`/`stream_*` methods (where the
 //! options are checked, once) in `start`.
 
+mod on_pool;
 mod options;
 mod policy;
 mod start;
@@ -11,8 +12,9 @@ use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use on_pool::OnPool;
 pub use policy::{
-    ArgsReady, FailurePolicy, KeepGoing, NoArgs, NoExtraArgs, StopOnFailure, WithArgs,
+    ArgsReady, Call, FailurePolicy, KeepGoing, NoArgs, NoExtraArgs, StopOnFailure, WithArgs,
 };
 
 use crate::call::job_fn::{AsJob, JobFn, TakesArgs};

@@ -21,6 +21,43 @@ pub trait FailurePolicy: Sealed {
     fn collect<F: JobFn, It: Iterator<Item = F::Item>>(
         results: Results<'_, F, It>,
     ) -> Result<Self::Collected<F::Output>, Error>;
+    /// What a job in a pool collects from its outcomes, in input order (when stopping at a
+    /// failure, the failure is the last of them).
+    #[doc(hidden)]
+    fn from_outcomes<O>(
+        outcomes: Vec<Result<O, Box<ItemError>>>,
+    ) -> Result<Self::Collected<O>, Error>;
+}
+
+/// The [`FailurePolicy`] of a single call submitted to a [`Pool`](crate::Pool): its handle's
+/// `wait` gives the one output, or the item's failure as the error.
+#[derive(Debug, Clone, Copy)]
+pub struct Call;
+
+impl Sealed for Call {}
+
+impl FailurePolicy for Call {
+    type Collected<O> = O;
+    const KEEP_GOING: bool = false;
+    fn collect<F: JobFn, It: Iterator<Item = F::Item>>(
+        results: Results<'_, F, It>,
+    ) -> Result<F::Output, Error> {
+        let outputs = results.collect_outputs()?;
+        one(outputs.into_iter().map(Ok).collect())
+    }
+    fn from_outcomes<O>(outcomes: Vec<Result<O, Box<ItemError>>>) -> Result<O, Error> {
+        one(outcomes)
+    }
+}
+
+/// The one outcome of a call.
+fn one<O>(outcomes: Vec<Result<O, Box<ItemError>>>) -> Result<O, Error> {
+    let n = outcomes.len();
+    match outcomes.into_iter().next() {
+        Some(Ok(out)) if n == 1 => Ok(out),
+        Some(Err(failure)) => Err(Error::Item(failure)),
+        _ => Err(Error::internal(format!("a call gave {n} outcomes, not 1"))),
+    }
 }
 
 /// The default [`FailurePolicy`]: the first failed item stops the job.
@@ -42,6 +79,12 @@ impl FailurePolicy for StopOnFailure {
     ) -> Result<Vec<F::Output>, Error> {
         results.collect_outputs()
     }
+    fn from_outcomes<O>(outcomes: Vec<Result<O, Box<ItemError>>>) -> Result<Vec<O>, Error> {
+        outcomes
+            .into_iter()
+            .map(|o| o.map_err(Error::Item))
+            .collect()
+    }
 }
 
 impl FailurePolicy for KeepGoing {
@@ -57,6 +100,11 @@ impl FailurePolicy for KeepGoing {
             results.recycle(chunk);
         }
         Ok(all)
+    }
+    fn from_outcomes<O>(
+        outcomes: Vec<Result<O, Box<ItemError>>>,
+    ) -> Result<Vec<Result<O, ItemError>>, Error> {
+        Ok(outcomes.into_iter().map(|o| o.map_err(|f| *f)).collect())
     }
 }
 

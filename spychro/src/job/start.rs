@@ -37,20 +37,10 @@ impl Options {
         })
     }
 
-    /// Refuses options that cannot work, and says (on stderr) which ones have no effect in
-    /// `mode`.
-    fn check(&self, mode: Mode) -> Result<(), Error> {
-        if self.processes == Some(0) {
-            return Err(Error::invalid("processes", "it must be at least 1"));
-        }
+    /// Refuses a job's own options that cannot work.
+    pub(super) fn check_job(&self) -> Result<(), Error> {
         if self.chunk_size == Some(0) {
             return Err(Error::invalid("chunk_size", "it must be at least 1"));
-        }
-        if self.max_items_per_worker == Some(0) {
-            return Err(Error::invalid(
-                "max_items_per_worker",
-                "it must be at least 1",
-            ));
         }
         if self.timeout == Some(std::time::Duration::ZERO) {
             return Err(Error::invalid(
@@ -58,6 +48,22 @@ impl Options {
                 "it must be more than zero (every item would time out)",
             ));
         }
+        Ok(())
+    }
+
+    /// Refuses options that cannot work, and says (on stderr) which ones have no effect in
+    /// `mode`.
+    fn check(&self, mode: Mode) -> Result<(), Error> {
+        if self.processes == Some(0) {
+            return Err(Error::invalid("processes", "it must be at least 1"));
+        }
+        if self.max_items_per_worker == Some(0) {
+            return Err(Error::invalid(
+                "max_items_per_worker",
+                "it must be at least 1",
+            ));
+        }
+        self.check_job()?;
         if mode == Mode::Processes {
             return Ok(());
         }
@@ -290,7 +296,7 @@ where
 
 /// Readies a run's handlers: panic reports to stderr when keeping going without `on_panic`,
 /// and the progress bar, sized by the input when it knows its length.
-fn ready_hooks<'h, P: FailurePolicy>(
+pub(super) fn ready_hooks<'h, P: FailurePolicy>(
     mut hooks: Hooks<'h>,
     options: &Options,
     items: &impl Iterator,

@@ -104,7 +104,6 @@ impl StatusPage {
     }
 
     /// The caller cancels job `job`: the worker stops its batches at the next item.
-    #[allow(dead_code)] // the persistent pool's cancel, which comes next
     pub(crate) fn cancel(&self, job: u32) {
         let generation = self.word(CANCEL_GEN).load(Ordering::Relaxed);
         let slot = CANCEL_RING + (generation as usize % CANCEL_SLOTS);

@@ -163,7 +163,6 @@ pub(crate) fn push_item_message(
 }
 
 /// Appends a frame of `tag` whose body is one job id (an unload).
-#[allow(dead_code)] // the persistent pool's unload, which comes next
 pub(crate) fn push_job(buf: &mut Vec<u8>, tag: u8, job: u32) {
     let start = begin_frame(buf, tag);
     buf.extend_from_slice(&job.to_le_bytes());

@@ -1,0 +1,254 @@
+//! A persistent pool's own thread: it owns the engine (the workers) and the jobs submitted to
+//! it, takes commands (submit, cancel, close, terminate) from any thread through a queue that
+//! wakes its poll loop, turns the engine, and finishes each job as it ends — telling the job's
+//! handle, and telling the workers to drop it (and, for a job that stopped or was cancelled,
+//! to skip what they still hold of it).
+
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::conductor::Engine;
+use super::job::JobIo;
+use super::worker::State;
+use crate::error::Error;
+use crate::wire;
+
+/// What the pool's thread is asked to do.
+pub(crate) enum Command {
+    /// Serve a job (its id was given by [`Control::next_id`]), and call `finished` when the
+    /// pool is done with it.
+    Submit {
+        job: Box<dyn JobIo + Send>,
+        finished: Box<dyn FnOnce(Option<Error>) + Send>,
+    },
+    /// Stop job `id`: nothing more is sent, and workers skip what they hold of it.
+    Cancel(u32),
+    /// Take no more jobs; stop once the jobs there are have ended.
+    Close,
+    /// Stop now: end every job, kill the workers.
+    Terminate,
+}
+
+/// What the pool's handles share with its thread.
+pub(crate) struct Control {
+    queue: Mutex<Queue>,
+    /// Written to wake the thread's poll; read (emptied) by the thread.
+    wake_read: OwnedFd,
+    wake_write: OwnedFd,
+}
+
+/// The command queue and what the thread tells the handles.
+pub(crate) struct Queue {
+    pub(crate) commands: VecDeque<Command>,
+    next_id: u32,
+    /// No more jobs are taken (closed, terminated, or broken).
+    pub(crate) closed: bool,
+    /// Why the pool stopped on its own (a signal, a failure of the machinery).
+    pub(crate) broken: Option<String>,
+    /// The workers' pids, as of the thread's last turn.
+    pub(crate) pids: Vec<u32>,
+    /// The thread has ended.
+    pub(crate) ended: bool,
+}
+
+impl Control {
+    pub(crate) fn new() -> std::io::Result<Arc<Control>> {
+        use nix::fcntl::OFlag;
+        let (wake_read, wake_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+        Ok(Arc::new(Control {
+            queue: Mutex::new(Queue {
+                commands: VecDeque::new(),
+                next_id: 1,
+                closed: false,
+                broken: None,
+                pids: Vec::new(),
+                ended: false,
+            }),
+            wake_read,
+            wake_write,
+        }))
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A fresh job id.
+    pub(crate) fn next_id(&self) -> u32 {
+        let mut q = self.lock();
+        let id = q.next_id;
+        q.next_id = q.next_id.wrapping_add(1).max(1);
+        id
+    }
+
+    /// Queues `command` and wakes the thread. A job submitted to a pool that takes no more
+    /// is refused: the error says why.
+    pub(crate) fn send(&self, command: Command) -> Result<(), Error> {
+        {
+            let mut q = self.lock();
+            if let Command::Submit { .. } = command
+                && q.closed
+            {
+                return Err(Error::Misuse(match &q.broken {
+                    Some(why) => format!("the pool stopped ({why}); start a new one"),
+                    None => "the pool was closed or terminated; it takes no more jobs".into(),
+                }));
+            }
+            q.commands.push_back(command);
+        }
+        self.wake();
+        Ok(())
+    }
+
+    /// Wakes the thread's poll.
+    pub(crate) fn wake(&self) {
+        let _ = nix::unistd::write(&self.wake_write, &[1]);
+    }
+
+    fn wake_fd(&self) -> BorrowedFd<'_> {
+        self.wake_read.as_fd()
+    }
+
+    fn drain_wake(&self) {
+        let mut buf = [0u8; 64];
+        while let Ok(n @ 1..) = nix::unistd::read(&self.wake_read, &mut buf) {
+            let _ = n;
+        }
+    }
+}
+
+/// A job being served, and what to call when it ends.
+struct Served {
+    job: Box<dyn JobIo + Send>,
+    finished: Option<Box<dyn FnOnce(Option<Error>) + Send>>,
+}
+
+/// The pool's thread: serves commands and jobs until closed (and drained) or terminated.
+pub(crate) fn serve(mut engine: Engine, control: Arc<Control>) {
+    let mut jobs: Vec<Served> = Vec::new();
+    let mut closing = false;
+    let outcome: Option<Error> = loop {
+        control.drain_wake();
+        let commands: Vec<Command> = control.lock().commands.drain(..).collect();
+        let mut terminate = false;
+        for command in commands {
+            match command {
+                Command::Submit { job, finished } => jobs.push(Served {
+                    job,
+                    finished: Some(finished),
+                }),
+                Command::Cancel(id) => {
+                    if let Some(s) = jobs.iter_mut().find(|s| s.job.core().id == id) {
+                        s.job.core_mut().cancelled = true;
+                    }
+                }
+                Command::Close => closing = true,
+                Command::Terminate => terminate = true,
+            }
+        }
+        if terminate {
+            break Some(Error::Misuse(
+                "the pool was terminated before the job ended".into(),
+            ));
+        }
+        finish_ended(&mut engine, &mut jobs);
+        if closing && jobs.is_empty() {
+            engine.shutdown();
+            break None;
+        }
+        let mut refs: Vec<&mut dyn JobIo> = jobs
+            .iter_mut()
+            .map(|s| &mut *s.job as &mut dyn JobIo)
+            .collect();
+        let stepped = engine.step(&mut refs, Some(control.wake_fd()));
+        drop(refs);
+        {
+            let mut q = control.lock();
+            q.pids = engine
+                .workers
+                .workers
+                .iter()
+                .filter(|w| w.state != State::Gone)
+                .map(|w| w.pid)
+                .collect();
+        }
+        if let Err(e) = stepped {
+            break Some(e);
+        }
+        finish_ended(&mut engine, &mut jobs);
+    };
+    // Ending: every job left ends with why, and the workers go.
+    if let Some(e) = &outcome {
+        let mut q = control.lock();
+        q.closed = true;
+        if !matches!(e, Error::Misuse(_)) {
+            q.broken = Some(e.to_string());
+        }
+    }
+    engine.kill_all();
+    let reason = outcome;
+    for mut s in jobs {
+        if let Some(f) = s.finished.take() {
+            f(Some(match &reason {
+                Some(Error::Interrupted { signal }) => Error::Interrupted { signal: *signal },
+                Some(e) => Error::Misuse(format!("the pool stopped: {e}")),
+                None => Error::Misuse("the pool stopped before the job ended".into()),
+            }));
+        }
+    }
+    // Commands that came too late.
+    let late: Vec<Command> = {
+        let mut q = control.lock();
+        q.closed = true;
+        q.ended = true;
+        q.pids.clear();
+        q.commands.drain(..).collect()
+    };
+    for command in late {
+        if let Command::Submit { finished, .. } = command {
+            finished(Some(Error::Misuse(
+                "the pool stopped before the job started".into(),
+            )));
+        }
+    }
+}
+
+/// Finishes the jobs that ended: tells their handles, has the workers drop them (and skip
+/// what they still hold of a job that stopped or was cancelled).
+fn finish_ended(engine: &mut Engine, jobs: &mut Vec<Served>) {
+    let mut k = 0;
+    while k < jobs.len() {
+        let job = &mut jobs[k].job;
+        let core = job.core();
+        let ended = core.over() || job.stopped();
+        if !ended {
+            k += 1;
+            continue;
+        }
+        let id = core.id;
+        let abandon = !core.complete();
+        for w in &mut engine.workers.workers {
+            if w.state == State::Gone {
+                continue;
+            }
+            if abandon && w.holds(id) {
+                w.status.cancel(id);
+            }
+            if w.load(id).is_some() {
+                wire::push_job(w.queue(), wire::TAG_UNLOAD, id);
+                w.loaded.retain(|(j, _)| *j != id);
+            }
+        }
+        let mut served = jobs.swap_remove(k);
+        let error = served
+            .job
+            .core_mut()
+            .error
+            .take()
+            .or_else(|| served.job.core().cancelled.then_some(Error::Cancelled));
+        if let Some(f) = served.finished.take() {
+            f(error);
+        }
+    }
+}
