@@ -65,10 +65,10 @@ pub use channel::{
 pub use engine::hooks::{PanicReport, WorkerLog};
 pub use error::{Error, ExitStatus, FailureKind, ItemError, WireError, WorkerError};
 pub use job::{
-    ArgsReady, Call, FailurePolicy, Job, JobItems, KeepGoing, NoArgs, NoExtraArgs, OnPool,
-    StopOnFailure, TakesItem, WithArgs,
+    ArgsReady, Call, FailurePolicy, Job, JobItems, KeepGoing, NoArgs, NoExtraArgs, StopOnFailure,
+    TakesItem, WithArgs,
 };
-pub use pool::{JobHandle, Pool, PoolBuilder, Unordered};
+pub use pool::{JobHandle, OnPool, Pool, PoolBuilder, Unordered};
 pub use process::{
     CurrentProcess, Joined, Process, ProcessControl, ProcessList, Task, current_process,
 };

@@ -3,16 +3,16 @@
 //! policy and argument typestates in `policy`, and the `run_*`/`stream_*` methods (where the
 //! options are checked, once) in `start`.
 
-mod on_pool;
 mod options;
 mod policy;
 mod start;
+
+pub(crate) use start::ready_hooks;
 
 use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use on_pool::OnPool;
 pub use policy::{
     ArgsReady, Call, FailurePolicy, KeepGoing, NoArgs, NoExtraArgs, StopOnFailure, WithArgs,
 };
@@ -45,11 +45,11 @@ use crate::engine::hooks::Hooks;
 #[must_use = "a job does nothing until one of its run_* or stream_* methods is called"]
 pub struct Job<'h, F, I, A = NoArgs, P = StopOnFailure> {
     job: F,
-    items: I,
-    args: A,
+    pub(crate) items: I,
+    pub(crate) args: A,
     policy: PhantomData<P>,
-    options: Options,
-    hooks: Hooks<'h>,
+    pub(crate) options: Options,
+    pub(crate) hooks: Hooks<'h>,
 }
 
 impl<'h, F, I, A, P> Job<'h, F, I, A, P> {

@@ -38,7 +38,7 @@ impl Options {
     }
 
     /// Refuses a job's own options that cannot work.
-    pub(super) fn check_job(&self) -> Result<(), Error> {
+    pub(crate) fn check_job(&self) -> Result<(), Error> {
         if self.chunk_size == Some(0) {
             return Err(Error::invalid("chunk_size", "it must be at least 1"));
         }
@@ -296,7 +296,7 @@ where
 
 /// Readies a run's handlers: panic reports to stderr when keeping going without `on_panic`,
 /// and the progress bar, sized by the input when it knows its length.
-pub(super) fn ready_hooks<'h, P: FailurePolicy>(
+pub(crate) fn ready_hooks<'h, P: FailurePolicy>(
     mut hooks: Hooks<'h>,
     options: &Options,
     items: &impl Iterator,

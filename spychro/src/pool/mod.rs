@@ -4,8 +4,10 @@
 //! has a thread of its own (`engine::service`) that drives its workers.
 
 mod handle;
+mod on;
 
 pub use handle::{JobHandle, Unordered};
+pub use on::OnPool;
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;

@@ -3,15 +3,14 @@
 
 use std::marker::PhantomData;
 
-use super::policy::{ArgsReady, FailurePolicy};
-use super::{Job, Options};
+use super::{JobHandle, Pool};
 use crate::call::job_fn::JobFn;
 use crate::engine::job::{JobCore, JobOptions};
 use crate::engine::pooled::{PooledJob, Shared};
 use crate::engine::run::setup_frame;
 use crate::engine::service::Command;
 use crate::error::Error;
-use crate::pool::{JobHandle, Pool};
+use crate::job::{ArgsReady, FailurePolicy, Job, Options, ready_hooks};
 
 /// A [`Job`] to run on a [`Pool`], from [`Job::on`].
 ///
@@ -107,7 +106,7 @@ where
         let args = job.args.into_args();
         let setup = setup_frame::<F>(id, &args, &options, &pool.options)?;
         let items = job.items.into_iter();
-        let hooks = super::start::ready_hooks::<P>(job.hooks, o, &items);
+        let hooks = ready_hooks::<P>(job.hooks, o, &items);
         let shared = Shared::<F>::new(options.keep_going);
         let pooled = PooledJob {
             core: JobCore::new(id, F::NAME, options, setup),
