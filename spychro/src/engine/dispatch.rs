@@ -38,7 +38,7 @@ impl Engine {
     }
 
     /// Sends batches breadth-first: every worker gets one before any gets a second, and while
-    /// some workers are still starting, each holds one batch.
+    /// some workers are still starting, each that is up holds one batch.
     pub(super) fn dispatch(&mut self, jobs: Jobs<'_, '_>) -> Result<(), Error> {
         if jobs.is_empty() {
             return Ok(());
@@ -61,10 +61,18 @@ impl Engine {
             })
             .collect();
         let deepest = depths.iter().copied().max().unwrap_or(1);
+        // A worker that has not said hello yet gets a batch only while none has: the first
+        // one then starts work without a round trip, and the others do not hold items that a
+        // worker already up could run while they start.
+        let ready = workers.iter().any(|w| w.state == State::Ready);
+        let early = workers.iter().position(|w| w.state != State::Gone);
         for level in 0..deepest {
             for i in 0..self.workers.workers.len() {
                 let w = &self.workers.workers[i];
                 if w.state == State::Gone || w.inflight.len() != level {
+                    continue;
+                }
+                if w.state != State::Ready && (ready || Some(i) != early) {
                     continue;
                 }
                 let mut size_cap = usize::MAX;

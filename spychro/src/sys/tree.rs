@@ -22,6 +22,15 @@ pub(crate) fn become_subreaper() {
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
 }
 
+/// Whether this process has any child (running, stopped or a zombie): one system call, no
+/// `/proc` walk (whose entries the kernel must then invalidate when the process is reaped).
+pub(crate) fn has_children() -> bool {
+    use nix::sys::wait::{Id, WaitPidFlag, waitid};
+    let flags =
+        WaitPidFlag::WEXITED | WaitPidFlag::WSTOPPED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    !matches!(waitid(Id::All, flags), Err(nix::errno::Errno::ECHILD))
+}
+
 /// The direct children of `pid`, from every thread's `children` list.
 fn children(pid: u32) -> Vec<u32> {
     let mut all = Vec::new();

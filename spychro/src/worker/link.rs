@@ -53,7 +53,9 @@ pub(crate) fn set_kill_descendants(kill: bool) {
 
 /// Ends the processes this worker's jobs started (unless the caller said to leave them).
 pub(crate) fn end_descendants() {
-    if KILL_DESCENDANTS.load(std::sync::atomic::Ordering::Relaxed) {
+    if KILL_DESCENDANTS.load(std::sync::atomic::Ordering::Relaxed)
+        && crate::sys::tree::has_children()
+    {
         crate::sys::tree::kill_descendants(std::process::id(), true);
     }
 }
