@@ -4,23 +4,30 @@
 use super::local::Produce;
 use crate::call::ctx::{Ctx, Queue, Sink};
 use crate::call::job_fn::JobFn;
-use crate::call::panic::run_item;
+use crate::call::panic::{Capturing, catch, run_captured};
 use crate::engine::hooks::Hooks;
 use crate::engine::job::Outcome;
 use crate::error::{FailureKind, ItemError};
 use crate::wire;
 
-/// Runs item `index` in this process. Like a worker, it first serializes the item (so an item
-/// that cannot cross a process boundary fails here too), and keeps those bytes to describe the
-/// item if it fails.
+/// Buffers an item and its output are encoded into, reused from item to item.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    item: Vec<u8>,
+    output: Vec<u8>,
+}
+
+/// Runs item `index` in this process exactly as a worker would see it: the item is serialized
+/// and deserialized again before the call, and the output after it, so that an item or output
+/// that does not cross a process boundary unchanged fails here too, and the job gets (and
+/// returns) the very values it would in a worker. The item's bytes describe it if it fails.
 pub(crate) fn run_here<F: JobFn>(
     index: u64,
     item: F::Item,
     args: &F::Args,
     sink: &dyn Sink<F::Message>,
-    scratch: &mut Vec<u8>,
+    scratch: &mut Scratch,
 ) -> Outcome<F::Output> {
-    scratch.clear();
     let fail = |kind, item: Option<String>| {
         Err(Box::new(ItemError::new(
             F::NAME,
@@ -30,17 +37,59 @@ pub(crate) fn run_here<F: JobFn>(
             kind,
         )))
     };
-    if let Err(message) = wire::push_value(scratch, &item) {
+    scratch.item.clear();
+    if let Err(message) = wire::push_value(&mut scratch.item, &item) {
         return fail(FailureKind::SerializeItem { message }, F::describe(&item));
     }
-    match run_item::<F>(item, args, &Ctx::new(index, sink)) {
-        Ok(out) => Ok(out),
-        Err(kind) => fail(kind, describe_record::<F>(scratch)),
+    drop(item);
+    let described = |bytes: &[u8]| crate::engine::intake::describe::<F>(Some(bytes));
+    let capturing = Capturing::start();
+    let item = match catch(|| wire::decode_value::<F::Item>(&scratch.item)) {
+        Ok(Ok(item)) => item,
+        Ok(Err(message)) => {
+            return fail(FailureKind::DeserializeItem { message }, None);
+        }
+        Err(kind) => {
+            let message = format!("its Deserialize implementation {kind}");
+            return fail(FailureKind::DeserializeItem { message }, None);
+        }
+    };
+    let out = match run_captured::<F>(item, args, &Ctx::new(index, sink), &capturing) {
+        Ok(out) => out,
+        Err(kind) => return fail(kind, described(&scratch.item)),
+    };
+    scratch.output.clear();
+    let output = &mut scratch.output;
+    let mut serialized = None;
+    let caught = catch(|| {
+        serialized = Some(wire::push_value(output, &out));
+        drop(out);
+    });
+    let kind = match (caught, serialized) {
+        (Ok(()), Some(Ok(()))) => None,
+        (Ok(()), Some(Err(message))) => Some(FailureKind::SerializeOutput { message }),
+        (Err(kind), None) => Some(FailureKind::SerializeOutput {
+            message: format!("its Serialize implementation {kind}"),
+        }),
+        (Err(kind), Some(_)) => Some(kind),
+        (Ok(()), None) => None,
+    };
+    if let Some(kind) = kind {
+        return fail(kind, described(&scratch.item));
     }
-}
-
-fn describe_record<F: JobFn>(encoded: &[u8]) -> Option<String> {
-    crate::engine::intake::describe::<F>(Some(encoded))
+    match catch(|| wire::decode_value::<F::Output>(&scratch.output)) {
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(message)) => fail(
+            FailureKind::DeserializeOutput { message },
+            described(&scratch.item),
+        ),
+        Err(kind) => fail(
+            FailureKind::DeserializeOutput {
+                message: format!("its Deserialize implementation {kind}"),
+            },
+            described(&scratch.item),
+        ),
+    }
 }
 
 /// The single-processed backend of [`Results`](crate::Results).
@@ -48,7 +97,7 @@ pub(crate) struct Single<F: JobFn, It> {
     items: It,
     args: F::Args,
     index: u64,
-    scratch: Vec<u8>,
+    scratch: Scratch,
     queue: Queue,
 }
 
@@ -58,7 +107,7 @@ impl<F: JobFn, It> Single<F, It> {
             items,
             args,
             index: 0,
-            scratch: Vec::new(),
+            scratch: Scratch::default(),
             queue: Queue::new(),
         }
     }

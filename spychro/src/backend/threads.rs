@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use std::time::Instant;
 
 use super::local::Produce;
-use super::single::run_here;
+use super::single::{Scratch, run_here};
 use crate::call::ctx::Channel;
 use crate::call::job_fn::JobFn;
 use crate::engine::hooks::Hooks;
@@ -100,7 +100,7 @@ where
                         .into_par_iter()
                         .enumerate()
                         .map_init(
-                            || (Vec::new(), Channel(tx.clone())),
+                            || (Scratch::default(), Channel(tx.clone())),
                             |(scratch, sink), (i, item)| {
                                 if stop.load(Ordering::Relaxed)
                                     || deadline.is_some_and(|d| Instant::now() >= d)

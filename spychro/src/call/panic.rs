@@ -104,16 +104,7 @@ fn panicked(payload: Box<dyn std::any::Any + Send>) -> FailureKind {
     }
 }
 
-/// Runs one item of job `F` the same way in every mode.
-pub(crate) fn run_item<F: JobFn>(
-    item: F::Item,
-    args: &F::Args,
-    ctx: &Ctx<'_, F::Message>,
-) -> Result<F::Output, FailureKind> {
-    run_captured::<F>(item, args, ctx, &Capturing::start())
-}
-
-/// [`run_item`] inside a loop that holds `capturing` for all its items.
+/// Runs one item of job `F` the same way in every mode, while `capturing` records panics.
 #[inline(always)]
 pub(crate) fn run_captured<F: JobFn>(
     item: F::Item,

@@ -42,3 +42,16 @@ impl Handlers for Hooks<'_> {
         self.broken.take()
     }
 }
+
+/// No handlers: what is not taken is dropped (a lone [`Process`](crate::Process) reports its
+/// own failure).
+impl Handlers for () {
+    fn failure(&mut self, _: &ItemError) {}
+    fn message(&mut self, _: u32, _: u64, _: &[u8]) {}
+    fn log(&mut self, _: WorkerLog) {}
+    fn progress(&mut self, _: u32, _: u64, _: f64) {}
+    fn delivered(&mut self, _: usize) {}
+    fn take_broken(&mut self) -> Option<Error> {
+        None
+    }
+}

@@ -8,10 +8,12 @@ use std::sync::Arc;
 use super::conductor::{Engine, Jobs, find};
 use super::handshake::{self, Step};
 use super::hooks::{WorkerLog, reemit};
+use super::job::Outcome;
 use super::loss::Cause;
+use super::outcomes::Outcomes;
 use super::worker::{Load, State};
 use crate::call::job_fn::JobFn;
-use crate::error::{Error, FailureKind, WireError, WorkerErrorKind};
+use crate::error::{Error, WireError, WorkerErrorKind};
 use crate::wire;
 
 /// Keeps at most this many spare item buffers per job.
@@ -259,33 +261,33 @@ pub(crate) fn describe<F: JobFn>(encoded: Option<&[u8]>) -> Option<String> {
     described.ok().flatten()
 }
 
-/// Decodes the results frame of a single item (a [`Process`](crate::Process)'s): its output,
-/// or its failure (its own, or its output's decoding).
+/// Decodes the results frame of a single item (a [`Process`](crate::Process)'s, run by
+/// worker `pid` and described as `item`) the way a pool's are: its output, or its failure.
 pub(crate) fn decode_one<F: JobFn>(
+    pid: u32,
     body: &[u8],
-) -> Result<Result<F::Output, FailureKind>, WireError> {
+    item: Option<String>,
+) -> Result<Outcome<F::Output>, WireError> {
     let (h, rest) = wire::parse_results(body)?;
-    if h.count != 1 {
+    if h.first != 0 || h.count != 1 {
         return Err(WireError::Decode {
             what: "results",
-            message: format!("a process answered {} items, not 1", h.count),
+            message: format!(
+                "a process answered items {}+{}, not its one item",
+                h.first, h.count
+            ),
         });
     }
-    let mut values = wire::Values::new(rest);
-    let outcome = if h.failed {
-        Err(wire::read_failure(&mut values)?.into_kind())
-    } else {
-        match values.next::<F::Output>() {
-            Ok(Ok(out)) => Ok(out),
-            Ok(Err(message)) => Err(FailureKind::DeserializeOutput { message }),
-            Err(message) => {
-                return Err(WireError::Decode {
-                    what: "results",
-                    message,
-                });
-            }
-        }
-    };
-    wire::read_all(&values, "results")?;
-    Ok(outcome)
+    let mut outcomes = Outcomes::<F, ()>::new(false, ());
+    outcomes.take_results(pid, &h, rest, |_| item.clone())?;
+    match outcomes.pop_outcome() {
+        Some(outcome) => Ok(outcome),
+        None => outcomes
+            .take_failure()
+            .map(Err)
+            .ok_or_else(|| WireError::Decode {
+                what: "results",
+                message: "a process answered without an outcome".into(),
+            }),
+    }
 }

@@ -522,9 +522,9 @@ impl<F: JobFn> Process<F> {
         log::debug!(target: "spychro::process", "{} ended with {status}", self.name);
         let body = outcome?;
         let name = self.name.clone();
-        match decode_one::<F>(&body) {
+        match decode_one::<F>(pid, &body, Some(name.clone())) {
             Ok(Ok(out)) => Ok(Some(out)),
-            Ok(Err(kind)) => Err(ItemError::new(F::NAME, 0, Some(name), pid, kind).into()),
+            Ok(Err(failure)) => Err(Error::Item(failure)),
             Err(e) => Err(Error::internal(format!(
                 "process {name} sent a result that could not be read: {e}"
             ))),
