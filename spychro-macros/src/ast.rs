@@ -36,6 +36,9 @@ pub(crate) struct JobFnAst {
     pub(crate) params: Vec<Param>,
     /// The context parameter: its position among all parameters and its message type.
     pub(crate) ctx: Option<(usize, Type)>,
+    /// The per-worker state (a `&mut T` parameter after the item): its position among all
+    /// parameters and `T`.
+    pub(crate) state: Option<(usize, Type)>,
     pub(crate) output: Output,
     pub(crate) errors: Errors,
 }
@@ -109,6 +112,7 @@ impl JobFnAst {
         }
         let mut params = Vec::new();
         let mut ctx: Option<(usize, Type)> = None;
+        let mut state: Option<(usize, Type)> = None;
         for (position, arg) in sig.inputs.iter().enumerate() {
             match arg {
                 FnArg::Receiver(r) => errors.push(
@@ -141,17 +145,28 @@ impl JobFnAst {
                         );
                     }
                     let (owned, by_ref) = match &*pt.ty {
-                        Type::Reference(r) => {
-                            if r.mutability.is_some() {
+                        Type::Reference(r) if r.mutability.is_some() => {
+                            if position == 0 {
                                 errors.push(
                                     &pt.ty,
-                                    "a job's parameter cannot be `&mut`: the item and the \
-                                     extra arguments are shared by the worker; take it by \
-                                     value instead",
+                                    "a job's item cannot be `&mut`: each item is the job's to \
+                                     take; take it by value (a `&mut` parameter after the \
+                                     item is the job's per-worker state)",
                                 );
+                            } else if state.is_some() {
+                                errors.push(
+                                    &pt.ty,
+                                    "a job takes at most one per-worker state (`&mut` \
+                                     parameter); gather what it keeps in one type",
+                                );
+                                continue;
+                            } else {
+                                state = Some((position, (*r.elem).clone()));
+                                continue;
                             }
                             (owned_of_borrowed(&r.elem), true)
                         }
+                        Type::Reference(r) => (owned_of_borrowed(&r.elem), true),
                         other => (other.clone(), false),
                     };
                     params.push(Param {
@@ -201,6 +216,7 @@ impl JobFnAst {
             item,
             params,
             ctx,
+            state,
             output,
             errors,
         }

@@ -171,13 +171,23 @@ fn expand(ast: &JobFnAst) -> TokenStream {
         }
     });
     let mut call_args: Vec<TokenStream> = std::iter::once(item_expr).chain(arg_exprs).collect();
+    // The context and the state go back to their places, the earlier one first.
+    let mut special: Vec<(usize, TokenStream)> = Vec::new();
+    if let Some((position, _)) = &ast.ctx {
+        special.push((*position, quote!(ctx)));
+    }
+    if let Some((position, _)) = &ast.state {
+        special.push((*position, quote!(state)));
+    }
+    special.sort_by_key(|(position, _)| *position);
+    for (position, arg) in special {
+        call_args.insert(position, arg);
+    }
     let message_ty = match &ast.ctx {
-        Some((position, message)) => {
-            call_args.insert(*position, quote!(ctx));
-            quote!(#message)
-        }
+        Some((_, message)) => quote!(#message),
         None => quote!(()),
     };
+    let state_items = state_items(ast.state.as_ref().map(|(_, t)| t));
     let invoke = quote!(#name::__spychro_body(#(#call_args),*));
     let output_ty = &ast.output.ty;
     let call = match (&ast.output.fallible, &ast.output.error) {
@@ -229,10 +239,13 @@ fn expand(ast: &JobFnAst) -> TokenStream {
                     ::core::concat!(::core::module_path!(), "::", #name_str);
                 const SIGNATURE: u64 = #hash;
 
+                #state_items
+
                 #[allow(unused_variables)]
                 fn call(
                     item: Self::Item,
                     args: &Self::Args,
+                    state: &mut Self::State,
                     ctx: &::spychro::Ctx<'_, Self::Message>,
                 ) -> ::core::result::Result<Self::Output, ::std::string::String> {
                     #call
@@ -306,6 +319,8 @@ fn fallback(ast: &JobFnAst, error: &syn::Error) -> TokenStream {
     });
     let errors = error.to_compile_error();
     let items = job_items(ast, true);
+    // A rejected function keeps no state: its other misuses are the ones to report.
+    let state_items = state_items(None);
 
     quote! {
         #errors
@@ -342,9 +357,12 @@ fn fallback(ast: &JobFnAst, error: &syn::Error) -> TokenStream {
                 const NAME: &'static str = #name_str;
                 const SIGNATURE: u64 = 0;
 
+                #state_items
+
                 fn call(
                     _: Self::Item,
                     _: &Self::Args,
+                    _: &mut Self::State,
                     _: &::spychro::Ctx<'_, Self::Message>,
                 ) -> ::core::result::Result<Self::Output, ::std::string::String> {
                     ::core::unreachable!("a rejected #[spychro::job] is never compiled")
@@ -355,6 +373,22 @@ fn fallback(ast: &JobFnAst, error: &syn::Error) -> TokenStream {
                 }
             }
         };
+    }
+}
+
+/// The `JobFn` items of a job's per-worker state: `State` and `STATEFUL`, `()` without one.
+/// `State` is spanned on the user's type: a type that is not a `WorkerState` of the job's
+/// extra arguments is reported there, once.
+fn state_items(state: Option<&Type>) -> TokenStream {
+    match state {
+        Some(state) => quote_spanned! {state.span()=>
+            type State = #state;
+            const STATEFUL: bool = true;
+        },
+        None => quote! {
+            type State = ();
+            const STATEFUL: bool = false;
+        },
     }
 }
 

@@ -58,6 +58,7 @@ mod worker;
 
 pub use call::ctx::Ctx;
 pub use call::job_fn::{AsJob, JobFn, TakesArgs};
+pub use call::state::{ExitOf, WorkerState};
 pub use channel::{
     JoinError, JoinTimeoutError, Mailbox, PipeEnd, Postbox, Receiver, RecvError, RecvTimeoutError,
     SendError, Sender, TaskDoneError, TryRecvError, pipe, postbox, queue,

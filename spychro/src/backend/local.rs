@@ -11,8 +11,9 @@ use crate::error::Error;
 
 /// Runs items in this process and gives their outcomes in input order.
 pub(crate) trait Produce<F: JobFn> {
-    /// The next outcome, `None` at the end of the input.
-    fn produce(&mut self, hooks: &mut Hooks<'_>) -> Option<Outcome<F::Output>>;
+    /// The next outcome, `None` at the end of the input (where the per-thread states end);
+    /// `Err` when a state could not be built.
+    fn produce(&mut self, hooks: &mut Hooks<'_>) -> Result<Option<Outcome<F::Output>>, Error>;
 }
 
 /// An in-process backend.
@@ -58,7 +59,13 @@ impl<'h, P> Local<'h, P> {
                 completed: self.delivered,
             });
         }
-        let outcome = self.source.produce(&mut self.hooks);
+        let outcome = match self.source.produce(&mut self.hooks) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                self.done = true;
+                return Err(e);
+            }
+        };
         if let Some(Err(failure)) = &outcome {
             self.hooks.failure(failure);
             if !self.keep_going {
@@ -100,5 +107,26 @@ impl<'h, P> Local<'h, P> {
             all.push(outcome?);
         }
         Ok(all)
+    }
+}
+
+/// Builds job `F`'s state in this process (for one thread).
+pub(crate) fn init_here<F: JobFn>(args: &F::Args) -> Result<F::State, Error> {
+    crate::call::state::build::<F>(args).map_err(|message| Error::WorkerState {
+        job: F::NAME,
+        pid: std::process::id(),
+        message,
+    })
+}
+
+/// Ends job `F`'s state in this process: its exit value reaches the handlers, as a worker's
+/// would (through its encoding).
+pub(crate) fn exit_here<F: JobFn>(state: F::State, hooks: &mut Hooks<'_>) {
+    match crate::call::state::end::<F>(state) {
+        Ok(bytes) => hooks.worker_exit(std::process::id(), &bytes),
+        Err(why) => log::warn!(
+            "the per-worker state of job `{}` ended without an exit value: {why}",
+            F::NAME
+        ),
     }
 }

@@ -1,13 +1,13 @@
 //! Single-processed mode: the same job, in the caller's process and thread, one item after
 //! another, with the same outcomes and error values as the pool.
 
-use super::local::Produce;
+use super::local::{Produce, exit_here, init_here};
 use crate::call::ctx::{Ctx, Queue, Sink};
 use crate::call::job_fn::JobFn;
 use crate::call::panic::{Capturing, catch, run_captured};
 use crate::engine::hooks::Hooks;
 use crate::engine::job::Outcome;
-use crate::error::{FailureKind, ItemError};
+use crate::error::{Error, FailureKind, ItemError};
 use crate::wire;
 
 /// Buffers an item and its output are encoded into, reused from item to item.
@@ -25,6 +25,7 @@ pub(crate) fn run_here<F: JobFn>(
     index: u64,
     item: F::Item,
     args: &F::Args,
+    state: &mut F::State,
     sink: &dyn Sink<F::Message>,
     scratch: &mut Scratch,
 ) -> Outcome<F::Output> {
@@ -54,7 +55,7 @@ pub(crate) fn run_here<F: JobFn>(
             return fail(FailureKind::DeserializeItem { message }, None);
         }
     };
-    let out = match run_captured::<F>(item, args, &Ctx::new(index, sink), &capturing) {
+    let out = match run_captured::<F>(item, args, state, &Ctx::new(index, sink), &capturing) {
         Ok(out) => out,
         Err(kind) => return fail(kind, described(&scratch.item)),
     };
@@ -99,6 +100,8 @@ pub(crate) struct Single<F: JobFn, It> {
     index: u64,
     scratch: Scratch,
     queue: Queue,
+    /// The job's state in this thread, built before the first item.
+    state: Option<F::State>,
 }
 
 impl<F: JobFn, It> Single<F, It> {
@@ -109,20 +112,37 @@ impl<F: JobFn, It> Single<F, It> {
             index: 0,
             scratch: Scratch::default(),
             queue: Queue::new(),
+            state: None,
         }
     }
 }
 
 impl<F: JobFn, It: Iterator<Item = F::Item>> Produce<F> for Single<F, It> {
     /// Runs the next item; what it sent reaches the handlers before its outcome returns.
-    fn produce(&mut self, hooks: &mut Hooks<'_>) -> Option<Outcome<F::Output>> {
-        let item = self.items.next()?;
+    fn produce(&mut self, hooks: &mut Hooks<'_>) -> Result<Option<Outcome<F::Output>>, Error> {
+        let Some(item) = self.items.next() else {
+            if let Some(state) = self.state.take() {
+                exit_here::<F>(state, hooks);
+            }
+            return Ok(None);
+        };
         let index = self.index;
         self.index += 1;
-        let out = run_here::<F>(index, item, &self.args, &self.queue, &mut self.scratch);
+        let state = match &mut self.state {
+            Some(state) => state,
+            empty => empty.insert(init_here::<F>(&self.args)?),
+        };
+        let out = run_here::<F>(
+            index,
+            item,
+            &self.args,
+            state,
+            &self.queue,
+            &mut self.scratch,
+        );
         for event in self.queue.drain() {
             hooks.event(event);
         }
-        Some(out)
+        Ok(Some(out))
     }
 }

@@ -2,13 +2,14 @@
 //! the input in bounded chunks and keeping input order.
 
 use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 
 use std::time::Instant;
 
-use super::local::Produce;
+use super::local::{Produce, exit_here, init_here};
 use super::single::{Scratch, run_here};
 use crate::call::ctx::Channel;
 use crate::call::job_fn::JobFn;
@@ -30,20 +31,39 @@ pub(crate) struct Threads<F: JobFn, It> {
     keep_going: bool,
     /// Items stop being started once this passes (the job's deadline).
     deadline: Option<Instant>,
+    /// The job's state in each thread of the pool, built before the thread's first item.
+    states: Vec<Mutex<Option<F::State>>>,
+    /// A state that could not be built: the run ends with this.
+    init_failed: Mutex<Option<Error>>,
     /// `Self::round`, taken where the `Send` bounds hold, so that using a `Threads` needs none.
     round: fn(&mut Self, &mut Hooks<'_>),
 }
 
 impl<F: JobFn, It: Iterator<Item = F::Item>> Produce<F> for Threads<F, It> {
-    fn produce(&mut self, hooks: &mut Hooks<'_>) -> Option<Outcome<F::Output>> {
+    fn produce(&mut self, hooks: &mut Hooks<'_>) -> Result<Option<Outcome<F::Output>>, Error> {
         if self.ready.is_empty() && !self.failed {
             (self.round)(self, hooks);
-            if self.ready.is_empty() {
-                // The input is exhausted.
+            let failed_init = self
+                .init_failed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            if let Some(e) = failed_init {
                 self.failed = true;
+                return Err(e);
+            }
+            if self.ready.is_empty() {
+                // The input is exhausted: the threads' states end.
+                self.failed = true;
+                for slot in &self.states {
+                    let state = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    if let Some(state) = state {
+                        exit_here::<F>(state, hooks);
+                    }
+                }
             }
         }
-        self.ready.pop_front()
+        Ok(self.ready.pop_front())
     }
 }
 
@@ -53,6 +73,7 @@ where
     F::Item: Send,
     F::Output: Send,
     F::Args: Sync,
+    F::State: Send,
     It: Iterator<Item = F::Item>,
 {
     pub(crate) fn new(
@@ -76,6 +97,8 @@ where
             failed: false,
             keep_going,
             deadline,
+            states: (0..threads).map(|_| Mutex::new(None)).collect(),
+            init_failed: Mutex::new(None),
             round: Self::round,
         })
     }
@@ -90,6 +113,8 @@ where
         let keep_going = self.keep_going;
         let deadline = self.deadline;
         let args = &self.args;
+        let states = &self.states;
+        let init_failed = &self.init_failed;
         let pool = &self.pool;
         let (tx, rx) = std::sync::mpsc::channel();
         // The items run on the pool while this thread hands what they send to the handlers.
@@ -107,8 +132,32 @@ where
                                 {
                                     return None;
                                 }
-                                let out =
-                                    run_here::<F>(first + i as u64, item, args, sink, scratch);
+                                let slot = rayon::current_thread_index()
+                                    .and_then(|t| states.get(t))
+                                    .unwrap_or(&states[0]);
+                                let mut state = slot.lock().unwrap_or_else(|e| e.into_inner());
+                                if state.is_none() {
+                                    match init_here::<F>(args) {
+                                        Ok(s) => *state = Some(s),
+                                        Err(e) => {
+                                            stop.store(true, Ordering::Relaxed);
+                                            init_failed
+                                                .lock()
+                                                .unwrap_or_else(|e| e.into_inner())
+                                                .get_or_insert(e);
+                                            return None;
+                                        }
+                                    }
+                                }
+                                let state = state.as_mut()?;
+                                let out = run_here::<F>(
+                                    first + i as u64,
+                                    item,
+                                    args,
+                                    state,
+                                    sink,
+                                    scratch,
+                                );
                                 if out.is_err() && !keep_going {
                                     stop.store(true, Ordering::Relaxed);
                                 }

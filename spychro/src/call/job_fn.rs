@@ -3,6 +3,7 @@
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::ctx::Ctx;
+use super::state::WorkerState;
 
 /// Implemented by `#[job]` types (and spychro's own job-like types) only, so that
 /// [`JobFn`] and the failure policies cannot be implemented elsewhere.
@@ -40,6 +41,10 @@ pub trait JobFn: Copy + Send + Sync + 'static + Sealed + AsJob<Job = Self> {
     type Output: Serialize + DeserializeOwned;
     /// What the job sends through its [`Ctx`](crate::Ctx) parameter (`()` without one).
     type Message: Serialize + DeserializeOwned;
+    /// The per-worker state the job takes as `&mut State` (`()` without one): built once in
+    /// each worker (each thread, in this process), kept across its items. See
+    /// [`WorkerState`](crate::WorkerState).
+    type State: WorkerState<Self::Args>;
 
     /// The registered name: module path and function name.
     #[doc(hidden)]
@@ -48,11 +53,16 @@ pub trait JobFn: Copy + Send + Sync + 'static + Sealed + AsJob<Job = Self> {
     #[doc(hidden)]
     const SIGNATURE: u64;
 
+    /// Whether the job takes a state (then its workers report its exit value).
+    #[doc(hidden)]
+    const STATEFUL: bool;
+
     /// Calls the function; `Err` carries the text of an `Err` it returned.
     #[doc(hidden)]
     fn call(
         item: Self::Item,
         args: &Self::Args,
+        state: &mut Self::State,
         ctx: &Ctx<'_, Self::Message>,
     ) -> Result<Self::Output, String>;
 

@@ -109,10 +109,11 @@ fn panicked(payload: Box<dyn std::any::Any + Send>) -> FailureKind {
 pub(crate) fn run_captured<F: JobFn>(
     item: F::Item,
     args: &F::Args,
+    state: &mut F::State,
     ctx: &Ctx<'_, F::Message>,
     _capturing: &Capturing,
 ) -> Result<F::Output, FailureKind> {
-    match catch(|| F::call(item, args, ctx)) {
+    match catch(|| F::call(item, args, state, ctx)) {
         Ok(Ok(out)) => Ok(out),
         Ok(Err(message)) => Err(FailureKind::Returned { message }),
         Err(panicked) => Err(panicked),

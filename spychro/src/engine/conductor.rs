@@ -76,6 +76,7 @@ impl Engine {
         wake: Option<BorrowedFd<'_>>,
     ) -> Result<(), Error> {
         self.dispatch(jobs)?;
+        self.end_states(jobs);
         for i in 0..self.workers.workers.len() {
             let w = &mut self.workers.workers[i];
             if w.state != State::Gone
@@ -242,6 +243,7 @@ impl Engine {
         }
         self.workers.workers[i].kill();
         self.workers.reap(i, std::time::Duration::ZERO);
+        self.states_lost(i, jobs);
         // Its batches are abandoned with their jobs; batches of others go back to them.
         let batches: Vec<_> = self.workers.workers[i].inflight.drain(..).collect();
         for b in batches {
@@ -259,6 +261,37 @@ impl Engine {
             self.replace(i)?;
         }
         Ok(())
+    }
+
+    /// Asks the workers to end the per-worker states of the jobs whose items are done (each
+    /// sends the exit value back; the job is complete once every one did).
+    fn end_states(&mut self, jobs: Jobs<'_, '_>) {
+        for job in jobs.iter_mut() {
+            let core = job.core_mut();
+            if !core.stateful || core.unload_sent || !core.items_done() || core.ended() {
+                continue;
+            }
+            core.unload_sent = true;
+            for w in &mut self.workers.workers {
+                if w.state != State::Gone && w.load(core.id).is_some() {
+                    crate::wire::push_job(w.queue(), crate::wire::TAG_UNLOAD, core.id);
+                    core.unloading += 1;
+                }
+            }
+        }
+    }
+
+    /// Worker `i` is gone: the states it held end without an exit value.
+    pub(super) fn states_lost(&mut self, i: usize, jobs: Jobs<'_, '_>) {
+        let w = &mut self.workers.workers[i];
+        for (job, _) in w.loaded.drain(..) {
+            if let Some(j) = find(jobs, job) {
+                let core = jobs[j].core_mut();
+                if core.unload_sent {
+                    core.unloading = core.unloading.saturating_sub(1);
+                }
+            }
+        }
     }
 
     /// Starts a replacement for worker `i`.

@@ -30,8 +30,11 @@ impl Engine {
         for i in 0..self.workers.workers.len() {
             let w = &self.workers.workers[i];
             if w.state == State::Ready && w.assigned >= max && w.inflight.is_empty() {
-                self.workers.retire(i);
-                self.replace(i)?;
+                // It says goodbye (the exit values of its jobs' states, then its end) through
+                // the loop like any other frame; its end is then no loss.
+                let w = &mut self.workers.workers[i];
+                crate::wire::push_empty(w.queue(), crate::wire::TAG_SHUTDOWN);
+                w.state = State::Retiring;
             }
         }
         Ok(())
@@ -44,7 +47,11 @@ impl Engine {
             return Ok(());
         }
         let workers = &self.workers.workers;
-        let live = workers.iter().filter(|w| w.state != State::Gone).count();
+        let live = workers
+            .iter()
+            .filter(|w| w.state != State::Gone)
+            .count()
+            .max(1);
         let starting = workers
             .iter()
             .any(|w| w.state.handshake_deadline().is_some());
@@ -69,7 +76,7 @@ impl Engine {
         for level in 0..deepest {
             for i in 0..self.workers.workers.len() {
                 let w = &self.workers.workers[i];
-                if w.state == State::Gone || w.inflight.len() != level {
+                if matches!(w.state, State::Gone | State::Retiring) || w.inflight.len() != level {
                     continue;
                 }
                 if w.state != State::Ready && (ready || Some(i) != early) {

@@ -18,6 +18,8 @@ pub(crate) trait Handlers {
     fn progress(&mut self, pid: u32, item: u64, fraction: f64);
     /// `n` outcomes were handed over in order.
     fn delivered(&mut self, n: usize);
+    /// Worker `pid` ended the job's per-worker state, with this exit value (encoded).
+    fn worker_exit(&mut self, pid: u32, exit: &[u8]);
     /// A handler panicked: the job must end with this.
     fn take_broken(&mut self) -> Option<Error>;
 }
@@ -38,6 +40,9 @@ impl Handlers for Hooks<'_> {
     fn delivered(&mut self, n: usize) {
         self.delivered_many(n);
     }
+    fn worker_exit(&mut self, pid: u32, exit: &[u8]) {
+        Hooks::worker_exit(self, pid, exit);
+    }
     fn take_broken(&mut self) -> Option<Error> {
         self.broken.take()
     }
@@ -51,6 +56,7 @@ impl Handlers for () {
     fn log(&mut self, _: WorkerLog) {}
     fn progress(&mut self, _: u32, _: u64, _: f64) {}
     fn delivered(&mut self, _: usize) {}
+    fn worker_exit(&mut self, _: u32, _: &[u8]) {}
     fn take_broken(&mut self) -> Option<Error> {
         None
     }

@@ -106,9 +106,15 @@ pub(crate) fn complete(
                 if tag == wire::TAG_SETUP_DONE && w.state == State::Ready {
                     let done: wire::SetupDone =
                         wire::decode(body, "setup done").map_err(WorkerErrorKind::Wire)?;
-                    done.result.map_err(|reason| WorkerErrorKind::Refused {
-                        job: job.to_owned(),
-                        reason,
+                    done.result.map_err(|failure| match failure {
+                        wire::SetupFailure::Refused(reason) => WorkerErrorKind::Refused {
+                            job: job.to_owned(),
+                            reason,
+                        },
+                        wire::SetupFailure::State(reason) => WorkerErrorKind::StateInit {
+                            job: job.to_owned(),
+                            reason,
+                        },
                     })?;
                     loaded = true;
                 } else {

@@ -95,6 +95,8 @@ pub(crate) struct Hooks<'h> {
     pub(crate) on_log: Handler<dyn FnMut(&WorkerLog) + 'h>,
     pub(crate) on_panic: Handler<dyn FnMut(&PanicReport) + 'h>,
     pub(crate) on_progress: Handler<dyn FnMut(u32, u64, f64) + 'h>,
+    /// Decodes a per-worker state's exit value and calls the user's handler with it.
+    pub(crate) on_worker_exit: Handler<MessageHandler<'h>>,
     /// Print a report of each panic to stderr when no `on_panic` is set.
     pub(crate) report_panics: bool,
     pub(crate) bar: Option<ProgressBar>,
@@ -171,6 +173,27 @@ impl Hooks<'_> {
             self.broken = Some(Error::Handler {
                 handler: "on_message",
                 message: format!("the message from item {item} could not be deserialized: {e}"),
+            });
+        }
+    }
+
+    /// Worker `pid` ended the job's per-worker state, whose exit value is `exit` (encoded).
+    pub(crate) fn worker_exit(&mut self, pid: u32, exit: &[u8]) {
+        let Some(h) = self.on_worker_exit.as_mut() else {
+            return;
+        };
+        let mut decoded = Ok(());
+        guarded(&mut self.broken, "on_worker_exit", || {
+            decoded = h(pid, exit)
+        });
+        if let Err(e) = decoded
+            && self.broken.is_none()
+        {
+            self.broken = Some(Error::Handler {
+                handler: "on_worker_exit",
+                message: format!(
+                    "the exit value of worker {pid}'s state could not be deserialized: {e}"
+                ),
             });
         }
     }

@@ -91,7 +91,7 @@ impl Engine {
                 message,
             })
         };
-        if w.state != State::Ready {
+        if !matches!(w.state, State::Ready | State::Retiring) {
             return Err(bad(format!(
                 "message tag {tag} is not expected while the worker is {:?}",
                 w.state
@@ -104,18 +104,47 @@ impl Engine {
             wire::TAG_SETUP_DONE => {
                 let done: wire::SetupDone =
                     wire::decode(body, "setup done").map_err(WorkerErrorKind::Wire)?;
-                match done.result {
-                    Ok(()) => w.set_load(done.job, Load::Ready),
-                    Err(reason) => {
-                        if let Some(j) = find(jobs, done.job) {
-                            let kind = WorkerErrorKind::Refused {
-                                job: jobs[j].core().name.to_owned(),
+                let failure = match done.result {
+                    Ok(()) => {
+                        w.set_load(done.job, Load::Ready);
+                        return Ok(());
+                    }
+                    Err(failure) => failure,
+                };
+                if let Some(j) = find(jobs, done.job) {
+                    let name = jobs[j].core().name;
+                    let error = match failure {
+                        wire::SetupFailure::Refused(reason) => self.workers.worker_error(
+                            i,
+                            WorkerErrorKind::Refused {
+                                job: name.to_owned(),
                                 reason,
-                            };
-                            jobs[j]
-                                .core_mut()
-                                .fail_with(self.workers.worker_error(i, kind));
-                        }
+                            },
+                        ),
+                        wire::SetupFailure::State(message) => Error::WorkerState {
+                            job: name,
+                            pid,
+                            message,
+                        },
+                    };
+                    jobs[j].core_mut().fail_with(error);
+                }
+                Ok(())
+            }
+            wire::TAG_UNLOADED => {
+                let unloaded: wire::Unloaded<Result<Vec<u8>, String>> =
+                    wire::decode(body, "unloaded").map_err(WorkerErrorKind::Wire)?;
+                w.loaded.retain(|(j, _)| *j != unloaded.job);
+                if let Some(j) = find(jobs, unloaded.job) {
+                    let job = &mut *jobs[j];
+                    job.core_mut().unloading = job.core().unloading.saturating_sub(1);
+                    match unloaded.exit {
+                        Ok(bytes) => job.worker_exit(pid, &bytes),
+                        Err(why) => log::warn!(
+                            "the per-worker state of job `{}` in worker {pid} ended without an \
+                             exit value: {why}",
+                            job.core().name
+                        ),
                     }
                 }
                 Ok(())

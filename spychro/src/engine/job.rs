@@ -60,10 +60,23 @@ pub(crate) struct JobCore {
     pub(crate) error: Option<Error>,
     /// Nothing more is sent for this job, and what it still has in workers is dropped.
     pub(crate) cancelled: bool,
+    /// The job takes a per-worker state: once its items are done, its workers are asked to
+    /// end it (and send its exit value) before the job is complete.
+    pub(crate) stateful: bool,
+    /// The workers were asked to end the job's state.
+    pub(crate) unload_sent: bool,
+    /// Workers asked to end the job's state that have not answered.
+    pub(crate) unloading: usize,
 }
 
 impl JobCore {
-    pub(crate) fn new(id: u32, name: &'static str, options: JobOptions, setup: Vec<u8>) -> JobCore {
+    pub(crate) fn new(
+        id: u32,
+        name: &'static str,
+        stateful: bool,
+        options: JobOptions,
+        setup: Vec<u8>,
+    ) -> JobCore {
         JobCore {
             id,
             name,
@@ -79,12 +92,21 @@ impl JobCore {
             in_flight: 0,
             error: None,
             cancelled: false,
+            stateful,
+            unload_sent: false,
+            unloading: 0,
         }
     }
 
     /// Every item was read, sent and answered.
-    pub(crate) fn complete(&self) -> bool {
+    pub(crate) fn items_done(&self) -> bool {
         self.input_done && self.requeue.is_empty() && self.in_flight == 0
+    }
+
+    /// Every item was read, sent and answered, and (for a job with a per-worker state) every
+    /// worker ended its state.
+    pub(crate) fn complete(&self) -> bool {
+        self.items_done() && (!self.stateful || (self.unload_sent && self.unloading == 0))
     }
 
     /// Whether the job is over for the engine: complete, failed or cancelled.
@@ -155,4 +177,7 @@ pub(crate) trait JobIo {
 
     /// A handler of the caller's panicked: the job must end with this.
     fn take_broken(&mut self) -> Option<Error>;
+
+    /// Worker `pid` ended the job's per-worker state, whose exit value is `exit` (encoded).
+    fn worker_exit(&mut self, pid: u32, exit: &[u8]);
 }

@@ -86,6 +86,10 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> JobIo for LocalJob<'_, F, It> {
     fn take_broken(&mut self) -> Option<Error> {
         Handlers::take_broken(&mut self.outcomes.handlers)
     }
+
+    fn worker_exit(&mut self, pid: u32, exit: &[u8]) {
+        Handlers::worker_exit(&mut self.outcomes.handlers, pid, exit);
+    }
 }
 
 /// How many items `input` still holds, when it knows exactly.

@@ -10,6 +10,7 @@ use super::batch::InFlight;
 use super::conductor::{Engine, Jobs, find};
 use super::handshake::death_before_handshake;
 use super::job::JobCore;
+use super::worker::State;
 use crate::error::{Error, ExitStatus, FailureKind, ItemError, WorkerErrorKind};
 use crate::sys::status::Phase;
 
@@ -33,6 +34,12 @@ impl Engine {
     /// Worker `i` is dead or must die. Fails (or retries) the item it was running, sends the
     /// items it had not answered back to their jobs, and starts a replacement.
     pub(super) fn lost(&mut self, i: usize, cause: Cause, jobs: Jobs<'_, '_>) -> Result<(), Error> {
+        if self.workers.workers[i].state == State::Retiring {
+            // It left as asked, after its share of items.
+            self.workers.reap(i, Duration::from_secs(2));
+            self.states_lost(i, jobs);
+            return self.replace(i);
+        }
         let w = &mut self.workers.workers[i];
         let pid = w.pid;
         let was = w.state;

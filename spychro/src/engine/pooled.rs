@@ -24,6 +24,7 @@ pub(crate) enum Event {
     Log(WorkerLog),
     Progress(u32, u64, f64),
     Delivered(usize),
+    WorkerExit(u32, Vec<u8>),
 }
 
 /// Events kept for the caller's thread.
@@ -50,6 +51,9 @@ impl Handlers for EventQueue {
             self.0.push(Event::Delivered(n));
         }
     }
+    fn worker_exit(&mut self, pid: u32, exit: &[u8]) {
+        self.0.push(Event::WorkerExit(pid, exit.to_vec()));
+    }
     fn take_broken(&mut self) -> Option<Error> {
         None
     }
@@ -65,6 +69,7 @@ impl EventQueue {
                 Event::Log(record) => hooks.log(record),
                 Event::Progress(pid, item, f) => hooks.progress(pid, item, f),
                 Event::Delivered(n) => hooks.delivered_many(n),
+                Event::WorkerExit(pid, exit) => hooks.worker_exit(pid, &exit),
             }
         }
     }
@@ -223,5 +228,11 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> JobIo for PooledJob<F, It> {
 
     fn take_broken(&mut self) -> Option<Error> {
         None
+    }
+
+    fn worker_exit(&mut self, pid: u32, exit: &[u8]) {
+        let mut state = self.shared.lock();
+        state.outcomes.handlers.worker_exit(pid, exit);
+        self.shared.notify(state);
     }
 }

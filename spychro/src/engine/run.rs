@@ -65,7 +65,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
         let engine = Engine::start(pool)?;
         let outcomes = Outcomes::new(options.keep_going, hooks);
         let job = LocalJob {
-            core: JobCore::new(0, F::NAME, options, setup),
+            core: JobCore::new(0, F::NAME, F::STATEFUL, options, setup),
             input: items,
             outcomes,
         };

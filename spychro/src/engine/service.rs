@@ -2,14 +2,17 @@
 //! it, takes commands (submit, cancel, close, terminate) from any thread through a queue that
 //! wakes its poll loop, turns the engine, and finishes each job as it ends — telling the job's
 //! handle, and telling the workers to drop it (and, for a job that stopped or was cancelled,
-//! to skip what they still hold of it).
+//! to skip what they still hold of it). It remembers what each function's jobs measured of
+//! their items (time and size), so that the next job of the same function starts with
+//! batches of the right size instead of growing them from one item again.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::conductor::Engine;
 use super::job::JobIo;
+use super::sizer::Learned;
 use super::worker::State;
 use crate::error::Error;
 use crate::wire;
@@ -127,6 +130,7 @@ struct Served {
 /// The pool's thread: serves commands and jobs until closed (and drained) or terminated.
 pub(crate) fn serve(mut engine: Engine, control: Arc<Control>) {
     let mut jobs: Vec<Served> = Vec::new();
+    let mut learned: HashMap<&'static str, Learned> = HashMap::new();
     let mut closing = false;
     let outcome: Option<Error> = loop {
         control.drain_wake();
@@ -134,10 +138,16 @@ pub(crate) fn serve(mut engine: Engine, control: Arc<Control>) {
         let mut terminate = false;
         for command in commands {
             match command {
-                Command::Submit { job, finished } => jobs.push(Served {
-                    job,
-                    finished: Some(finished),
-                }),
+                Command::Submit { mut job, finished } => {
+                    let core = job.core_mut();
+                    if let Some(l) = learned.get(core.name) {
+                        core.sizer.seed(*l);
+                    }
+                    jobs.push(Served {
+                        job,
+                        finished: Some(finished),
+                    });
+                }
                 Command::Cancel(id) => {
                     if let Some(s) = jobs.iter_mut().find(|s| s.job.core().id == id) {
                         s.job.core_mut().cancelled = true;
@@ -152,7 +162,7 @@ pub(crate) fn serve(mut engine: Engine, control: Arc<Control>) {
                 "the pool was terminated before the job ended".into(),
             ));
         }
-        finish_ended(&mut engine, &mut jobs);
+        finish_ended(&mut engine, &mut jobs, &mut learned);
         if closing && jobs.is_empty() {
             engine.shutdown();
             break None;
@@ -176,7 +186,7 @@ pub(crate) fn serve(mut engine: Engine, control: Arc<Control>) {
         if let Err(e) = stepped {
             break Some(e);
         }
-        finish_ended(&mut engine, &mut jobs);
+        finish_ended(&mut engine, &mut jobs, &mut learned);
     };
     // Ending: every job left ends with why, and the workers go.
     if let Some(e) = &outcome {
@@ -215,8 +225,12 @@ pub(crate) fn serve(mut engine: Engine, control: Arc<Control>) {
 }
 
 /// Finishes the jobs that ended: tells their handles, has the workers drop them (and skip
-/// what they still hold of a job that stopped or was cancelled).
-fn finish_ended(engine: &mut Engine, jobs: &mut Vec<Served>) {
+/// what they still hold of a job that stopped or was cancelled), and keeps what each measured.
+fn finish_ended(
+    engine: &mut Engine,
+    jobs: &mut Vec<Served>,
+    learned: &mut HashMap<&'static str, Learned>,
+) {
     let mut k = 0;
     while k < jobs.len() {
         let job = &mut jobs[k].job;
@@ -227,6 +241,9 @@ fn finish_ended(engine: &mut Engine, jobs: &mut Vec<Served>) {
             continue;
         }
         let id = core.id;
+        if let Some(l) = core.sizer.learned() {
+            learned.insert(core.name, l);
+        }
         let abandon = !core.complete();
         for w in &mut engine.workers.workers {
             if w.state == State::Gone {

@@ -11,8 +11,11 @@ pub(crate) const MAX_ITEMS: usize = 32 * 1024;
 pub(crate) const MAX_BYTES: usize = 4 << 20;
 /// Small batches may have up to about this many items waiting in one worker...
 const PIPELINE_ITEMS: usize = 64;
-/// ...as long as they take no more than this many bytes.
+/// ...as long as they take no more than this many bytes...
 const PIPELINE_BYTES: usize = 4 << 20;
+/// ...and no more than this much measured work, so that a job submitted to a pool while
+/// another runs waits behind a few milliseconds of the other's items, not hundreds.
+const PIPELINE_NS: f64 = 2.0 * TARGET_NS;
 
 pub(crate) struct Sizer {
     fixed: Option<usize>,
@@ -24,6 +27,15 @@ pub(crate) struct Sizer {
     item_bytes: Option<f64>,
     /// Items in the last measured batch.
     last_count: u32,
+}
+
+/// What a job's sizer measured of its function, to start the next job of the same function
+/// on a pool warm instead of from one item.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Learned {
+    per_item_ns: f64,
+    item_bytes: Option<f64>,
+    ceiling: usize,
 }
 
 impl Sizer {
@@ -64,6 +76,25 @@ impl Sizer {
         size
     }
 
+    /// What this sizer measured, once it has.
+    pub(crate) fn learned(&self) -> Option<Learned> {
+        self.per_item_ns.map(|per_item_ns| Learned {
+            per_item_ns,
+            item_bytes: self.item_bytes,
+            ceiling: self.ceiling,
+        })
+    }
+
+    /// Starts from what another job of the same function measured. The first measurement of
+    /// this job then replaces it outright (see [`observe`](Sizer::observe)'s weight), so a
+    /// job whose items cost differently pays for at most one batch of the old guess.
+    pub(crate) fn seed(&mut self, learned: Learned) {
+        self.per_item_ns = Some(learned.per_item_ns);
+        self.item_bytes = learned.item_bytes;
+        self.ceiling = learned.ceiling;
+        self.last_count = 0;
+    }
+
     /// Records the encoded size of a batch just built.
     pub(crate) fn built(&mut self, count: u32, bytes: usize) {
         if count > 0 {
@@ -73,12 +104,18 @@ impl Sizer {
     }
 
     /// How many batches of `size` items may wait in one worker: two, or more for small
-    /// batches (up to [`PIPELINE_ITEMS`] items), never more than [`PIPELINE_BYTES`] of them.
+    /// batches (up to [`PIPELINE_ITEMS`] items), never more than [`PIPELINE_BYTES`] nor
+    /// [`PIPELINE_NS`] of measured work.
     pub(crate) fn depth(&self, size: usize) -> usize {
         let by_items = PIPELINE_ITEMS / size.max(1);
         let batch_bytes = self.item_bytes.unwrap_or(0.0) * size.max(1) as f64;
         let by_bytes = (PIPELINE_BYTES as f64 / batch_bytes.max(1.0)) as usize;
-        by_items.min(by_bytes).clamp(2, PIPELINE_ITEMS)
+        // Until a batch is measured, items may be slow: two batches.
+        let by_time = match self.per_item_ns {
+            Some(ns) => (PIPELINE_NS / (ns.max(1.0) * size.max(1) as f64)) as usize,
+            None => 2,
+        };
+        by_items.min(by_bytes).min(by_time).clamp(2, PIPELINE_ITEMS)
     }
 
     /// Records that a worker spent `busy_ns` on `count` items.
@@ -137,16 +174,54 @@ mod tests {
     }
 
     #[test]
-    fn small_batches_pipeline_deeper_unless_they_are_big() {
+    fn small_batches_pipeline_deeper_unless_they_are_big_or_slow() {
         let mut s = Sizer::new(Some(1));
         s.built(10, 80);
+        assert_eq!(s.depth(1), 2, "unmeasured items may be slow");
+        s.observe(1, 1_000);
         assert_eq!(s.depth(1), 64);
         s = Sizer::new(Some(1));
+        s.observe(1, 1_000);
         s.built(1, 1 << 20);
         assert_eq!(s.depth(1), 4);
         s.built(1, 8 << 20);
         assert_eq!(s.depth(1), 2);
         assert_eq!(Sizer::new(None).depth(32 * 1024), 2);
+        // 1 ms items: 8 ms of work may wait in a worker.
+        let mut s = Sizer::new(Some(1));
+        s.observe(1, 1_000_000);
+        assert_eq!(s.depth(1), 8);
+        s.observe(1, 20_000_000);
+        assert_eq!(s.depth(1), 2);
+    }
+
+    #[test]
+    fn a_job_seeded_with_what_another_learned_starts_warm() {
+        let mut first = Sizer::new(None);
+        for _ in 0..30 {
+            let n = first.next(None, 2);
+            first.observe(n as u32, n as u64 * 100_000);
+        }
+        let learned = first.learned().expect("measured");
+        let mut next = Sizer::new(None);
+        next.seed(learned);
+        assert_eq!(
+            next.next(None, 2),
+            40,
+            "4 ms of 100 us items, from the first batch"
+        );
+        assert_eq!(
+            next.next(Some(100), 2),
+            25,
+            "a short job still splits its items"
+        );
+        // The next job's own measurement replaces the seed at once.
+        next.observe(4, 40_000_000);
+        assert_eq!(next.next(None, 2), 1);
+        // A fixed size stays fixed.
+        let mut fixed = Sizer::new(Some(3));
+        fixed.seed(learned);
+        assert_eq!(fixed.next(None, 2), 3);
     }
 
     #[test]

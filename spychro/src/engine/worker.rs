@@ -29,6 +29,9 @@ pub(crate) enum State {
     Starting { deadline: Instant },
     /// Its hello arrived: it runs what it is sent.
     Ready,
+    /// Asked to leave (it ran its share of items): it ends its jobs' states, sends their exit
+    /// values, and exits; then it is replaced.
+    Retiring,
     /// Its socket closed or it was killed.
     Gone,
 }

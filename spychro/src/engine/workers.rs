@@ -121,19 +121,6 @@ impl Workers {
         self.workers[i].reap(grace)
     }
 
-    /// Asks worker `i` to exit and waits for it (killing it after a grace period).
-    pub(crate) fn retire(&mut self, i: usize) {
-        let w = &mut self.workers[i];
-        if w.state == State::Gone {
-            return;
-        }
-        wire::push_empty(w.queue(), wire::TAG_SHUTDOWN);
-        let _ = w.sock.set_nonblocking(false);
-        let _ = w.sock.set_write_timeout(Some(Duration::from_secs(2)));
-        let _ = w.flush();
-        self.reap(i, Duration::from_secs(2));
-    }
-
     /// Asks every worker to exit, waits a moment for them (2 s in all), then kills and reaps
     /// the rest.
     pub(crate) fn shutdown(&mut self) {

@@ -99,6 +99,17 @@ pub enum Error {
         /// Items delivered in order before it passed.
         completed: u64,
     },
+    /// A job's per-worker state ([`WorkerState`](crate::WorkerState)) could not be built: its
+    /// `init` returned an error (or panicked) in a worker (or, in this process, on a thread).
+    #[error("the per-worker state of job `{job}` could not be built in process {pid}: {message}")]
+    WorkerState {
+        /// The job's registered name.
+        job: &'static str,
+        /// The process that tried to build it.
+        pid: u32,
+        /// What `init` said.
+        message: String,
+    },
     /// The job was cancelled (through its handle) before all of its items ran.
     #[error("the job was cancelled before all of its items ran")]
     Cancelled,

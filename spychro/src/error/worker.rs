@@ -121,6 +121,9 @@ pub(crate) enum WorkerErrorKind {
     ProtocolMismatch { ours: u32, theirs: u32 },
     #[error("refused job `{job}`: {reason}")]
     Refused { job: String, reason: String },
+    /// The job's per-worker state could not be built there.
+    #[error("could not build the per-worker state of job `{job}`: {reason}")]
+    StateInit { job: String, reason: String },
     #[error("sent a malformed message: {0}")]
     Wire(WireError),
     /// It ended between items, with nothing to blame, too often.
@@ -168,6 +171,10 @@ impl WorkerErrorKind {
                 theirs: *theirs,
             },
             Refused { job, reason } => Refused {
+                job: job.clone(),
+                reason: reason.clone(),
+            },
+            StateInit { job, reason } => StateInit {
                 job: job.clone(),
                 reason: reason.clone(),
             },

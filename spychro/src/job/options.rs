@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::Job;
 use super::policy::KeepGoing;
 use crate::call::job_fn::JobFn;
+use crate::call::state::ExitOf;
 use crate::engine::hooks::{PanicReport, WorkerLog};
 use crate::error::ItemError;
 
@@ -293,6 +294,41 @@ impl<'h, F: JobFn, I, A, P> Job<'h, F, I, A, P> {
     pub fn on_message(mut self, mut handler: impl FnMut(u32, F::Message) + 'h) -> Self {
         self.hooks.on_message = Some(Box::new(move |pid, bytes: &[u8]| {
             handler(pid, crate::wire::decode_value::<F::Message>(bytes)?);
+            Ok(())
+        }));
+        self
+    }
+
+    /// Calls `handler` with `(pid, exit)` each time a worker ends the job's per-worker state
+    /// ([`WorkerState::exit`](crate::WorkerState::exit)): when the job's items are done, when
+    /// the worker is recycled, or (on a pool) when the job ends. A worker that crashed sends
+    /// none. In single-processed and multi-threaded runs, each thread's state ends at the end
+    /// of the input, with this process's pid.
+    ///
+    /// ```
+    /// use spychro::WorkerState;
+    ///
+    /// struct Tally(u32);
+    /// impl WorkerState<()> for Tally {
+    ///     type Exit = u32;
+    ///     fn init(_: &()) -> Result<Self, String> { Ok(Tally(0)) }
+    ///     fn exit(self) -> u32 { self.0 }
+    /// }
+    ///
+    /// #[spychro::job]
+    /// fn count(x: u32, tally: &mut Tally) -> u32 { tally.0 += 1; x }
+    ///
+    /// let mut exits = Vec::new();
+    /// spychro::Job::new(count, 0..50u32)
+    ///     .processes(2)
+    ///     .on_worker_exit(|pid, n: u32| exits.push((pid, n)))
+    ///     .run_multi_processed()?;
+    /// assert_eq!(exits.iter().map(|(_, n)| n).sum::<u32>(), 50);
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
+    pub fn on_worker_exit(mut self, mut handler: impl FnMut(u32, ExitOf<F>) + 'h) -> Self {
+        self.hooks.on_worker_exit = Some(Box::new(move |pid, bytes: &[u8]| {
+            handler(pid, crate::wire::decode_value::<ExitOf<F>>(bytes)?);
             Ok(())
         }));
         self

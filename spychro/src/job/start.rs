@@ -159,6 +159,7 @@ where
         F::Item: Send,
         F::Output: Send,
         F::Args: Sync,
+        F::State: Send,
     {
         P::collect(self.stream_multi_threaded()?)
     }
@@ -230,6 +231,7 @@ where
         F::Item: Send,
         F::Output: Send,
         F::Args: Sync,
+        F::State: Send,
     {
         self.options.check(Mode::Threads)?;
         let threads = self.options.pool_size();

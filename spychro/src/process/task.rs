@@ -70,7 +70,10 @@ impl<T: TaskJob> JobFn for TaskRunner<T> {
     const NAME: &'static str = T::NAME;
     const SIGNATURE: u64 = T::SIGNATURE;
 
-    fn call(item: T, _: &(), _: &Ctx<'_, ()>) -> Result<Self::Output, String> {
+    type State = ();
+    const STATEFUL: bool = false;
+
+    fn call(item: T, _: &(), _: &mut (), _: &Ctx<'_, ()>) -> Result<Self::Output, String> {
         Ok(item.run())
     }
 

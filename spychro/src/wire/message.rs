@@ -24,8 +24,8 @@ use crate::error::WireError;
 /// Bumped whenever the layout of any message changes (7: spychro's own MessagePack codec;
 /// 8: the wire's own failure record, per-job settings, unload, skipped batches; 9: a `Some`
 /// whose value would read as `None` is wrapped in a marker, and values nest at most 128 levels
-/// deep).
-pub(crate) const PROTOCOL_VERSION: u32 = 9;
+/// deep; 10: per-worker state, set-up failures by kind, unloaded).
+pub(crate) const PROTOCOL_VERSION: u32 = 10;
 
 // Caller to worker.
 pub(crate) const TAG_SETUP: u8 = 1;
@@ -42,6 +42,8 @@ pub(crate) const TAG_MESSAGE: u8 = 14;
 pub(crate) const TAG_PROGRESS: u8 = 15;
 /// Items of a batch that were not run (their job was cancelled, unloaded or refused).
 pub(crate) const TAG_SKIPPED: u8 = 16;
+/// A stateful job was unloaded: its state's exit value (or why there is none).
+pub(crate) const TAG_UNLOADED: u8 = 17;
 
 /// The largest one item or output may be once encoded: what still fits a frame beside the
 /// other values of its batch (a batch stops growing at 4 MiB, far below the margin).
@@ -117,7 +119,16 @@ pub(crate) struct WireProgress {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct SetupDone {
     pub(crate) job: u32,
-    pub(crate) result: Result<(), String>,
+    pub(crate) result: Result<(), SetupFailure>,
+}
+
+/// Why a worker could not load a job.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum SetupFailure {
+    /// It does not have the job (or its arguments did not decode): built from other code.
+    Refused(String),
+    /// The job's per-worker state could not be built.
+    State(String),
 }
 
 /// Appends a frame holding one encoded value.
@@ -183,6 +194,22 @@ pub(crate) fn push_skipped(buf: &mut Vec<u8>, job: u32, first: u64, count: u32) 
     buf.extend_from_slice(&count.to_le_bytes());
     // A body of 16 bytes is always within bounds.
     let _ = end_frame(buf, start);
+}
+
+/// Appends a frame with job `job`'s exit value (encoded) or why it has none.
+pub(crate) fn push_unloaded(
+    buf: &mut Vec<u8>,
+    job: u32,
+    exit: &Result<Vec<u8>, String>,
+) -> Result<(), WireError> {
+    push_message(buf, TAG_UNLOADED, &Unloaded { job, exit })
+}
+
+/// A stateful job's unloading, as the worker reports it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Unloaded<E> {
+    pub(crate) job: u32,
+    pub(crate) exit: E,
 }
 
 /// Reads a skipped frame: `(job, first, count)`.
@@ -407,6 +434,7 @@ pub(crate) fn decode_any(tag: u8, body: &[u8]) -> Result<(), WireError> {
         TAG_SHUTDOWN => Ok(()),
         TAG_UNLOAD => parse_job(body, "unload").map(drop),
         TAG_SKIPPED => parse_skipped(body).map(drop),
+        TAG_UNLOADED => decode::<Unloaded<Result<Vec<u8>, String>>>(body, "unloaded").map(drop),
         TAG_LOG => decode::<WireLog>(body, "log").map(drop),
         TAG_PROGRESS => decode::<WireProgress>(body, "progress").map(drop),
         TAG_MESSAGE => Cursor::new(body, "message").u64().map(drop),

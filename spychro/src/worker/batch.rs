@@ -249,15 +249,19 @@ fn dropping_failed(kind: FailureKind) -> FailureKind {
 /// Runs one batch of job `F`: decode each item, call the job, record the outcome.
 pub(crate) fn run_batch<F: JobFn>(
     args: &dyn std::any::Any,
+    state: &mut dyn std::any::Any,
     count: u32,
     items: &[u8],
     sink: &mut ResultsSink<'_>,
 ) -> Result<(), WireError> {
-    let Some(args) = args.downcast_ref::<F::Args>() else {
+    let (Some(args), Some(state)) = (
+        args.downcast_ref::<F::Args>(),
+        state.downcast_mut::<F::State>(),
+    ) else {
         return Err(WireError::Decode {
             what: "batch",
             message: format!(
-                "job `{}` was loaded with arguments of another type",
+                "job `{}` was loaded with arguments or a state of another type",
                 F::NAME
             ),
         });
@@ -293,7 +297,7 @@ pub(crate) fn run_batch<F: JobFn>(
         };
         sink.link.status.phase(Phase::Running);
         let ctx = Ctx::new(sink.next, &messages);
-        match run_captured::<F>(item, args, &ctx, &capturing) {
+        match run_captured::<F>(item, args, state, &ctx, &capturing) {
             Ok(out) => sink.ok(out)?,
             Err(kind) => sink.failed(kind)?,
         }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use super::current;
 use super::registry::{self, JobEntry};
-use crate::wire::{self, Setup};
+use crate::wire::{self, Setup, SetupFailure};
 
 /// A job's settings in this worker.
 pub(crate) struct Settings {
@@ -27,6 +27,8 @@ pub(crate) struct Loaded {
     pub(crate) entry: &'static JobEntry,
     /// The job's extra arguments, decoded.
     pub(crate) args: Box<dyn Any>,
+    /// The job's per-worker state (`()` for a job without one).
+    pub(crate) state: Box<dyn Any>,
     pub(crate) settings: Settings,
 }
 
@@ -40,7 +42,7 @@ pub(crate) struct Jobs {
 
 impl Jobs {
     /// Loads a job as `setup` says; the error says why it cannot be.
-    pub(crate) fn load(&mut self, setup: Setup) -> Result<(), String> {
+    pub(crate) fn load(&mut self, setup: Setup) -> Result<(), SetupFailure> {
         let job = setup.job;
         let loaded = self.try_load(setup);
         if loaded.is_err() {
@@ -49,9 +51,10 @@ impl Jobs {
         loaded
     }
 
-    fn try_load(&mut self, setup: Setup) -> Result<(), String> {
-        let entry = registry::find(&setup.name, setup.signature)?;
-        let args = (entry.load)(&setup.args)?;
+    fn try_load(&mut self, setup: Setup) -> Result<(), SetupFailure> {
+        let entry = registry::find(&setup.name, setup.signature).map_err(SetupFailure::Refused)?;
+        let args = (entry.load)(&setup.args).map_err(SetupFailure::Refused)?;
+        let state = (entry.init)(&*args).map_err(SetupFailure::State)?;
         if let Some(name) = setup.process.clone() {
             current::set_process_name(name);
         }
@@ -67,6 +70,7 @@ impl Jobs {
             Loaded {
                 entry,
                 args,
+                state,
                 settings,
             },
         );
@@ -75,9 +79,26 @@ impl Jobs {
 
     /// Drops job `job` (it is over): its state goes, and its batches still to come are
     /// answered as skipped.
-    pub(crate) fn unload(&mut self, job: u32) {
-        self.loaded.remove(&job);
+    /// Returns the exit value of its state (encoded, or why there is none) when it has one.
+    pub(crate) fn unload(&mut self, job: u32) -> Option<Result<Vec<u8>, String>> {
         self.dropped.insert(job);
+        let loaded = self.loaded.remove(&job)?;
+        loaded
+            .entry
+            .stateful
+            .then(|| (loaded.entry.exit)(loaded.state))
+    }
+
+    /// The jobs whose state has an exit value to send.
+    pub(crate) fn stateful(&self) -> Vec<u32> {
+        let mut jobs: Vec<u32> = self
+            .loaded
+            .iter()
+            .filter(|(_, l)| l.entry.stateful)
+            .map(|(&id, _)| id)
+            .collect();
+        jobs.sort_unstable();
+        jobs
     }
 
     /// Whether job `job` was refused or unloaded.
@@ -86,8 +107,8 @@ impl Jobs {
     }
 
     /// Job `job`, with its settings made the process's for the batch that starts.
-    pub(crate) fn enter(&self, job: u32) -> Option<&Loaded> {
-        let loaded = self.loaded.get(&job)?;
+    pub(crate) fn enter(&mut self, job: u32) -> Option<&mut Loaded> {
+        let loaded = self.loaded.get_mut(&job)?;
         current::set_may_nest(loaded.settings.nested);
         log::set_max_level(loaded.settings.log_level);
         Some(loaded)

@@ -12,20 +12,30 @@ use crate::error::WireError;
 #[linkme::distributed_slice]
 pub static JOBS: [JobEntry];
 
-/// Decodes a job's extra arguments into the state a worker keeps for it.
+/// Decodes a job's extra arguments.
 pub(crate) type LoadFn = fn(&[u8]) -> Result<Box<dyn Any>, String>;
 
-/// Runs one batch of items (how many, their bytes) with the loaded arguments, writing
-/// outcomes to the sink.
+/// Builds a job's per-worker state from its (decoded) extra arguments.
+pub(crate) type InitFn = fn(&dyn Any) -> Result<Box<dyn Any>, String>;
+
+/// Ends a job's per-worker state: its exit value, encoded.
+pub(crate) type ExitFn = fn(Box<dyn Any>) -> Result<Vec<u8>, String>;
+
+/// Runs one batch of items (how many, their bytes) with the loaded arguments and state,
+/// writing outcomes to the sink.
 pub(crate) type RunBatchFn =
-    fn(&dyn Any, u32, &[u8], &mut ResultsSink<'_>) -> Result<(), WireError>;
+    fn(&dyn Any, &mut dyn Any, u32, &[u8], &mut ResultsSink<'_>) -> Result<(), WireError>;
 
 /// A job as the worker sees it: a name, a signature hash, and type-erased entry points.
 #[doc(hidden)]
 pub struct JobEntry {
     pub(crate) name: &'static str,
     pub(crate) signature: u64,
+    /// It takes a per-worker state (whose exit value the caller wants).
+    pub(crate) stateful: bool,
     pub(crate) load: LoadFn,
+    pub(crate) init: InitFn,
+    pub(crate) exit: ExitFn,
     pub(crate) run_batch: RunBatchFn,
 }
 
@@ -35,7 +45,10 @@ impl JobEntry {
         JobEntry {
             name: F::NAME,
             signature: F::SIGNATURE,
+            stateful: F::STATEFUL,
             load: load::<F>,
+            init: init::<F>,
+            exit: exit::<F>,
             run_batch: run_batch::<F>,
         }
     }
@@ -45,6 +58,23 @@ fn load<F: JobFn>(args: &[u8]) -> Result<Box<dyn Any>, String> {
     crate::wire::decode_value::<F::Args>(args)
         .map(|a| Box::new(a) as Box<dyn Any>)
         .map_err(|e| format!("its extra arguments failed to deserialize: {e}"))
+}
+
+fn init<F: JobFn>(args: &dyn Any) -> Result<Box<dyn Any>, String> {
+    let args = args.downcast_ref::<F::Args>().ok_or_else(|| {
+        format!(
+            "job `{}` was loaded with arguments of another type",
+            F::NAME
+        )
+    })?;
+    crate::call::state::build::<F>(args).map(|state| Box::new(state) as Box<dyn Any>)
+}
+
+fn exit<F: JobFn>(state: Box<dyn Any>) -> Result<Vec<u8>, String> {
+    let state = state
+        .downcast::<F::State>()
+        .map_err(|_| format!("job `{}` kept a state of another type", F::NAME))?;
+    crate::call::state::end::<F>(*state)
 }
 
 /// Finds a job by name and checks its signature; the error says what differs.

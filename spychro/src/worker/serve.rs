@@ -53,7 +53,13 @@ pub(crate) fn serve(sock: UnixStream, status: StatusPage) -> Result<i32, WireErr
                 wire::push_message(&mut pending.out, wire::TAG_SETUP_DONE, &done)?;
                 pending.send(link, 0)?;
             }
-            wire::TAG_UNLOAD => jobs.unload(wire::parse_job(&body, "unload")?),
+            wire::TAG_UNLOAD => {
+                let job = wire::parse_job(&body, "unload")?;
+                if let Some(exit) = jobs.unload(job) {
+                    wire::push_unloaded(&mut pending.out, job, &exit)?;
+                    pending.send(link, 0)?;
+                }
+            }
             wire::TAG_BATCH => {
                 let (header, items) = wire::parse_batch(&body)?;
                 if jobs.dropped(header.job) || link.status.is_cancelled(header.job) {
@@ -80,7 +86,13 @@ pub(crate) fn serve(sock: UnixStream, status: StatusPage) -> Result<i32, WireErr
                     header.first,
                     loaded.settings.timed,
                 );
-                (loaded.entry.run_batch)(&*loaded.args, header.count, items, &mut sink)?;
+                (loaded.entry.run_batch)(
+                    &*loaded.args,
+                    &mut *loaded.state,
+                    header.count,
+                    items,
+                    &mut sink,
+                )?;
                 sink.flush()?;
                 if let Some(name) = process {
                     // A process runs its one item, then ends: 1 if it failed, as Python does.
@@ -93,7 +105,16 @@ pub(crate) fn serve(sock: UnixStream, status: StatusPage) -> Result<i32, WireErr
                     return Ok(code);
                 }
             }
-            wire::TAG_SHUTDOWN => return Ok(0),
+            wire::TAG_SHUTDOWN => {
+                // The states of the jobs still loaded end now; their exit values go first.
+                for job in jobs.stateful() {
+                    if let Some(exit) = jobs.unload(job) {
+                        wire::push_unloaded(&mut pending.out, job, &exit)?;
+                    }
+                }
+                pending.send(link, 0)?;
+                return Ok(0);
+            }
             other => return Err(WireError::UnknownTag(other)),
         }
     }

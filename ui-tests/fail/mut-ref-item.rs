@@ -1,0 +1,7 @@
+#[spychro::job]
+fn bump(x: &mut u64) -> u64 {
+    *x += 1;
+    *x
+}
+
+fn main() {}
