@@ -6,18 +6,26 @@ with `python3`; see BENCHMARKS.md. It prints one line of JSON on stdout:
 
     python3 bench/python_pool.py WORKLOAD --method fork|spawn --processes N [options]
 
-WORKLOAD is one of tiny, unbatched, cpu, payload, start, stream (the suite's workloads), idle
-(RSS of pool workers) or calibrate (iterations of the cpu loop that take about 1 ms here).
+WORKLOAD is one of tiny, unbatched, cpu, payload, start, stream, reuse, call (the suite's
+workloads), idle (RSS of pool workers) or calibrate (iterations of the cpu loop that take about
+1 ms here).
 
 Timing is `time.perf_counter()` around the whole pool life: create the pool, map, close and
 join it (join reaps the workers, so their CPU time is in RUSAGE_CHILDREN). CPU time is user +
 sys of this process and of its reaped children, as deltas around the same span. The checksum
 lets the suite check the outputs against what it computes itself.
+
+reuse runs --jobs maps of --items items each (job j maps range(j * items, (j + 1) * items))
+on one pool, within the same span. call is timed differently: on a pool started and warmed up
+beforehand, --items calls `pool.apply_async(plus_one, (x,)).get()` one after another, each
+timed on its own; it reports their median and percentiles (CPU time from the first timed call
+until the pool is joined).
 """
 
 import argparse
 import functools
 import json
+import math
 import multiprocessing as mp
 import os
 import resource
@@ -82,6 +90,65 @@ def payload_inputs(items, size):
     return [base[i % 256 : i % 256 + size] for i in range(items)]
 
 
+def latency_summary(seconds):
+    """Per-call latencies in µs: the median (of the middle two for an even count), mean, and
+    nearest-rank percentiles, the same as the Rust side."""
+    s = sorted(seconds)
+    n = len(s)
+    if n == 0:
+        return {}
+
+    def rank(q):
+        return s[min(max(math.ceil(q * n), 1), n) - 1] * 1e6
+
+    median = s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+    return {
+        "median_us": median * 1e6,
+        "p90_us": rank(0.9),
+        "p99_us": rank(0.99),
+        "min_us": s[0] * 1e6,
+        "max_us": s[-1] * 1e6,
+        "mean_us": sum(s) / n * 1e6,
+    }
+
+
+# Calls made on the warm pool before any is timed (the same as the Rust side).
+CALL_WARMUP = 20
+
+
+def call(ctx, procs, calls):
+    """The call workload: one call's round trip, `calls` times, on a warm reused pool."""
+    pool = ctx.Pool(procs)
+    # Every worker up and through a task, then a few calls.
+    pool.map(plus_one, range(4 * procs), chunksize=1)
+    for x in range(CALL_WARMUP):
+        if pool.apply_async(plus_one, (x,)).get() != x + 1:
+            sys.exit(f"warm-up call of {x} gave a wrong output")
+    latencies = []
+    outputs = []
+    u0, s0 = cpu_now()
+    t0 = time.perf_counter()
+    for x in range(calls):
+        t = time.perf_counter()
+        out = pool.apply_async(plus_one, (x,)).get()
+        latencies.append(time.perf_counter() - t)
+        outputs.append(out)
+    wall = time.perf_counter() - t0
+    pool.close()
+    pool.join()
+    u1, s1 = cpu_now()
+    out = latency_summary(latencies)
+    out.update(
+        items=calls,
+        wall_s=wall,
+        user_s=u1 - u0,
+        sys_s=s1 - s0,
+        checksum=weighted(outputs),
+        peak_rss_kib=status_kib(os.getpid(), "VmHWM"),
+    )
+    return out
+
+
 def chunk(arg, items, processes):
     """The chunksize given to map: None (Python's default) or a number. Also returns the
     chunksize Python actually uses, for the report."""
@@ -118,7 +185,8 @@ def main():
     ap.add_argument("workload")
     ap.add_argument("--method", default="fork", choices=["fork", "spawn", "forkserver"])
     ap.add_argument("--processes", type=int, default=os.cpu_count())
-    ap.add_argument("--items", type=int, default=1000)
+    ap.add_argument("--items", type=int, default=1000, help="reuse: items per job")
+    ap.add_argument("--jobs", type=int, default=1, help="reuse: maps on the one pool")
     ap.add_argument("--size", type=int, default=1 << 20, help="payload bytes per item")
     ap.add_argument("--iters", type=int, default=1000, help="cpu: xorshift steps per item")
     ap.add_argument("--chunksize", default="default", help="'default' or a number")
@@ -154,6 +222,11 @@ def main():
         return
 
     ctx = mp.get_context(a.method)
+
+    if a.workload == "call":
+        out.update(call(ctx, procs, a.items))
+        print(json.dumps(out))
+        return
 
     if a.workload == "idle":
         # Start the pool, make sure every worker is up (one tiny task each), then give one
@@ -197,6 +270,10 @@ def main():
         items = range(procs)
         func = plus_one
         chunksize, effective = 1, 1
+    elif a.workload == "reuse":
+        items = None  # each job's range is made in the loop (a range costs nothing)
+        func = plus_one
+        chunksize, effective = chunk(a.chunksize, a.items, procs)
     elif a.workload == "stream":
         items = range(a.items)
         func = plus_one
@@ -216,6 +293,11 @@ def main():
                 bad += 1
             count += 1
         outputs = None
+    elif a.workload == "reuse":
+        n = a.items
+        outputs = []
+        for j in range(a.jobs):
+            outputs.extend(pool.map(func, range(j * n, (j + 1) * n), chunksize=chunksize))
     else:
         outputs = pool.map(func, items, chunksize=chunksize)
     pool.close()
@@ -230,7 +312,7 @@ def main():
     else:
         checksum = weighted(outputs)
     out.update(
-        items=a.items,
+        items=a.items * a.jobs if a.workload == "reuse" else a.items,
         chunksize=effective,
         wall_s=wall,
         user_s=u1 - u0,

@@ -9,7 +9,8 @@
 //!
 //! Each measured run is a fresh process: this binary started again with `--child` (spychro,
 //! rayon, procspawn) or `python3 bench/python_pool.py` (Python's `multiprocessing.Pool`). The
-//! child times the whole pool life (start, items, shut down), takes CPU time as
+//! child times the whole pool life (start, items, shut down; call instead times each call on
+//! a pool started beforehand and reports their median and percentiles), takes CPU time as
 //! `getrusage(RUSAGE_SELF) + getrusage(RUSAGE_CHILDREN)` deltas around the same span (every
 //! peer reaps its workers before the span ends), reads its own peak RSS (`VmHWM`) at the end,
 //! and prints one line of JSON. This parent checks every run's outputs against a checksum it
@@ -117,17 +118,23 @@ enum Workload {
     Payload,
     Start,
     Stream,
+    /// Many small jobs one after another: one reused `Pool` against a pool per job.
+    Reuse,
+    /// The round trip of one submitted call on a warm pool.
+    Call,
     Idle,
 }
 
 impl Workload {
-    const MEASURED: [Workload; 6] = [
+    const MEASURED: [Workload; 8] = [
         Workload::Tiny,
         Workload::Unbatched,
         Workload::Cpu,
         Workload::Payload,
         Workload::Start,
         Workload::Stream,
+        Workload::Reuse,
+        Workload::Call,
     ];
 
     fn name(self) -> &'static str {
@@ -138,6 +145,8 @@ impl Workload {
             Workload::Payload => "payload",
             Workload::Start => "start",
             Workload::Stream => "stream",
+            Workload::Reuse => "reuse",
+            Workload::Call => "call",
             Workload::Idle => "idle",
         }
     }
@@ -153,12 +162,16 @@ impl Workload {
 /// The size of one workload's runs, given to every child.
 #[derive(Clone, Debug)]
 struct Size {
+    /// Items (reuse: items per job; call: calls).
     items: u64,
+    /// reuse: jobs run one after another (1 elsewhere).
+    jobs: u64,
     /// Payload bytes per item.
     bytes: usize,
     /// cpu: xorshift steps per item (Rust peers; Python has its own, calibrated the same way).
     iters: u64,
-    /// procspawn, which has no batching of its own: items per spawn (tiny, stream).
+    /// procspawn, which has no batching of its own: items per spawn (tiny, stream); the
+    /// `spychro-fixed` peer's chunk size (tiny, reuse).
     chunk: u64,
 }
 
@@ -237,6 +250,7 @@ mod child {
         let mut processes = 2;
         let mut size = Size {
             items: 1000,
+            jobs: 1,
             bytes: 1 << 20,
             iters: 1000,
             chunk: 1000,
@@ -256,6 +270,7 @@ mod child {
                 "--peer" => peer = Some(value.clone()),
                 "--processes" => processes = num()? as usize,
                 "--items" => size.items = num()?,
+                "--jobs" => size.jobs = num()?.max(1),
                 "--bytes" => size.bytes = num()? as usize,
                 "--iters" => size.iters = num()?,
                 "--chunk" => size.chunk = num()?.max(1),
@@ -280,10 +295,10 @@ mod child {
                 return 2;
             }
         };
-        let result = if opts.workload == Workload::Idle {
-            idle(&opts)
-        } else {
-            measure(&opts)
+        let result = match opts.workload {
+            Workload::Idle => idle(&opts),
+            Workload::Call => call(&opts),
+            _ => measure(&opts),
         };
         match result {
             Ok(v) => {
@@ -327,6 +342,8 @@ mod child {
             "spychro" => spychro_run(o, payload, None),
             // The same, with the batch size fixed (`--chunk`) instead of adaptive.
             "spychro-fixed" => spychro_run(o, payload, Some(o.size.chunk as usize)),
+            // reuse: a pool of its own for every job (`run_multi_processed`).
+            "spychro-per-job" => spychro_per_job(o),
             "rayon" => rayon_run(o, payload),
             "procspawn" => procspawn_run(o, payload),
             other => Err(format!("unknown peer {other}")),
@@ -341,10 +358,10 @@ mod child {
                 return Err(format!("{bad} streamed outputs were wrong or out of order"));
             }
         };
-        let items = if o.workload == Workload::Start {
-            p as u64
-        } else {
-            n
+        let items = match o.workload {
+            Workload::Start => p as u64,
+            Workload::Reuse => n * o.size.jobs,
+            _ => n,
         };
         Ok(json!({
             "items": items,
@@ -363,8 +380,8 @@ mod child {
     ) -> Result<Outputs, String> {
         let (n, p) = (o.size.items, o.processes);
         let err = |e: spychro::Error| e.to_string();
-        if chunk.is_some() && o.workload != Workload::Tiny {
-            return Err("spychro-fixed runs the tiny workload only".into());
+        if chunk.is_some() && !matches!(o.workload, Workload::Tiny | Workload::Reuse) {
+            return Err("spychro-fixed runs the tiny and reuse workloads only".into());
         }
         Ok(match o.workload {
             Workload::Tiny => Outputs::U64(match chunk {
@@ -419,11 +436,62 @@ mod child {
                 }
                 Outputs::Streamed { count, bad }
             }
-            Workload::Idle => unreachable!(),
+            // One pool, started (and waited for) inside the timed span, runs every job; it
+            // is closed and joined (its workers reaped) before the span ends.
+            Workload::Reuse => {
+                let pool = spychro::Pool::builder().processes(p).start().map_err(err)?;
+                let mut all = Vec::with_capacity((n * o.size.jobs) as usize);
+                for j in 0..o.size.jobs {
+                    let items = j * n..(j + 1) * n;
+                    let outs = match chunk {
+                        None => Job::new(jobs::plus_one, items).on(&pool).run(),
+                        Some(c) => Job::new(jobs::plus_one, items)
+                            .chunk_size(c)
+                            .on(&pool)
+                            .run(),
+                    }
+                    .map_err(err)?;
+                    all.extend(outs);
+                }
+                pool.close();
+                pool.join();
+                Outputs::U64(all)
+            }
+            Workload::Call | Workload::Idle => unreachable!(),
         })
     }
 
+    /// reuse, the other way: every job starts (and shuts down) a pool of its own.
+    fn spychro_per_job(o: &Opts) -> Result<Outputs, String> {
+        if o.workload != Workload::Reuse {
+            return Err("spychro-per-job runs the reuse workload only".into());
+        }
+        let (n, p) = (o.size.items, o.processes);
+        let mut all = Vec::with_capacity((n * o.size.jobs) as usize);
+        for j in 0..o.size.jobs {
+            let outs = Job::new(jobs::plus_one, j * n..(j + 1) * n)
+                .processes(p)
+                .run_multi_processed()
+                .map_err(|e| e.to_string())?;
+            all.extend(outs);
+        }
+        Ok(Outputs::U64(all))
+    }
+
+    /// reuse and call are about spychro's `Pool` (and Python's): no rayon or procspawn run.
+    fn spychro_and_python_only(o: &Opts) -> Result<(), String> {
+        match o.workload {
+            Workload::Reuse | Workload::Call => Err(format!(
+                "{} has no {} run (spychro and Python only)",
+                o.peer,
+                o.workload.name()
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn rayon_run(o: &Opts, payload: Vec<Vec<u8>>) -> Result<Outputs, String> {
+        spychro_and_python_only(o)?;
         let (n, p) = (o.size.items, o.processes);
         // A pool per run, like every other peer (creating one takes microseconds).
         let pool = rayon::ThreadPoolBuilder::new()
@@ -481,7 +549,7 @@ mod child {
                 }
                 Outputs::Streamed { count, bad }
             }
-            Workload::Idle => unreachable!(),
+            Workload::Reuse | Workload::Call | Workload::Idle => unreachable!(),
         }))
     }
 
@@ -514,6 +582,7 @@ mod child {
     }
 
     fn procspawn_run(o: &Opts, payload: Vec<Vec<u8>>) -> Result<Outputs, String> {
+        spychro_and_python_only(o)?;
         let (n, p) = (o.size.items, o.processes);
         let pool = procspawn::Pool::new(p).map_err(|e| e.to_string())?;
         const WINDOW: usize = 64;
@@ -570,7 +639,7 @@ mod child {
                 })?;
                 Outputs::Streamed { count, bad }
             }
-            Workload::Idle => unreachable!(),
+            Workload::Reuse | Workload::Call | Workload::Idle => unreachable!(),
         };
         // Joins, then kills and reaps the workers (so their CPU time is counted).
         pool.shutdown();
@@ -628,6 +697,88 @@ mod child {
             "parent_rss_kib": status_kib(me, "VmRSS"),
         }))
     }
+
+    /// Calls made on the warm pool before any is timed (Python does as many).
+    const CALL_WARMUP: u64 = 20;
+
+    /// call: the round trip of one call, `pool.submit(plus_one, x)?.wait()?`, on a pool
+    /// started beforehand and warmed up (every worker through a job, then `CALL_WARMUP`
+    /// calls), `items` times one after another, each timed on its own. CPU time is taken
+    /// from before the first timed call to after the pool is closed and joined (its workers
+    /// are reaped only then, so their start-up and warm-up are in it too: a few ms).
+    fn call(o: &Opts) -> Result<Value, String> {
+        if o.peer != "spychro" {
+            return Err(format!(
+                "{} has no call run (spychro and Python only)",
+                o.peer
+            ));
+        }
+        let (n, p) = (o.size.items, o.processes);
+        let err = |e: spychro::Error| e.to_string();
+        let pool = spychro::Pool::builder().processes(p).start().map_err(err)?;
+        Job::new(jobs::plus_one, 0..4 * p as u64)
+            .chunk_size(1)
+            .on(&pool)
+            .run()
+            .map_err(err)?;
+        for x in 0..CALL_WARMUP {
+            let out = pool.submit(jobs::plus_one, x).map_err(err)?.wait();
+            if out.map_err(err)? != x + 1 {
+                return Err(format!("warm-up call of {x} gave a wrong output"));
+            }
+        }
+        let mut latencies = Vec::with_capacity(n as usize);
+        let mut outputs = Vec::with_capacity(n as usize);
+        let (u0, s0) = cpu_now();
+        let t0 = Instant::now();
+        for x in 0..n {
+            let t = Instant::now();
+            let out = pool
+                .submit(jobs::plus_one, x)
+                .map_err(err)?
+                .wait()
+                .map_err(err)?;
+            latencies.push(t.elapsed().as_secs_f64());
+            outputs.push(out);
+        }
+        let wall = t0.elapsed().as_secs_f64();
+        pool.close();
+        pool.join();
+        let (u1, s1) = cpu_now();
+        let mut v = latency_summary(latencies);
+        v["items"] = json!(n);
+        v["wall_s"] = json!(wall);
+        v["user_s"] = json!(u1 - u0);
+        v["sys_s"] = json!(s1 - s0);
+        v["checksum"] = json!(weighted(&outputs));
+        v["peak_rss_kib"] = json!(status_kib(std::process::id(), "VmHWM"));
+        Ok(v)
+    }
+
+    /// Per-call latencies in µs: the median (of the middle two for an even count), mean, and
+    /// nearest-rank percentiles (the same as `bench/python_pool.py`).
+    fn latency_summary(mut seconds: Vec<f64>) -> Value {
+        seconds.sort_by(f64::total_cmp);
+        let n = seconds.len();
+        let us = |s: f64| s * 1e6;
+        let rank = |q: f64| us(seconds[((q * n as f64).ceil() as usize).clamp(1, n) - 1]);
+        if n == 0 {
+            return json!({});
+        }
+        let median = if n % 2 == 1 {
+            seconds[n / 2]
+        } else {
+            (seconds[n / 2 - 1] + seconds[n / 2]) / 2.0
+        };
+        json!({
+            "median_us": us(median),
+            "p90_us": rank(0.9),
+            "p99_us": rank(0.99),
+            "min_us": us(seconds[0]),
+            "max_us": us(seconds[n - 1]),
+            "mean_us": us(seconds.iter().sum::<f64>() / n as f64),
+        })
+    }
 }
 
 /// The orchestrating side: runs the children, checks, prints, writes JSON.
@@ -646,7 +797,7 @@ mod parent {
 
     const USAGE: &str = "\
 usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
-                                   [--only tiny,unbatched,cpu,payload,start,stream,idle]
+                                   [--only tiny,unbatched,cpu,payload,start,stream,reuse,call,idle]
                                    [--json PATH] [--python PYTHON | --no-python]";
 
     fn parse(args: &[String]) -> Result<Config, String> {
@@ -857,6 +1008,7 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
         cmd.args(["--child", workload.name(), "--peer", peer])
             .args(["--processes", &processes.to_string()])
             .args(["--items", &size.items.to_string()])
+            .args(["--jobs", &size.jobs.to_string()])
             .args(["--bytes", &size.bytes.to_string()])
             .args(["--iters", &size.iters.to_string()])
             .args(["--chunk", &size.chunk.to_string()]);
@@ -878,6 +1030,7 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
             .args(["--method", method, "--chunksize", chunksize])
             .args(["--processes", &processes.to_string()])
             .args(["--items", &size.items.to_string()])
+            .args(["--jobs", &size.jobs.to_string()])
             .args(["--size", &size.bytes.to_string()])
             .args(["--iters", &py_iters.to_string()]);
         cmd
@@ -887,7 +1040,11 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
     fn expected(workload: Workload, size: &Size, iters: u64, processes: usize) -> u64 {
         let n = size.items;
         match workload {
-            Workload::Tiny | Workload::Unbatched => weighted(&(1..=n).collect::<Vec<_>>()),
+            Workload::Tiny | Workload::Unbatched | Workload::Call => {
+                weighted(&(1..=n).collect::<Vec<_>>())
+            }
+            // Job j runs items j * n .. (j + 1) * n: all the outputs, in order, are 1..=jobs * n.
+            Workload::Reuse => weighted(&(1..=n * size.jobs).collect::<Vec<_>>()),
             Workload::Start => weighted(&(1..=processes as u64).collect::<Vec<_>>()),
             Workload::Cpu => weighted(&(0..n).map(|x| spin_work(x, iters)).collect::<Vec<_>>()),
             // One item at a time: no need to hold 200 MiB here.
@@ -940,7 +1097,12 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
         }
         let f = |k: &str| v[k].as_f64().ok_or(format!("no {k} in {v}"));
         Ok(RunResult {
-            wall_s: f("wall_s")?,
+            // call: the run's median latency of one call stands for its wall time.
+            wall_s: if plan.workload == Workload::Call {
+                f("median_us")? / 1e6
+            } else {
+                f("wall_s")?
+            },
             cpu_s: f("user_s")? + f("sys_s")?,
             peak_rss_kib: v["peak_rss_kib"].as_u64(),
             json: v,
@@ -965,6 +1127,7 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
         let pick = |full: u64, smoke: u64| if s { smoke } else { full };
         let size = |items: u64| Size {
             items,
+            jobs: 1,
             bytes: 0,
             iters: 0,
             chunk: 1,
@@ -1127,6 +1290,53 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
             ),
         });
 
+        // reuse
+        let (jobs, n) = (pick(1_000, 20), 100u64);
+        let py_chunk = n.div_ceil(4 * p as u64).max(1);
+        plans.push(Plan {
+            workload: Workload::Reuse,
+            size: Size {
+                jobs,
+                chunk: py_chunk,
+                ..size(n)
+            },
+            runs: runs(5),
+            what: "many small jobs one after another: one reused pool vs a pool per job",
+            peers: with_python(
+                vec![
+                    Peer::rust("spychro", "spychro (one reused Pool)"),
+                    Peer::rust(
+                        "spychro-fixed",
+                        format!("spychro (reused Pool, chunk_size {py_chunk})"),
+                    ),
+                    Peer::rust("spychro-per-job", "spychro (a pool per job)"),
+                ],
+                ["fork", "spawn"]
+                    .into_iter()
+                    .map(|method| {
+                        py(
+                            method,
+                            "default",
+                            &format!("reused Pool, map (chunksize {py_chunk})"),
+                        )
+                    })
+                    .collect(),
+            ),
+        });
+
+        // call
+        let n = pick(2_000, 50);
+        plans.push(Plan {
+            workload: Workload::Call,
+            size: size(n),
+            runs: runs(5),
+            what: "one submitted call's round trip on a warm pool (latency per call)",
+            peers: with_python(
+                vec![Peer::rust("spychro", "spychro (submit + wait)")],
+                vec![py("fork", "1", "apply_async().get()")],
+            ),
+        });
+
         if let Some(only) = &c.only {
             plans.retain(|p| only.contains(&p.workload));
         }
@@ -1158,6 +1368,7 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
     }
 
     /// The throughput column: items per second, or MiB moved (in + out) per second.
+    /// reuse: jobs per second (each job `items` items).
     fn throughput(plan: &Plan, wall: f64) -> (f64, String) {
         let items = plan.size.items as f64;
         match plan.workload {
@@ -1165,8 +1376,27 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
                 let mib = 2.0 * items * plan.size.bytes as f64 / (1 << 20) as f64;
                 (mib / wall, format!("{:.0} MiB/s", mib / wall))
             }
+            Workload::Reuse => {
+                let jobs = plan.size.jobs as f64;
+                (jobs / wall, fmt_rate(jobs / wall, "jobs"))
+            }
             _ => (items / wall, fmt_rate(items / wall, "items")),
         }
+    }
+
+    fn throughput_unit(w: Workload) -> &'static str {
+        match w {
+            Workload::Payload => "MiB/s (in + out)",
+            Workload::Reuse => "jobs/s",
+            Workload::Call => "calls/s, one at a time (median over runs)",
+            _ => "items/s",
+        }
+    }
+
+    /// The median over a peer's runs of a number each run reported (`p90_us`, ...).
+    fn runs_median(runs: &[Value], key: &str) -> f64 {
+        let mut v: Vec<f64> = runs.iter().filter_map(|r| r[key].as_f64()).collect();
+        median(&mut v)
     }
 
     const HEADER: [&str; 7] = [
@@ -1320,10 +1550,22 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
                 .map_or(f64::NAN, |s| s.median_wall_s);
             let mut peers_json = Vec::new();
             for s in &summaries {
-                let items = plan.size.items as f64;
+                let items = (plan.size.items * plan.size.jobs) as f64;
                 let ratio = s.median_wall_s / spychro_wall;
-                let (rate, rate_text) = throughput(plan, s.median_wall_s);
+                let (mut rate, mut rate_text) = throughput(plan, s.median_wall_s);
                 let cpu_per_m = s.median_cpu_s / items * 1e6;
+                // call: the wall column is the median latency of one call, the throughput
+                // column its p90 (both medians over runs); calls/s in the JSON.
+                let p90_us = runs_median(&s.runs, "p90_us");
+                if plan.workload == Workload::Call {
+                    let mut per_s: Vec<f64> = s
+                        .runs
+                        .iter()
+                        .filter_map(|r| Some(r["items"].as_f64()? / r["wall_s"].as_f64()?))
+                        .collect();
+                    rate = median(&mut per_s);
+                    rate_text = format!("p90 {}", fmt_time(p90_us / 1e6));
+                }
                 let cells = if s.error.is_some() {
                     vec![
                         plan.workload.name().to_string(),
@@ -1349,10 +1591,13 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
                         } else {
                             format!("{ratio:.2}")
                         },
-                        if plan.workload == Workload::Start {
-                            format!("{:.1} ms/run", s.median_cpu_s * 1e3)
-                        } else {
-                            format!("{cpu_per_m:.3}")
+                        match plan.workload {
+                            Workload::Start => format!("{:.1} ms/run", s.median_cpu_s * 1e3),
+                            Workload::Reuse => {
+                                format!("{}/job", fmt_time(s.median_cpu_s / plan.size.jobs as f64))
+                            }
+                            Workload::Call => format!("{}/call", fmt_time(s.median_cpu_s / items)),
+                            _ => format!("{cpu_per_m:.3}"),
                         },
                         fmt_mib(s.peak_rss_kib),
                     ]
@@ -1362,14 +1607,38 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
                     "peer": s.label,
                     "median_wall_s": s.median_wall_s,
                     "throughput": rate,
-                    "throughput_unit": if plan.workload == Workload::Payload { "MiB/s (in + out)" } else { "items/s" },
+                    "throughput_unit": throughput_unit(plan.workload),
                     "spychro_speedup": ratio,
+                    "median_latency_us": (plan.workload == Workload::Call).then_some(s.median_wall_s * 1e6),
+                    "p90_latency_us": (plan.workload == Workload::Call).then_some(p90_us),
+                    "per_job_s": (plan.workload == Workload::Reuse).then_some(s.median_wall_s / plan.size.jobs as f64),
                     "median_cpu_s": s.median_cpu_s,
                     "cpu_s_per_million_items": cpu_per_m,
                     "parent_peak_rss_kib": s.peak_rss_kib,
                     "runs": s.runs,
                     "error": s.error,
                 }));
+            }
+            if plan.workload == Workload::Reuse {
+                for s in summaries.iter().filter(|s| s.error.is_none()) {
+                    notes.push(format!(
+                        "reuse: {} takes {} per job of {} items",
+                        s.label,
+                        fmt_time(s.median_wall_s / plan.size.jobs as f64),
+                        plan.size.items,
+                    ));
+                }
+            }
+            if plan.workload == Workload::Call {
+                for s in summaries.iter().filter(|s| s.error.is_none()) {
+                    notes.push(format!(
+                        "call: {}: median {}, p90 {}, p99 {} per call (medians over runs)",
+                        s.label,
+                        fmt_time(s.median_wall_s),
+                        fmt_time(runs_median(&s.runs, "p90_us") / 1e6),
+                        fmt_time(runs_median(&s.runs, "p99_us") / 1e6),
+                    ));
+                }
             }
             if plan.workload == Workload::Cpu {
                 // Parallel efficiency: throughput over what `processes` cores would do with no
@@ -1398,6 +1667,7 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
                 "workload": plan.workload.name(),
                 "what": plan.what,
                 "items": plan.size.items,
+                "jobs": (plan.workload == Workload::Reuse).then_some(plan.size.jobs),
                 "item_bytes": if plan.workload == Workload::Payload { Some(plan.size.bytes) } else { None },
                 "runs": plan.runs,
                 "peers": peers_json,
@@ -1429,6 +1699,7 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
                             c.processes,
                             &Size {
                                 items: 1,
+                                jobs: 1,
                                 bytes: 0,
                                 iters: 0,
                                 chunk: 1,
@@ -1637,6 +1908,28 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
             speedups(Workload::Start, &["python spawn"]),
             "x",
         );
+        push(
+            "reuse: one reused Pool >= 20x faster than a pool per job",
+            20.0,
+            speedups(Workload::Reuse, &["pool per job"]),
+            "x",
+        );
+        push(
+            "reuse: one reused Pool >= 5x faster than Python's reused Pool (fork)",
+            5.0,
+            speedups(Workload::Reuse, &["python fork"]),
+            "x",
+        );
+        // call: "required" is the upper bound, in µs.
+        let call_us = find(Workload::Call)
+            .and_then(|s| s.iter().find(|s| s.spychro && s.error.is_none()))
+            .map(|s| s.median_wall_s * 1e6);
+        out.push(json!({
+            "target": "call: median round trip of Pool::submit(..).wait() < 100 µs",
+            "required": 100.0,
+            "measured": call_us.map_or("not measured".into(), |us| format!("{us:.1} µs")),
+            "met": call_us.map(|us| us < 100.0),
+        }));
         // Memory targets: "required" is the upper bound, in MiB.
         let stream_rss = find(Workload::Stream)
             .and_then(|s| s.iter().find(|s| s.spychro && s.error.is_none()))
