@@ -64,6 +64,7 @@ pub use channel::{
     SendError, Sender, TaskDoneError, TryRecvError, pipe, postbox, queue,
 };
 pub use engine::hooks::{PanicReport, WorkerLog};
+pub use engine::insights::{Insights, WorkerInsights};
 pub use error::{Error, ExitStatus, FailureKind, ItemError, WireError, WorkerError};
 pub use job::{
     ArgsReady, Call, FailurePolicy, Job, JobItems, KeepGoing, NoArgs, NoExtraArgs, StopOnFailure,

@@ -2,6 +2,7 @@
 
 use crate::backend::Backend;
 use crate::call::job_fn::JobFn;
+use crate::engine::insights::Insights;
 use crate::engine::job::Outcome;
 use crate::error::Error;
 
@@ -80,6 +81,35 @@ where
     /// sizing the collection up front.
     pub(crate) fn expected_len(&self) -> Option<usize> {
         self.backend.input_len()
+    }
+}
+
+impl<F, It> Results<'_, F, It>
+where
+    F: JobFn,
+    It: Iterator<Item = F::Item>,
+{
+    /// How the job's workers spent their time so far: per worker, items run, time busy, idle
+    /// and starting, restarts (per thread in single-processed and multi-threaded runs). Once
+    /// the outputs have ended, the figures as the job ended.
+    ///
+    /// ```
+    /// #[spychro::job]
+    /// fn square(x: u64) -> u64 { x * x }
+    ///
+    /// let mut results = spychro::Job::new(square, 0..1000u64)
+    ///     .processes(2)
+    ///     .stream_multi_processed()?;
+    /// let _first_hundred: Vec<u64> = results.by_ref().take(100).collect::<Result<_, _>>()?;
+    /// assert!(results.insights().items() >= 100);
+    /// assert_eq!(results.by_ref().count(), 900);
+    /// let insights = results.insights();
+    /// assert_eq!(insights.items(), 1000);
+    /// assert_eq!(insights.workers.len(), 2);
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
+    pub fn insights(&self) -> Insights {
+        self.backend.insights()
     }
 }
 

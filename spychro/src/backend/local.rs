@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::call::job_fn::JobFn;
 use crate::engine::hooks::Hooks;
+use crate::engine::insights::{Insights, WorkerInsights};
 use crate::engine::job::Outcome;
 use crate::error::Error;
 
@@ -14,6 +15,24 @@ pub(crate) trait Produce<F: JobFn> {
     /// The next outcome, `None` at the end of the input (where the per-thread states end);
     /// `Err` when a state could not be built.
     fn produce(&mut self, hooks: &mut Hooks<'_>) -> Result<Option<Outcome<F::Output>>, Error>;
+
+    /// What each thread that runs items did so far.
+    fn tallies(&self) -> Vec<Tally>;
+}
+
+/// What one thread did: items run, and the time they took.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Tally {
+    pub(crate) items: u64,
+    pub(crate) busy: Duration,
+}
+
+impl Tally {
+    /// Counts one item that ran from `since` until now.
+    pub(crate) fn add(&mut self, since: Instant) {
+        self.items += 1;
+        self.busy += since.elapsed();
+    }
 }
 
 /// An in-process backend.
@@ -24,6 +43,9 @@ pub(crate) struct Local<'h, P> {
     deadline: Option<(Instant, Duration)>,
     delivered: u64,
     done: bool,
+    started: Instant,
+    /// The insights, once the job ended (and the handlers had them).
+    insights: Option<Insights>,
 }
 
 impl<'h, P> Local<'h, P> {
@@ -40,10 +62,71 @@ impl<'h, P> Local<'h, P> {
             deadline,
             delivered: 0,
             done: false,
+            started: Instant::now(),
+            insights: None,
         }
     }
 
+    /// The job's insights: now, or as it ended. Each thread is a worker of this process.
+    pub(crate) fn insights<F: JobFn>(&self) -> Insights
+    where
+        P: Produce<F>,
+    {
+        if let Some(i) = &self.insights {
+            return i.clone();
+        }
+        let elapsed = self.started.elapsed();
+        let pid = std::process::id();
+        let workers = self
+            .source
+            .tallies()
+            .iter()
+            .enumerate()
+            .map(|(slot, t)| WorkerInsights {
+                slot,
+                pid,
+                items: t.items,
+                busy: t.busy,
+                idle: elapsed.saturating_sub(t.busy),
+                starting: Duration::ZERO,
+                restarts: 0,
+            })
+            .collect();
+        Insights { elapsed, workers }
+    }
+
+    /// The job ends: its insights go to the handlers (once).
+    fn report<F: JobFn>(&mut self)
+    where
+        P: Produce<F>,
+    {
+        if self.insights.is_none() {
+            let insights = self.insights::<F>();
+            self.hooks.insights(&insights);
+            self.insights = Some(insights);
+        }
+    }
+
+    /// The next outcome in input order; `Ok(None)` at the end. When the job ends (here or
+    /// by a failure), its insights go to the handlers.
     pub(crate) fn next<F: JobFn>(&mut self) -> Result<Option<Outcome<F::Output>>, Error>
+    where
+        P: Produce<F>,
+    {
+        let was_done = self.done;
+        let next = self.step::<F>();
+        if self.done && !was_done {
+            self.report::<F>();
+            if let Some(e) = self.hooks.broken.take()
+                && next.is_ok()
+            {
+                return Err(e);
+            }
+        }
+        next
+    }
+
+    fn step<F: JobFn>(&mut self) -> Result<Option<Outcome<F::Output>>, Error>
     where
         P: Produce<F>,
     {

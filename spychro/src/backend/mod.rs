@@ -11,6 +11,7 @@ use single::Single;
 use threads::Threads;
 
 use crate::call::job_fn::JobFn;
+use crate::engine::insights::Insights;
 use crate::engine::job::Outcome;
 use crate::engine::run::Run;
 use crate::error::Error;
@@ -54,6 +55,15 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Backend<'_, F, It> {
             Backend::Single(b) => b.collect_outputs::<F>(),
             Backend::Threads(b) => b.collect_outputs::<F>(),
             Backend::Processes(r) => r.collect_outputs(),
+        }
+    }
+
+    /// How the job's workers (threads) spent their time so far (as it ended, once it has).
+    pub(crate) fn insights(&self) -> Insights {
+        match self {
+            Backend::Single(b) => b.insights::<F>(),
+            Backend::Threads(b) => b.insights::<F>(),
+            Backend::Processes(r) => r.insights(),
         }
     }
 

@@ -1,7 +1,9 @@
 //! Single-processed mode: the same job, in the caller's process and thread, one item after
 //! another, with the same outcomes and error values as the pool.
 
-use super::local::{Produce, exit_here, init_here};
+use std::time::Instant;
+
+use super::local::{Produce, Tally, exit_here, init_here};
 use crate::call::ctx::{Ctx, Queue, Sink};
 use crate::call::job_fn::JobFn;
 use crate::call::panic::{Capturing, catch, run_captured};
@@ -102,6 +104,7 @@ pub(crate) struct Single<F: JobFn, It> {
     queue: Queue,
     /// The job's state in this thread, built before the first item.
     state: Option<F::State>,
+    tally: Tally,
 }
 
 impl<F: JobFn, It> Single<F, It> {
@@ -113,6 +116,7 @@ impl<F: JobFn, It> Single<F, It> {
             scratch: Scratch::default(),
             queue: Queue::new(),
             state: None,
+            tally: Tally::default(),
         }
     }
 }
@@ -132,6 +136,7 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Produce<F> for Single<F, It> {
             Some(state) => state,
             empty => empty.insert(init_here::<F>(&self.args)?),
         };
+        let since = Instant::now();
         let out = run_here::<F>(
             index,
             item,
@@ -140,9 +145,14 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Produce<F> for Single<F, It> {
             &self.queue,
             &mut self.scratch,
         );
+        self.tally.add(since);
         for event in self.queue.drain() {
             hooks.event(event);
         }
         Ok(Some(out))
+    }
+
+    fn tallies(&self) -> Vec<Tally> {
+        vec![self.tally]
     }
 }

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use std::time::Instant;
 
-use super::local::{Produce, exit_here, init_here};
+use super::local::{Produce, Tally, exit_here, init_here};
 use super::single::{Scratch, run_here};
 use crate::call::ctx::Channel;
 use crate::call::job_fn::JobFn;
@@ -31,8 +31,8 @@ pub(crate) struct Threads<F: JobFn, It> {
     keep_going: bool,
     /// Items stop being started once this passes (the job's deadline).
     deadline: Option<Instant>,
-    /// The job's state in each thread of the pool, built before the thread's first item.
-    states: Vec<Mutex<Option<F::State>>>,
+    /// Each thread's state (built before the thread's first item) and tally.
+    states: Vec<Mutex<(Option<F::State>, Tally)>>,
     /// A state that could not be built: the run ends with this.
     init_failed: Mutex<Option<Error>>,
     /// `Self::round`, taken where the `Send` bounds hold, so that using a `Threads` needs none.
@@ -56,7 +56,7 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Produce<F> for Threads<F, It> {
                 // The input is exhausted: the threads' states end.
                 self.failed = true;
                 for slot in &self.states {
-                    let state = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    let state = slot.lock().unwrap_or_else(|e| e.into_inner()).0.take();
                     if let Some(state) = state {
                         exit_here::<F>(state, hooks);
                     }
@@ -64,6 +64,13 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Produce<F> for Threads<F, It> {
             }
         }
         Ok(self.ready.pop_front())
+    }
+
+    fn tallies(&self) -> Vec<Tally> {
+        self.states
+            .iter()
+            .map(|slot| slot.lock().unwrap_or_else(|e| e.into_inner()).1)
+            .collect()
     }
 }
 
@@ -97,7 +104,9 @@ where
             failed: false,
             keep_going,
             deadline,
-            states: (0..threads).map(|_| Mutex::new(None)).collect(),
+            states: (0..threads)
+                .map(|_| Mutex::new((None, Tally::default())))
+                .collect(),
             init_failed: Mutex::new(None),
             round: Self::round,
         })
@@ -135,7 +144,8 @@ where
                                 let slot = rayon::current_thread_index()
                                     .and_then(|t| states.get(t))
                                     .unwrap_or(&states[0]);
-                                let mut state = slot.lock().unwrap_or_else(|e| e.into_inner());
+                                let mut guard = slot.lock().unwrap_or_else(|e| e.into_inner());
+                                let (state, tally) = &mut *guard;
                                 if state.is_none() {
                                     match init_here::<F>(args) {
                                         Ok(s) => *state = Some(s),
@@ -150,6 +160,7 @@ where
                                     }
                                 }
                                 let state = state.as_mut()?;
+                                let since = Instant::now();
                                 let out = run_here::<F>(
                                     first + i as u64,
                                     item,
@@ -158,6 +169,7 @@ where
                                     sink,
                                     scratch,
                                 );
+                                tally.add(since);
                                 if out.is_err() && !keep_going {
                                     stop.store(true, Ordering::Relaxed);
                                 }

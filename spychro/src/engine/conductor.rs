@@ -12,7 +12,8 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 use nix::poll::{PollFd, PollFlags, poll};
 
-use super::job::JobIo;
+use super::insights::Insights;
+use super::job::{JobCore, JobIo};
 use super::loss::Cause;
 use super::worker::State;
 use super::workers::{PoolOptions, Workers};
@@ -75,6 +76,7 @@ impl Engine {
         jobs: Jobs<'_, '_>,
         wake: Option<BorrowedFd<'_>>,
     ) -> Result<(), Error> {
+        self.adopt(jobs);
         self.dispatch(jobs)?;
         self.end_states(jobs);
         for i in 0..self.workers.workers.len() {
@@ -292,6 +294,26 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Notes where the workers stood when each new job came, to count its insights from
+    /// there.
+    fn adopt(&self, jobs: Jobs<'_, '_>) {
+        if jobs.iter().all(|j| j.core().tally.base.is_some()) {
+            return;
+        }
+        let totals: Vec<_> = self.workers.totals().into_iter().map(|(t, _)| t).collect();
+        for j in jobs.iter_mut() {
+            let tally = &mut j.core_mut().tally;
+            if tally.base.is_none() {
+                tally.base = Some(totals.clone());
+            }
+        }
+    }
+
+    /// Job `job`'s insights now.
+    pub(crate) fn job_insights(&self, job: &JobCore) -> Insights {
+        job.tally.insights(job.started, &self.workers.totals())
     }
 
     /// Starts a replacement for worker `i`.

@@ -4,6 +4,7 @@
 //! own).
 
 use super::hooks::{Hooks, WorkerLog};
+use super::insights::Insights;
 use crate::error::{Error, ItemError};
 
 /// Receives a job's failures, messages, logs, progress and deliveries.
@@ -20,6 +21,8 @@ pub(crate) trait Handlers {
     fn delivered(&mut self, n: usize);
     /// Worker `pid` ended the job's per-worker state, with this exit value (encoded).
     fn worker_exit(&mut self, pid: u32, exit: &[u8]);
+    /// The job ended; this is how its workers spent their time.
+    fn insights(&mut self, insights: &Insights);
     /// A handler panicked: the job must end with this.
     fn take_broken(&mut self) -> Option<Error>;
 }
@@ -43,6 +46,9 @@ impl Handlers for Hooks<'_> {
     fn worker_exit(&mut self, pid: u32, exit: &[u8]) {
         Hooks::worker_exit(self, pid, exit);
     }
+    fn insights(&mut self, insights: &Insights) {
+        Hooks::insights(self, insights);
+    }
     fn take_broken(&mut self) -> Option<Error> {
         self.broken.take()
     }
@@ -57,6 +63,7 @@ impl Handlers for () {
     fn progress(&mut self, _: u32, _: u64, _: f64) {}
     fn delivered(&mut self, _: usize) {}
     fn worker_exit(&mut self, _: u32, _: &[u8]) {}
+    fn insights(&mut self, _: &Insights) {}
     fn take_broken(&mut self) -> Option<Error> {
         None
     }

@@ -36,6 +36,7 @@ pub(crate) fn on_frame(w: &mut Worker, tag: u8, body: &[u8]) -> Result<Step, Wor
                 });
             }
             w.state = State::Ready;
+            w.life.ready = Some(std::time::Instant::now());
             Ok(Step::Done)
         }
         (wire::TAG_HELLO, state) => Err(WorkerErrorKind::Wire(crate::error::WireError::Decode {

@@ -1,4 +1,4 @@
-//! The caller's handlers — failures, messages, logs, panic reports, progress — and the
+//! The caller's handlers — failures, messages, logs, panic reports, progress, insights — and the
 //! progress bar. Handlers run on the caller's thread, while the job runs; one that panics ends
 //! the job with [`Error::Handler`](crate::Error::Handler).
 
@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::insights::Insights;
 use crate::call::ctx::Event;
 use crate::error::{Error, FailureKind, ItemError};
 use crate::wire;
@@ -97,6 +98,7 @@ pub(crate) struct Hooks<'h> {
     pub(crate) on_progress: Handler<dyn FnMut(u32, u64, f64) + 'h>,
     /// Decodes a per-worker state's exit value and calls the user's handler with it.
     pub(crate) on_worker_exit: Handler<MessageHandler<'h>>,
+    pub(crate) on_insights: Handler<dyn FnMut(&Insights) + 'h>,
     /// Print a report of each panic to stderr when no `on_panic` is set.
     pub(crate) report_panics: bool,
     pub(crate) bar: Option<ProgressBar>,
@@ -177,6 +179,20 @@ impl Hooks<'_> {
         }
     }
 
+    /// The job ended; this is how its workers spent their time. The progress bar, if one is
+    /// drawn, ends with it as its last line.
+    pub(crate) fn insights(&mut self, insights: &Insights) {
+        if let Some(bar) = &self.bar {
+            if let Ok(style) = ProgressStyle::with_template("{pos} items  {msg}") {
+                bar.set_style(style);
+            }
+            bar.finish_with_message(insights.to_string());
+        }
+        if let Some(h) = self.on_insights.as_mut() {
+            guarded(&mut self.broken, "on_insights", || h(insights));
+        }
+    }
+
     /// Worker `pid` ended the job's per-worker state, whose exit value is `exit` (encoded).
     pub(crate) fn worker_exit(&mut self, pid: u32, exit: &[u8]) {
         let Some(h) = self.on_worker_exit.as_mut() else {
@@ -251,7 +267,10 @@ impl Hooks<'_> {
 impl Drop for Hooks<'_> {
     fn drop(&mut self) {
         if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
+            // A bar that ended with the job's insights stays; one cut short goes.
+            if !bar.is_finished() {
+                bar.finish_and_clear();
+            }
             ACTIVE_BAR.with(|b| *b.borrow_mut() = None);
         }
     }

@@ -201,6 +201,7 @@ impl Engine {
     ) -> Result<(), WireError> {
         let (h, rest) = wire::parse_results(body)?;
         let w = &mut self.workers.workers[i];
+        w.busy_ns += h.busy_ns;
         let bad = |message: String| WireError::Decode {
             what: "results",
             message,
@@ -225,6 +226,7 @@ impl Engine {
             // A job that ended (failed, cancelled) drops what still comes for it.
             if !job.core().ended() {
                 job.take_results(w.pid, batch, &h, rest)?;
+                job.core_mut().tally.add(i, h.count, h.busy_ns);
                 if !job.stopped() {
                     job.core_mut().sizer.observe(h.count, h.busy_ns);
                 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::batch::InFlight;
 use super::hooks::WorkerLog;
+use super::insights::{Insights, JobTally};
 use super::sizer::Sizer;
 use crate::error::{Error, ItemError, WireError};
 use crate::wire::ResultsHeader;
@@ -67,6 +68,8 @@ pub(crate) struct JobCore {
     pub(crate) unload_sent: bool,
     /// Workers asked to end the job's state that have not answered.
     pub(crate) unloading: usize,
+    /// What it did in each worker slot, for its insights.
+    pub(crate) tally: JobTally,
 }
 
 impl JobCore {
@@ -95,6 +98,7 @@ impl JobCore {
             stateful,
             unload_sent: false,
             unloading: 0,
+            tally: JobTally::default(),
         }
     }
 
@@ -180,4 +184,7 @@ pub(crate) trait JobIo {
 
     /// Worker `pid` ended the job's per-worker state, whose exit value is `exit` (encoded).
     fn worker_exit(&mut self, pid: u32, exit: &[u8]);
+
+    /// The job ended; this is how its workers spent their time.
+    fn ended(&mut self, insights: &Insights);
 }

@@ -5,6 +5,7 @@
 use super::batch::InFlight;
 use super::handlers::Handlers;
 use super::hooks::{Hooks, WorkerLog};
+use super::insights::Insights;
 use super::intake::describe;
 use super::job::{JobCore, JobIo};
 use super::outcomes::Outcomes;
@@ -89,6 +90,10 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> JobIo for LocalJob<'_, F, It> {
 
     fn worker_exit(&mut self, pid: u32, exit: &[u8]) {
         Handlers::worker_exit(&mut self.outcomes.handlers, pid, exit);
+    }
+
+    fn ended(&mut self, insights: &Insights) {
+        Handlers::insights(&mut self.outcomes.handlers, insights);
     }
 }
 

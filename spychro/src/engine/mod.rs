@@ -11,7 +11,8 @@
 //! - `job`: a job as the engine sees it ([`JobCore`](job::JobCore) and the typed side,
 //!   `JobIo`); `local`: a job whose input and handlers are on the caller's thread;
 //!   `outcomes`: a job's outcomes and how results are decoded into them; `handlers` and
-//!   `hooks`: the caller's handlers and the progress bar;
+//!   `hooks`: the caller's handlers and the progress bar; `insights`: how the workers spent
+//!   their time;
 //! - `sizer` (batch sizes), `reorder` (in-order delivery), `placed` (in-place collection),
 //!   `outbox` (what waits to be sent), `output` (forwarded stdout/stderr).
 
@@ -22,6 +23,7 @@ mod dispatch;
 pub(crate) mod handlers;
 pub(crate) mod handshake;
 pub(crate) mod hooks;
+pub(crate) mod insights;
 pub(crate) mod intake;
 pub(crate) mod job;
 pub(crate) mod local;

@@ -9,6 +9,7 @@ use std::task::Waker;
 use super::batch::InFlight;
 use super::handlers::Handlers;
 use super::hooks::{Hooks, WorkerLog};
+use super::insights::Insights;
 use super::intake::describe;
 use super::job::{JobCore, JobIo};
 use super::local::{exact_len, read_items};
@@ -25,6 +26,7 @@ pub(crate) enum Event {
     Progress(u32, u64, f64),
     Delivered(usize),
     WorkerExit(u32, Vec<u8>),
+    Insights(Insights),
 }
 
 /// Events kept for the caller's thread.
@@ -54,6 +56,9 @@ impl Handlers for EventQueue {
     fn worker_exit(&mut self, pid: u32, exit: &[u8]) {
         self.0.push(Event::WorkerExit(pid, exit.to_vec()));
     }
+    fn insights(&mut self, insights: &Insights) {
+        self.0.push(Event::Insights(insights.clone()));
+    }
     fn take_broken(&mut self) -> Option<Error> {
         None
     }
@@ -70,6 +75,7 @@ impl EventQueue {
                 Event::Progress(pid, item, f) => hooks.progress(pid, item, f),
                 Event::Delivered(n) => hooks.delivered_many(n),
                 Event::WorkerExit(pid, exit) => hooks.worker_exit(pid, &exit),
+                Event::Insights(insights) => hooks.insights(&insights),
             }
         }
     }
@@ -92,6 +98,8 @@ pub(crate) struct State<F: JobFn> {
     pub(crate) waker: Option<Waker>,
     /// The pool stopped sending items until the consumer takes some (a bounded stream).
     pub(crate) starved: bool,
+    /// How the workers spent their time on the job, once it ended.
+    pub(crate) insights: Option<Insights>,
 }
 
 impl<F: JobFn> Shared<F> {
@@ -103,6 +111,7 @@ impl<F: JobFn> Shared<F> {
                 error: None,
                 waker: None,
                 starved: false,
+                insights: None,
             }),
             changed: Condvar::new(),
         })
@@ -233,6 +242,13 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> JobIo for PooledJob<F, It> {
     fn worker_exit(&mut self, pid: u32, exit: &[u8]) {
         let mut state = self.shared.lock();
         state.outcomes.handlers.worker_exit(pid, exit);
+        self.shared.notify(state);
+    }
+
+    fn ended(&mut self, insights: &Insights) {
+        let mut state = self.shared.lock();
+        state.outcomes.handlers.insights(insights);
+        state.insights = Some(insights.clone());
         self.shared.notify(state);
     }
 }

@@ -5,6 +5,7 @@
 
 use super::conductor::Engine;
 use super::hooks::Hooks;
+use super::insights::Insights;
 use super::job::{JobCore, JobIo, JobOptions, Outcome};
 use super::local::{LocalJob, exact_len};
 use super::outcomes::Outcomes;
@@ -21,6 +22,8 @@ pub(crate) struct Run<'h, F: JobFn, It> {
     job: LocalJob<'h, F, It>,
     /// The run is over: its workers are gone; only what was delivered to it remains.
     finished: bool,
+    /// Its insights, taken as it ended.
+    insights: Option<Insights>,
 }
 
 /// The set-up frame of job `F` with extra arguments `args`, under id `id`.
@@ -73,6 +76,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
             engine,
             job,
             finished: false,
+            insights: None,
         };
         // The first batches go out with the set-up, before the workers' hellos.
         run.engine.dispatch(&mut [&mut run.job])?;
@@ -185,8 +189,12 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
                 continue;
             }
             if self.job.core.complete() {
+                self.report();
                 self.engine.shutdown();
                 self.finished = true;
+                if let Some(e) = self.job.take_broken() {
+                    return Err(e);
+                }
                 continue;
             }
             inside.get_or_insert_with(Inside::enter);
@@ -199,7 +207,25 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
 
     /// Ends the run now: every worker is killed.
     fn stop(&mut self) {
+        self.report();
         self.engine.kill_all();
         self.finished = true;
+    }
+
+    /// The job's insights: now, or as it ended.
+    pub(crate) fn insights(&self) -> Insights {
+        match &self.insights {
+            Some(i) => i.clone(),
+            None => self.engine.job_insights(&self.job.core),
+        }
+    }
+
+    /// The job ends: its insights go to the handlers (once).
+    fn report(&mut self) {
+        if self.insights.is_none() {
+            let insights = self.engine.job_insights(&self.job.core);
+            self.job.ended(&insights);
+            self.insights = Some(insights);
+        }
     }
 }

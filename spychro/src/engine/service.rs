@@ -8,9 +8,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 
 use super::conductor::Engine;
+use super::insights::Insights;
 use super::job::JobIo;
 use super::sizer::Learned;
 use super::worker::State;
@@ -31,6 +32,11 @@ pub(crate) enum Command {
     Close,
     /// Stop now: end every job, kill the workers.
     Terminate,
+    /// Send the insights of job `id` (of the pool, for `None`) now.
+    Insights {
+        job: Option<u32>,
+        reply: mpsc::Sender<Insights>,
+    },
 }
 
 /// What the pool's handles share with its thread.
@@ -53,6 +59,8 @@ pub(crate) struct Queue {
     pub(crate) pids: Vec<u32>,
     /// The thread has ended.
     pub(crate) ended: bool,
+    /// The pool's insights as its thread ended.
+    pub(crate) last_insights: Option<Insights>,
 }
 
 impl Control {
@@ -67,6 +75,7 @@ impl Control {
                 broken: None,
                 pids: Vec::new(),
                 ended: false,
+                last_insights: None,
             }),
             wake_read,
             wake_write,
@@ -102,6 +111,23 @@ impl Control {
         }
         self.wake();
         Ok(())
+    }
+
+    /// The insights of job `job` (of the pool, for `None`), from the pool's thread; `None`
+    /// once the thread has ended (or the job has left it).
+    pub(crate) fn insights(&self, job: Option<u32>) -> Option<Insights> {
+        let (reply, answer) = mpsc::channel();
+        {
+            let mut q = self.lock();
+            if q.ended {
+                return None;
+            }
+            // The thread takes its commands under this lock, and drops those that come after
+            // its last turn (with their reply), so the answer comes or the channel closes.
+            q.commands.push_back(Command::Insights { job, reply });
+        }
+        self.wake();
+        answer.recv().ok()
     }
 
     /// Wakes the thread's poll.
@@ -155,6 +181,18 @@ pub(crate) fn serve(mut engine: Engine, control: Arc<Control>) {
                 }
                 Command::Close => closing = true,
                 Command::Terminate => terminate = true,
+                Command::Insights { job, reply } => {
+                    let insights = match job {
+                        None => Some(engine.workers.insights()),
+                        Some(id) => jobs
+                            .iter()
+                            .find(|s| s.job.core().id == id)
+                            .map(|s| engine.job_insights(s.job.core())),
+                    };
+                    if let Some(i) = insights {
+                        let _ = reply.send(i);
+                    }
+                }
             }
         }
         if terminate {
@@ -196,7 +234,13 @@ pub(crate) fn serve(mut engine: Engine, control: Arc<Control>) {
             q.broken = Some(e.to_string());
         }
     }
+    let last = engine.workers.insights();
+    for s in &mut jobs {
+        let insights = engine.job_insights(s.job.core());
+        s.job.ended(&insights);
+    }
     engine.kill_all();
+    control.lock().last_insights = Some(last);
     let reason = outcome;
     for mut s in jobs {
         if let Some(f) = s.finished.take() {
@@ -257,6 +301,8 @@ fn finish_ended(
                 w.loaded.retain(|(j, _)| *j != id);
             }
         }
+        let insights = engine.job_insights(job.core());
+        job.ended(&insights);
         let mut served = jobs.swap_remove(k);
         let error = served
             .job

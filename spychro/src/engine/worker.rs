@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use super::batch::InFlight;
+use super::insights::Life;
 use super::outbox::Outbox;
 use super::output::{Forward, Stream};
 use crate::error::{ExitStatus, WireError, WorkerErrorKind};
@@ -77,6 +78,10 @@ pub(crate) struct Worker {
     pub(crate) assigned: u64,
     /// Items it answered in its life.
     pub(crate) done: u64,
+    /// Time it spent on them, as it reported.
+    pub(crate) busy_ns: u64,
+    /// When it started, said hello, ended.
+    pub(crate) life: Life,
     /// The jobs whose set-up it was sent, and where each is.
     pub(crate) loaded: Vec<(u32, Load)>,
     /// End the processes it started with it.
@@ -129,6 +134,8 @@ impl Worker {
             inflight: VecDeque::new(),
             assigned: 0,
             done: 0,
+            busy_ns: 0,
+            life: Life::new(),
             loaded: Vec::new(),
             kill_descendants,
             start_timeout,
@@ -201,6 +208,7 @@ impl Worker {
             let _ = child.kill();
         }
         self.state = State::Gone;
+        self.life.end();
     }
 
     /// Waits until the process ends (its pidfd is readable), it writes output, or the
@@ -226,6 +234,7 @@ impl Worker {
     /// ended (`Unknown` when it was already reaped).
     pub(crate) fn reap(&mut self, grace: Duration) -> ExitStatus {
         self.state = State::Gone;
+        self.life.end();
         let Some(mut child) = self.child.take() else {
             return ExitStatus::Unknown;
         };

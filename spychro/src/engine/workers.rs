@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::insights::{Insights, Totals};
 use super::worker::{State, Worker};
 use crate::error::{Error, WorkerError, WorkerErrorKind};
 use crate::sys::signals;
@@ -39,6 +40,10 @@ pub(crate) struct Workers {
     pub(crate) signals: Option<signals::Guard>,
     /// Workers in a row that were killed before their handshake.
     pub(crate) failed_starts: u32,
+    /// Per slot, the figures of the processes it had that are gone (for insights).
+    pub(crate) past: Vec<Totals>,
+    /// When the pool started.
+    pub(crate) started: Instant,
 }
 
 impl Workers {
@@ -54,8 +59,10 @@ impl Workers {
             // Before any worker exists, so that a signal can never find workers and no
             // handler.
             signals: signals::Guard::new().ok(),
+            past: vec![Totals::default(); options.processes],
             options,
             failed_starts: 0,
+            started: Instant::now(),
         };
         for _ in 0..pool.options.processes {
             let w = pool.spawn_one()?;
@@ -92,7 +99,47 @@ impl Workers {
         self.forget(&old);
         old.kill();
         old.reap(Duration::ZERO);
+        let now = Instant::now();
+        let past = &mut self.past[i];
+        past.items += old.done;
+        past.busy_ns += old.busy_ns;
+        past.up += old.life.up(now);
+        past.starting += old.life.starting(now);
+        past.restarts += 1;
         Ok(())
+    }
+
+    /// Each slot's figures since the pool started (its past processes' and its current
+    /// one's), with the pid in it now.
+    pub(crate) fn totals(&self) -> Vec<(Totals, u32)> {
+        let now = Instant::now();
+        self.workers
+            .iter()
+            .zip(&self.past)
+            .map(|(w, past)| {
+                let t = Totals {
+                    items: past.items + w.done,
+                    busy_ns: past.busy_ns + w.busy_ns,
+                    up: past.up + w.life.up(now),
+                    starting: past.starting + w.life.starting(now),
+                    restarts: past.restarts,
+                };
+                (t, w.pid)
+            })
+            .collect()
+    }
+
+    /// The pool's insights since it started.
+    pub(crate) fn insights(&self) -> Insights {
+        Insights {
+            elapsed: self.started.elapsed(),
+            workers: self
+                .totals()
+                .iter()
+                .enumerate()
+                .map(|(slot, (t, pid))| t.insights(slot, *pid))
+                .collect(),
+        }
     }
 
     /// A [`WorkerError`] about worker `i`.

@@ -10,6 +10,7 @@ use super::policy::KeepGoing;
 use crate::call::job_fn::JobFn;
 use crate::call::state::ExitOf;
 use crate::engine::hooks::{PanicReport, WorkerLog};
+use crate::engine::insights::Insights;
 use crate::error::ItemError;
 
 impl<'h, F: JobFn, I, A, P> Job<'h, F, I, A, P> {
@@ -331,6 +332,29 @@ impl<'h, F: JobFn, I, A, P> Job<'h, F, I, A, P> {
             handler(pid, crate::wire::decode_value::<ExitOf<F>>(bytes)?);
             Ok(())
         }));
+        self
+    }
+
+    /// Calls `handler` once, when the job ends (however it ends), with how its workers spent
+    /// their time: per worker, items run, time busy, idle and starting, restarts. See
+    /// [`Insights`](crate::Insights); a stream's [`Results::insights`](crate::Results::insights)
+    /// and a pooled job's [`JobHandle::insights`](crate::JobHandle::insights) give them while
+    /// it runs. With [`progress_bar`](Job::progress_bar), the bar's last line shows them too.
+    ///
+    /// ```
+    /// #[spychro::job]
+    /// fn nap(ms: u64) -> u64 { std::thread::sleep(std::time::Duration::from_millis(ms)); ms }
+    ///
+    /// let mut busy = std::time::Duration::ZERO;
+    /// spychro::Job::new(nap, vec![5u64; 20])
+    ///     .processes(2)
+    ///     .on_insights(|insights| busy = insights.busy())
+    ///     .run_multi_processed()?;
+    /// assert!(busy >= std::time::Duration::from_millis(100));
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
+    pub fn on_insights(mut self, handler: impl FnMut(&Insights) + 'h) -> Self {
+        self.hooks.on_insights = Some(Box::new(handler));
         self
     }
 

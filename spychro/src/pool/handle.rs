@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::call::job_fn::JobFn;
 use crate::engine::handlers::Handlers;
 use crate::engine::hooks::Hooks;
+use crate::engine::insights::Insights;
 use crate::engine::job::Outcome;
 use crate::engine::pooled::{EventQueue, Shared};
 use crate::engine::service::{Command, Control};
@@ -122,6 +123,38 @@ impl<'h, F: JobFn, P: FailurePolicy> JobHandle<'h, F, P> {
     /// ```
     pub fn cancel(&self) {
         let _ = self.control.send(Command::Cancel(self.id));
+    }
+
+    /// How the pool's workers spent their time on this job so far (as it ended, once it
+    /// has): per worker, the job's items and the time busy with them, and the time idle or
+    /// starting, and the restarts, while the job ran. Its handlers get the final figures
+    /// through [`Job::on_insights`](crate::Job::on_insights).
+    ///
+    /// ```
+    /// # use spychro::{Job, Pool};
+    /// # #[spychro::job]
+    /// # fn square(x: u64) -> u64 { x * x }
+    /// let pool = Pool::builder().processes(2).start()?;
+    /// let mut job = Job::new(square, 0..500u64).on(&pool).spawn()?;
+    /// assert!(job.wait_timeout(std::time::Duration::from_secs(20)));
+    /// let insights = job.insights();
+    /// assert_eq!(insights.items(), 500);
+    /// assert_eq!(insights.workers.len(), 2);
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
+    pub fn insights(&self) -> Insights {
+        if let Some(i) = self.shared.lock().insights.clone() {
+            return i;
+        }
+        // The pool's thread answers while the job runs; a job that has just ended left its
+        // figures in the shared state.
+        match self.control.insights(Some(self.id)) {
+            Some(i) => i,
+            None => self.shared.lock().insights.clone().unwrap_or(Insights {
+                elapsed: Duration::ZERO,
+                workers: Vec::new(),
+            }),
+        }
     }
 
     /// Waits for the job to end and returns what `run_*` would have: every output in input

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::call::job_fn::JobFn;
 use crate::engine::conductor::Engine;
+use crate::engine::insights::Insights;
 use crate::engine::service::{self, Command, Control};
 use crate::engine::workers::PoolOptions;
 use crate::error::{Error, WorkerErrorKind};
@@ -264,6 +265,34 @@ impl Pool {
     /// The pids of the workers now (a replaced worker has a new pid).
     pub fn pids(&self) -> Vec<u32> {
         self.control.lock().pids.clone()
+    }
+
+    /// How the workers spent their time since the pool started: per worker slot, items run,
+    /// time busy, idle and starting, restarts (a replaced worker's slot keeps its figures and
+    /// counts the restart). After the pool ended, the figures as it ended.
+    ///
+    /// ```
+    /// #[spychro::job]
+    /// fn square(x: u64) -> u64 { x * x }
+    ///
+    /// let pool = spychro::Pool::builder().processes(2).start()?;
+    /// for _ in 0..3 {
+    ///     spychro::Job::new(square, 0..100u64).on(&pool).run()?;
+    /// }
+    /// let insights = pool.insights();
+    /// assert_eq!(insights.items(), 300);
+    /// assert_eq!(insights.restarts(), 0);
+    /// println!("{insights}");
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
+    pub fn insights(&self) -> Insights {
+        self.control
+            .insights(None)
+            .or_else(|| self.control.lock().last_insights.clone())
+            .unwrap_or(Insights {
+                elapsed: Duration::ZERO,
+                workers: Vec::new(),
+            })
     }
 
     /// Starts a single call, `job(item)`, and returns its handle at once (Python's
