@@ -74,7 +74,7 @@ pub use pool::{JobHandle, OnPool, Pool, PoolBuilder, Unordered};
 pub use process::{
     CurrentProcess, Joined, Process, ProcessControl, ProcessList, Task, current_process,
 };
-pub use results::Results;
+pub use results::{Results, UnorderedResults};
 
 /// Makes a function a job that [`Job`] can run in worker processes.
 ///

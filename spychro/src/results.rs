@@ -84,7 +84,7 @@ where
     }
 }
 
-impl<F, It> Results<'_, F, It>
+impl<'h, F, It> Results<'h, F, It>
 where
     F: JobFn,
     It: Iterator<Item = F::Item>,
@@ -110,6 +110,75 @@ where
     /// ```
     pub fn insights(&self) -> Insights {
         self.backend.insights()
+    }
+
+    /// The outputs in the order their items finish, each with its index, instead of in input
+    /// order (Python's `imap_unordered`, `as_completed`): a slow item holds back nothing
+    /// behind it. Multi-processed and multi-threaded runs hand each output over as soon as
+    /// its item is done; a single-processed run finishes items in input order anyway.
+    /// Outputs already waiting in order when this is called come first.
+    ///
+    /// Failures and the end are as in input order: without `keep_going`, the failure that
+    /// stops the job comes after the outputs that arrived before it, and ends the outputs.
+    ///
+    /// ```
+    /// #[spychro::job]
+    /// fn nap(ms: u64) -> u64 { std::thread::sleep(std::time::Duration::from_millis(ms)); ms }
+    ///
+    /// let first = spychro::Job::new(nap, [400u64, 1, 1])
+    ///     .processes(2)
+    ///     .stream_multi_processed()?
+    ///     .unordered()
+    ///     .next()
+    ///     .expect("an output")?;
+    /// assert_ne!(first.0, 0, "the slow item did not come first");
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
+    pub fn unordered(mut self) -> UnorderedResults<'h, F, It> {
+        self.backend.set_unordered();
+        UnorderedResults(self)
+    }
+}
+
+/// The outputs of a job as its items finish, each with its index; see
+/// [`Results::unordered`].
+pub struct UnorderedResults<'h, F: JobFn, It>(Results<'h, F, It>);
+
+impl<F, It> UnorderedResults<'_, F, It>
+where
+    F: JobFn,
+    It: Iterator<Item = F::Item>,
+{
+    /// How the job's workers spent their time so far; see [`Results::insights`].
+    ///
+    /// ```
+    /// #[spychro::job]
+    /// fn square(x: u64) -> u64 { x * x }
+    ///
+    /// let mut results = spychro::Job::new(square, 0..100u64).stream_multi_threaded()?.unordered();
+    /// assert_eq!(results.by_ref().count(), 100);
+    /// assert_eq!(results.insights().items(), 100);
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
+    pub fn insights(&self) -> Insights {
+        self.0.insights()
+    }
+}
+
+impl<F, It> Iterator for UnorderedResults<'_, F, It>
+where
+    F: JobFn,
+    It: Iterator<Item = F::Item>,
+{
+    type Item = Result<(u64, F::Output), Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.done {
+            return None;
+        }
+        let next = self.0.backend.next_unordered().transpose();
+        self.0.done = !matches!(next, Some(Ok(_)));
+        next.map(|r| r.and_then(|(i, o)| o.map(|o| (i, o)).map_err(Error::Item)))
     }
 }
 

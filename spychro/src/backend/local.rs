@@ -14,7 +14,14 @@ use crate::error::Error;
 pub(crate) trait Produce<F: JobFn> {
     /// The next outcome, `None` at the end of the input (where the per-thread states end);
     /// `Err` when a state could not be built.
-    fn produce(&mut self, hooks: &mut Hooks<'_>) -> Result<Option<Outcome<F::Output>>, Error>;
+    fn produce(
+        &mut self,
+        hooks: &mut Hooks<'_>,
+    ) -> Result<Option<(u64, Outcome<F::Output>)>, Error>;
+
+    /// Gives outcomes in the order items finish rather than in input order (set before the
+    /// first is taken); a source that runs one item at a time has no other order.
+    fn set_unordered(&mut self) {}
 
     /// What each thread that runs items did so far.
     fn tallies(&self) -> Vec<Tally>;
@@ -107,9 +114,10 @@ impl<'h, P> Local<'h, P> {
         }
     }
 
-    /// The next outcome in input order; `Ok(None)` at the end. When the job ends (here or
+    /// The next outcome in input order (or, after [`set_unordered`](Local::set_unordered),
+    /// as items finish), with its index; `Ok(None)` at the end. When the job ends (here or
     /// by a failure), its insights go to the handlers.
-    pub(crate) fn next<F: JobFn>(&mut self) -> Result<Option<Outcome<F::Output>>, Error>
+    pub(crate) fn next<F: JobFn>(&mut self) -> Result<Option<(u64, Outcome<F::Output>)>, Error>
     where
         P: Produce<F>,
     {
@@ -126,7 +134,15 @@ impl<'h, P> Local<'h, P> {
         next
     }
 
-    fn step<F: JobFn>(&mut self) -> Result<Option<Outcome<F::Output>>, Error>
+    /// Delivers outcomes as items finish, each with its index.
+    pub(crate) fn set_unordered<F: JobFn>(&mut self)
+    where
+        P: Produce<F>,
+    {
+        self.source.set_unordered();
+    }
+
+    fn step<F: JobFn>(&mut self) -> Result<Option<(u64, Outcome<F::Output>)>, Error>
     where
         P: Produce<F>,
     {
@@ -149,7 +165,7 @@ impl<'h, P> Local<'h, P> {
                 return Err(e);
             }
         };
-        if let Some(Err(failure)) = &outcome {
+        if let Some((_, Err(failure))) = &outcome {
             self.hooks.failure(failure);
             if !self.keep_going {
                 self.done = true;
@@ -186,7 +202,7 @@ impl<'h, P> Local<'h, P> {
         P: Produce<F>,
     {
         let mut all = Vec::new();
-        while let Some(outcome) = self.next::<F>()? {
+        while let Some((_, outcome)) = self.next::<F>()? {
             all.push(outcome?);
         }
         Ok(all)

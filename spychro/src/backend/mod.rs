@@ -28,9 +28,28 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Backend<'_, F, It> {
     /// job (or an error), the outcomes end.
     pub(crate) fn next(&mut self) -> Result<Option<Outcome<F::Output>>, Error> {
         match self {
+            Backend::Single(b) => Ok(b.next::<F>()?.map(|(_, o)| o)),
+            Backend::Threads(b) => Ok(b.next::<F>()?.map(|(_, o)| o)),
+            Backend::Processes(r) => r.next(),
+        }
+    }
+
+    /// Delivers outcomes as items finish ([`next_unordered`](Backend::next_unordered)).
+    pub(crate) fn set_unordered(&mut self) {
+        match self {
+            Backend::Single(b) => b.set_unordered::<F>(),
+            Backend::Threads(b) => b.set_unordered::<F>(),
+            Backend::Processes(r) => r.set_unordered(),
+        }
+    }
+
+    /// After [`set_unordered`](Backend::set_unordered): the next outcome as items finish, with
+    /// its index; `Ok(None)` at the end.
+    pub(crate) fn next_unordered(&mut self) -> Result<Option<(u64, Outcome<F::Output>)>, Error> {
+        match self {
             Backend::Single(b) => b.next::<F>(),
             Backend::Threads(b) => b.next::<F>(),
-            Backend::Processes(r) => r.next(),
+            Backend::Processes(r) => r.next_unordered(),
         }
     }
 

@@ -123,7 +123,10 @@ impl<F: JobFn, It> Single<F, It> {
 
 impl<F: JobFn, It: Iterator<Item = F::Item>> Produce<F> for Single<F, It> {
     /// Runs the next item; what it sent reaches the handlers before its outcome returns.
-    fn produce(&mut self, hooks: &mut Hooks<'_>) -> Result<Option<Outcome<F::Output>>, Error> {
+    fn produce(
+        &mut self,
+        hooks: &mut Hooks<'_>,
+    ) -> Result<Option<(u64, Outcome<F::Output>)>, Error> {
         let Some(item) = self.items.next() else {
             if let Some(state) = self.state.take() {
                 exit_here::<F>(state, hooks);
@@ -149,7 +152,7 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Produce<F> for Single<F, It> {
         for event in self.queue.drain() {
             hooks.event(event);
         }
-        Ok(Some(out))
+        Ok(Some((index, out)))
     }
 
     fn tallies(&self) -> Vec<Tally> {

@@ -50,18 +50,6 @@ impl<M: Serialize> Sink<M> for Queue {
     }
 }
 
-/// Sends what a job sends to the caller's thread (multi-threaded mode).
-pub(crate) struct Channel(pub(crate) std::sync::mpsc::Sender<Event>);
-
-impl<M: Serialize> Sink<M> for Channel {
-    fn message(&self, index: u64, message: M) {
-        let _ = self.0.send(Event::Message(index, encode_message(&message)));
-    }
-    fn progress(&self, index: u64, fraction: f64) {
-        let _ = self.0.send(Event::Progress(index, fraction));
-    }
-}
-
 /// The sink of [`Ctx::detached`]: messages go nowhere.
 struct Nowhere;
 

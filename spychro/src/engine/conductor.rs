@@ -186,12 +186,25 @@ impl Engine {
             })
             .collect();
         drop(fds);
+        // The process each slot held when it was polled: an event about a worker that an
+        // earlier event replaced is about the old process, not its replacement (the old one's
+        // pidfd and socket can both be ready in one poll).
+        let polled: Vec<u32> = self.workers.workers.iter().map(|w| w.pid).collect();
 
         let signalled = interrupted || events.iter().any(|(s, _)| matches!(s, Source::Signal));
         if signalled && let Some(signal) = self.workers.signals.as_ref().and_then(|g| g.fired()) {
             return Err(Error::Interrupted { signal });
         }
         for (source, ev) in events {
+            let slot = match source {
+                Source::Socket(i) | Source::Exited(i) | Source::Stdout(i) | Source::Stderr(i) => {
+                    Some(i)
+                }
+                Source::Signal | Source::Wake => None,
+            };
+            if slot.is_some_and(|i| self.workers.workers[i].pid != polled[i]) {
+                continue;
+            }
             match source {
                 Source::Signal | Source::Wake => {}
                 Source::Stdout(i) => self.workers.workers[i].stdout.pump(),

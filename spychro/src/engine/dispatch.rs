@@ -4,7 +4,7 @@
 //! again first, then new items read lazily from the job's input), and when a worker has run
 //! its share of items and is replaced (`max_items_per_worker`).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::batch::InFlight;
 use super::conductor::{Engine, Jobs};
@@ -17,6 +17,11 @@ use crate::error::Error;
 /// deeper (see `Sizer::depth`), so that one-item messages do not wake a sleeping worker each
 /// time.
 const PIPELINE: usize = 2;
+
+/// A worker that holds work and has answered nothing for this long is busy with a slow item:
+/// it gets no more batches to queue behind it (others, answering, get them instead) until it
+/// answers.
+const STALLED: Duration = Duration::from_millis(8);
 
 impl Engine {
     /// Replaces the workers that ran their share of items.
@@ -73,6 +78,7 @@ impl Engine {
         // worker already up could run while they start.
         let ready = workers.iter().any(|w| w.state == State::Ready);
         let early = workers.iter().position(|w| w.state != State::Gone);
+        let now = Instant::now();
         for level in 0..deepest {
             for i in 0..self.workers.workers.len() {
                 let w = &self.workers.workers[i];
@@ -80,6 +86,9 @@ impl Engine {
                     continue;
                 }
                 if w.state != State::Ready && (ready || Some(i) != early) {
+                    continue;
+                }
+                if level > 0 && now.saturating_duration_since(w.answered_at) > STALLED {
                     continue;
                 }
                 let mut size_cap = usize::MAX;
@@ -123,6 +132,9 @@ impl Engine {
                     deadline: Instant::now() + start_timeout,
                 },
             );
+        }
+        if w.inflight.is_empty() {
+            w.answered_at = Instant::now();
         }
         if let Err(e) = w.queue_batch(core.id, &batch) {
             return Err(Error::internal(format!("a batch could not be framed: {e}")));

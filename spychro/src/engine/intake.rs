@@ -263,6 +263,7 @@ impl Engine {
         }
         batch.done += count;
         w.done += u64::from(count);
+        w.answered_at = std::time::Instant::now();
         if batch.done == batch.count
             && let Some(answered) = w.inflight.pop_front()
             && let Some(j) = find(jobs, job)

@@ -82,6 +82,16 @@ impl<F: JobFn, H: Handlers> Outcomes<F, H> {
         None
     }
 
+    /// Unordered: the next outcome to have arrived, with its index.
+    pub(crate) fn pop_arrived(&mut self) -> Option<(u64, Outcome<F::Output>)> {
+        if self.failure_delivered {
+            return None;
+        }
+        let o = self.reorder.pop_arrived()?;
+        self.handlers.delivered(1);
+        Some(o)
+    }
+
     /// The failure that stopped the job, once the run has stopped; it is the last outcome.
     pub(crate) fn take_failure(&mut self) -> Option<Box<ItemError>> {
         let f = self.failed.take()?;

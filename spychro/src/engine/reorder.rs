@@ -38,11 +38,28 @@ impl<T> Reorder<T> {
     }
 
     /// Releases outcomes in the order they arrive ([`pop_arrived`](Reorder::pop_arrived))
-    /// rather than in input order. Set before any outcome arrives.
+    /// rather than in input order. Outcomes already waiting in order come first, by index.
     pub(crate) fn set_unordered(&mut self, unordered: bool) {
-        if unordered && self.arrived.is_none() {
-            self.arrived = Some(VecDeque::new());
+        if !unordered || self.arrived.is_some() {
+            return;
         }
+        let mut arrived = VecDeque::new();
+        let current = std::mem::replace(&mut self.current, Vec::new().into_iter());
+        if current.len() > 0 {
+            arrived.push_back(Arrived {
+                first: self.next,
+                left: current,
+                taken: 0,
+            });
+        }
+        for (first, chunk) in std::mem::take(&mut self.chunks) {
+            arrived.push_back(Arrived {
+                first,
+                left: chunk.into_iter(),
+                taken: 0,
+            });
+        }
+        self.arrived = Some(arrived);
     }
 
     /// Unordered: the next outcome to arrive, with its index.
@@ -161,5 +178,18 @@ mod tests {
         );
         assert_eq!(r.pop(), None);
         assert_eq!(r.next_index(), 5);
+    }
+
+    #[test]
+    fn turning_unordered_keeps_what_waited_in_order() {
+        let mut r = Reorder::new();
+        r.insert(0, vec![0, 1, 2]);
+        r.insert(5, vec![5]);
+        assert_eq!(r.pop(), Some(0));
+        r.set_unordered(true);
+        r.insert(3, vec![3, 4]);
+        let all: Vec<_> = std::iter::from_fn(|| r.pop_arrived()).collect();
+        assert_eq!(all, [(1, 1), (2, 2), (5, 5), (3, 3), (4, 4)]);
+        assert_eq!(r.next_index(), 6, "counts what was released");
     }
 }

@@ -95,6 +95,24 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
         })
     }
 
+    /// Delivers outcomes as they arrive rather than in input order
+    /// ([`next_unordered`](Run::next_unordered)).
+    pub(crate) fn set_unordered(&mut self) {
+        self.job.outcomes.reorder.set_unordered(true);
+    }
+
+    /// The next outcome to arrive, with its index; `Ok(None)` when every item is done. When
+    /// not keeping going, the failure that stops the job comes after what arrived before it.
+    pub(crate) fn next_unordered(&mut self) -> Result<Option<(u64, Outcome<F::Output>)>, Error> {
+        self.drive(|o, stopped| {
+            o.pop_arrived().or_else(|| {
+                stopped
+                    .then(|| o.take_failure().map(|f| (f.index(), Err(f))))
+                    .flatten()
+            })
+        })
+    }
+
     /// Like [`next`](Run::next), but hands over every outcome that is ready in order, as one
     /// run (at least one outcome), so that collecting a `Vec` costs no call per item.
     pub(crate) fn next_chunk(&mut self) -> Result<Option<Vec<Outcome<F::Output>>>, Error> {

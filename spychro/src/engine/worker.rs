@@ -80,6 +80,8 @@ pub(crate) struct Worker {
     pub(crate) done: u64,
     /// Time it spent on them, as it reported.
     pub(crate) busy_ns: u64,
+    /// When it last answered an item (or was handed work while it had none).
+    pub(crate) answered_at: Instant,
     /// When it started, said hello, ended.
     pub(crate) life: Life,
     /// The jobs whose set-up it was sent, and where each is.
@@ -135,6 +137,7 @@ impl Worker {
             assigned: 0,
             done: 0,
             busy_ns: 0,
+            answered_at: Instant::now(),
             life: Life::new(),
             loaded: Vec::new(),
             kill_descendants,

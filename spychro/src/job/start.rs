@@ -156,10 +156,10 @@ where
     pub fn run_multi_threaded(self) -> Result<P::Collected<F::Output>, Error>
     where
         A: ArgsReady<F>,
-        F::Item: Send,
-        F::Output: Send,
-        F::Args: Sync,
-        F::State: Send,
+        F::Item: Send + 'static,
+        F::Output: Send + 'static,
+        F::Args: Send + Sync + 'static,
+        F::State: Send + 'static,
     {
         P::collect(self.stream_multi_threaded()?)
     }
@@ -228,10 +228,10 @@ where
     pub fn stream_multi_threaded(self) -> Result<Results<'h, F, I::IntoIter>, Error>
     where
         A: ArgsReady<F>,
-        F::Item: Send,
-        F::Output: Send,
-        F::Args: Sync,
-        F::State: Send,
+        F::Item: Send + 'static,
+        F::Output: Send + 'static,
+        F::Args: Send + Sync + 'static,
+        F::State: Send + 'static,
     {
         self.options.check(Mode::Threads)?;
         let threads = self.options.pool_size();
