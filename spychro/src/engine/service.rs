@@ -197,6 +197,8 @@ pub(crate) fn serve(mut engine: Engine, control: Arc<Control>) {
         }
     }
     engine.kill_all();
+    // The workers are gone before any handle hears that its job ended.
+    control.lock().pids.clear();
     let reason = outcome;
     for mut s in jobs {
         if let Some(f) = s.finished.take() {
