@@ -359,6 +359,80 @@ fn sigterm_to_the_caller_interrupts_at_once_and_leaves_no_worker() {
     interrupt_hanging_job("sigterm", "TERM", 15, false);
 }
 
+/// Whether `pid`'s main thread is asleep in a futex wait (a condition variable's): state `S`,
+/// and a `futex` wait channel where the kernel names it (it shows `0` when it does not).
+fn main_thread_asleep_in_futex(pid: u32) -> bool {
+    let task = format!("/proc/{pid}/task/{pid}");
+    let state = std::fs::read_to_string(format!("{task}/stat"))
+        .ok()
+        .and_then(|s| Some(s.rsplit_once(')')?.1.split_whitespace().next()?.to_owned()));
+    let wchan = std::fs::read_to_string(format!("{task}/wchan")).unwrap_or_default();
+    state.as_deref() == Some("S") && (wchan.contains("futex") || wchan.trim() == "0")
+}
+
+/// SIGINT to the group, or SIGTERM to the caller alone, while two jobs spawned on a persistent
+/// `Pool` hang (one item each, one on each of its two workers) and the caller waits on their
+/// handles: only the pool holds workers, no `run_*` is in progress.
+fn interrupt_pool_jobs(name: &str, signal: &str, signum: i32, to_group: bool) {
+    let dir = fresh_dir(name);
+    let mut probe = Probe::start(&dir, &["pool", dir.to_str().unwrap()], false);
+    let workers = wait_announced(&dir, "worker-", 2);
+    assert_workers_of(probe.pid, &workers);
+    // Each job's item has started, each on a worker of the pool.
+    let mut running = wait_announced(&dir, "a-", 1);
+    running.extend(wait_announced(&dir, "b-", 1));
+    running.sort_unstable();
+    assert_eq!(running, workers, "each job runs on a worker of its own");
+    // The caller is past its announcements and asleep on the first handle's condition
+    // variable, inside `wait` (a signal before that would take SIGINT's default action).
+    let waiting = dir.join("waiting");
+    wait_until("the caller waits on its jobs", START, || {
+        waiting.exists() && main_thread_asleep_in_futex(probe.pid)
+    });
+    assert_eq!(announced(&dir, "caller-"), [probe.pid]);
+
+    let target = if to_group {
+        format!("-{}", probe.pid)
+    } else {
+        probe.pid.to_string()
+    };
+    let sent = Instant::now();
+    send(signal, &target);
+    let (status, _) = probe.wait_exit(Duration::from_secs(10));
+    let took = sent.elapsed();
+    let (stdout, stderr) = probe.output();
+    let report = format!("{status}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(status.code(), Some(0), "{report}");
+    for job in ["a", "b"] {
+        assert!(
+            stdout.contains(&format!("job {job}: interrupted {signum}\n")),
+            "job {job} did not end with Interrupted by {signum}:\n{report}"
+        );
+    }
+    // The workers were killed and reaped before the handles returned, and the pool is over.
+    assert!(stdout.contains("children: []\n"), "{report}");
+    assert!(stdout.contains("pool workers: []\n"), "{report}");
+    assert!(
+        stdout.contains("submit after: refused: ") && stdout.contains("start a new one"),
+        "{report}"
+    );
+    eprintln!(
+        "SIG{signal} to {target}: both pool jobs returned Interrupted, caller exited {took:?} after"
+    );
+    assert!(took < TEARDOWN, "interrupted exit took {took:?}");
+    wait_gone("the pool's workers", &workers, TEARDOWN);
+}
+
+#[test]
+fn sigint_to_the_callers_group_ends_every_pool_job_and_leaves_no_worker() {
+    interrupt_pool_jobs("pool-sigint", "INT", 2, true);
+}
+
+#[test]
+fn sigterm_to_the_caller_ends_every_pool_job_and_leaves_no_worker() {
+    interrupt_pool_jobs("pool-sigterm", "TERM", 15, false);
+}
+
 #[test]
 fn workers_exit_when_their_caller_is_killed() {
     let dir = fresh_dir("sigkill");

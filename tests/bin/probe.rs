@@ -30,6 +30,13 @@
 //! spychro-probe storm RUNS        runs tiny jobs RUNS times while another thread sends SIGTERM
 //!                                 to this process; its own SIGTERM handler counts them;
 //!                                 prints `sent S handled H`
+//! spychro-probe pool DIR          a `Pool` of 2 workers (DIR/worker-PID; the caller is
+//!                                 DIR/caller-PID) and two jobs spawned on it, one item each
+//!                                 that announces its worker (DIR/a-PID, DIR/b-PID) and sleeps
+//!                                 60 s; writes DIR/waiting and waits on both handles, then
+//!                                 prints `job a: OUTCOME`, `job b: OUTCOME` (`interrupted
+//!                                 SIGNAL`, `finished`, `error ...`), its children, the pool's
+//!                                 workers and whether it takes another job; exits 0
 //! ```
 
 use std::io::Write;
@@ -41,9 +48,14 @@ fn square(x: u64) -> u64 {
     x * x
 }
 
-/// Creates `prefix<pid>` (the file's name is the worker's pid), atomically.
+/// Creates `prefix<pid>` (the file's name is this process's pid), atomically.
 fn announce(prefix: &str) {
-    let path = format!("{prefix}{}", std::process::id());
+    announce_pid(prefix, std::process::id());
+}
+
+/// Creates `prefix<pid>` for another process's `pid`, atomically.
+fn announce_pid(prefix: &str, pid: u32) {
+    let path = format!("{prefix}{pid}");
     let tmp = format!("{path}.tmp");
     std::fs::write(&tmp, b"").expect("write the pid file");
     std::fs::rename(&tmp, &path).expect("publish the pid file");
@@ -147,6 +159,28 @@ fn announced(dir: &Path, prefix: &str) -> Vec<u32> {
     pids
 }
 
+/// Prints this process's children now (`children: [PID:STATE ...]`).
+fn print_children() {
+    let children = suite::children(std::process::id());
+    println!(
+        "children: [{}]",
+        children
+            .iter()
+            .map(|p| format!("{p}:{}", proc_state(*p)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+}
+
+/// How a job ended, in a word or two: `finished`, `interrupted SIGNAL` or `error ...`.
+fn outcome<T>(result: Result<T, spychro::Error>) -> String {
+    match result {
+        Ok(_) => "finished".to_owned(),
+        Err(spychro::Error::Interrupted { signal }) => format!("interrupted {signal}"),
+        Err(e) => format!("error {e}"),
+    }
+}
+
 /// Ends a run that was expected to be interrupted: on `Interrupted`, prints what this process
 /// sees right after the run returned (its children, the state of each announced worker) and
 /// exits 130; exits 1 on anything else.
@@ -154,15 +188,7 @@ fn end_interrupted<T>(result: Result<T, spychro::Error>, dir: &Path, prefixes: &
     match result {
         Err(spychro::Error::Interrupted { signal }) => {
             println!("interrupted by signal {signal}");
-            let children = suite::children(std::process::id());
-            println!(
-                "children: [{}]",
-                children
-                    .iter()
-                    .map(|p| format!("{p}:{}", proc_state(*p)))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            );
+            print_children();
             for prefix in prefixes {
                 for pid in announced(dir, prefix) {
                     println!("{prefix}{pid}: {}", proc_state(pid));
@@ -206,7 +232,7 @@ fn usage() -> ! {
     eprintln!(
         "usage: spychro-probe run N PROCESSES | hang DIR P | nested DIR P Q | release DIR P \
          | chatty N LINES | held DIR | handled DIR | descendants DIR MODE | longline BYTES \
-         | nofile | storm RUNS"
+         | nofile | storm RUNS | pool DIR"
     );
     std::process::exit(2);
 }
@@ -420,6 +446,32 @@ fn more(args: &[&str]) {
                 "sent {sent} handled {} interrupted {interrupted}",
                 SIGNALS_SEEN.load(std::sync::atomic::Ordering::SeqCst)
             );
+        }
+        ["pool", dir] => {
+            let pool = spychro::Pool::builder()
+                .processes(2)
+                .start()
+                .expect("the pool starts");
+            let job = |name: &str| {
+                spychro::Job::new(hang_item, [format!("{dir}/{name}-")])
+                    .on(&pool)
+                    .spawn()
+                    .expect("the job starts")
+            };
+            let (a, b) = (job("a"), job("b"));
+            for pid in pool.pids() {
+                announce_pid(&format!("{dir}/worker-"), pid);
+            }
+            announce(&format!("{dir}/caller-"));
+            std::fs::write(Path::new(dir).join("waiting"), b"").unwrap();
+            println!("job a: {}", outcome(a.wait()));
+            println!("job b: {}", outcome(b.wait()));
+            print_children();
+            println!("pool workers: {:?}", pool.pids());
+            match pool.submit(square, 3) {
+                Ok(call) => println!("submit after: taken, {}", outcome(call.wait())),
+                Err(e) => println!("submit after: refused: {e}"),
+            }
         }
         _ => usage(),
     }

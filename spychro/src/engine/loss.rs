@@ -34,6 +34,13 @@ impl Engine {
     /// Worker `i` is dead or must die. Fails (or retries) the item it was running, sends the
     /// items it had not answered back to their jobs, and starts a replacement.
     pub(super) fn lost(&mut self, i: usize, cause: Cause, jobs: Jobs<'_, '_>) -> Result<(), Error> {
+        // SIGINT/SIGTERM: the handler counts the signal, then kills every worker, then wakes
+        // the loop. A loop woken by a worker's death first (its thread was not the one the
+        // signal interrupted) must not blame the item the worker ran: every job ends with
+        // `Interrupted`.
+        if let Some(signal) = self.workers.signals.as_ref().and_then(|g| g.fired()) {
+            return Err(Error::Interrupted { signal });
+        }
         if self.workers.workers[i].state == State::Retiring {
             // It left as asked, after its share of items.
             self.workers.reap(i, Duration::from_secs(2));

@@ -240,7 +240,12 @@ pub(crate) fn serve(mut engine: Engine, control: Arc<Control>) {
         s.job.ended(&insights);
     }
     engine.kill_all();
-    control.lock().last_insights = Some(last);
+    {
+        // The workers are gone before any handle hears that its job ended.
+        let mut q = control.lock();
+        q.last_insights = Some(last);
+        q.pids.clear();
+    }
     let reason = outcome;
     for mut s in jobs {
         if let Some(f) = s.finished.take() {
