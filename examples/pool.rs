@@ -2,7 +2,8 @@
 //! jobs of different `#[job]` functions run one after another on the same workers, a job
 //! spawned in the background while the caller (and another job) goes on, a single call with
 //! `submit`, outputs taken in the order they finish with `unordered`, and a job awaited in a
-//! tokio runtime (spychro needs none: the pool's own thread wakes the task).
+//! tokio runtime (spychro needs none: the pool's own thread wakes the task), then the pool's
+//! insights (items, time busy, idle and starting per worker).
 //!
 //! ```text
 //! cargo run --release --example pool
@@ -115,6 +116,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(sum, (0..1000u64).map(|x| x * x).sum::<u64>());
 
     assert_eq!(pool.pids(), pids);
+    println!("-- how the workers spent their time: {}", pool.insights());
     pool.close();
     pool.join();
     println!(

@@ -7,17 +7,14 @@ use std::time::{Duration, Instant};
 use crate::call::job_fn::JobFn;
 use crate::engine::hooks::Hooks;
 use crate::engine::insights::{Insights, WorkerInsights};
-use crate::engine::job::Outcome;
+use crate::engine::job::Indexed;
 use crate::error::Error;
 
 /// Runs items in this process and gives their outcomes in input order.
 pub(crate) trait Produce<F: JobFn> {
     /// The next outcome, `None` at the end of the input (where the per-thread states end);
     /// `Err` when a state could not be built.
-    fn produce(
-        &mut self,
-        hooks: &mut Hooks<'_>,
-    ) -> Result<Option<(u64, Outcome<F::Output>)>, Error>;
+    fn produce(&mut self, hooks: &mut Hooks<'_>) -> Result<Option<Indexed<F::Output>>, Error>;
 
     /// Gives outcomes in the order items finish rather than in input order (set before the
     /// first is taken); a source that runs one item at a time has no other order.
@@ -117,7 +114,7 @@ impl<'h, P> Local<'h, P> {
     /// The next outcome in input order (or, after [`set_unordered`](Local::set_unordered),
     /// as items finish), with its index; `Ok(None)` at the end. When the job ends (here or
     /// by a failure), its insights go to the handlers.
-    pub(crate) fn next<F: JobFn>(&mut self) -> Result<Option<(u64, Outcome<F::Output>)>, Error>
+    pub(crate) fn next<F: JobFn>(&mut self) -> Result<Option<Indexed<F::Output>>, Error>
     where
         P: Produce<F>,
     {
@@ -142,7 +139,7 @@ impl<'h, P> Local<'h, P> {
         self.source.set_unordered();
     }
 
-    fn step<F: JobFn>(&mut self) -> Result<Option<(u64, Outcome<F::Output>)>, Error>
+    fn step<F: JobFn>(&mut self) -> Result<Option<Indexed<F::Output>>, Error>
     where
         P: Produce<F>,
     {

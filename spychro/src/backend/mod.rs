@@ -12,14 +12,14 @@ use threads::Threads;
 
 use crate::call::job_fn::JobFn;
 use crate::engine::insights::Insights;
-use crate::engine::job::Outcome;
+use crate::engine::job::{Indexed, Outcome};
 use crate::engine::run::Run;
 use crate::error::Error;
 
 /// One variant per way of running; each answers the same calls.
 pub(crate) enum Backend<'h, F: JobFn, It> {
-    Single(Local<'h, Single<F, It>>),
-    Threads(Local<'h, Threads<F, It>>),
+    Single(Box<Local<'h, Single<F, It>>>),
+    Threads(Box<Local<'h, Threads<F, It>>>),
     Processes(Box<Run<'h, F, It>>),
 }
 
@@ -45,7 +45,7 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Backend<'_, F, It> {
 
     /// After [`set_unordered`](Backend::set_unordered): the next outcome as items finish, with
     /// its index; `Ok(None)` at the end.
-    pub(crate) fn next_unordered(&mut self) -> Result<Option<(u64, Outcome<F::Output>)>, Error> {
+    pub(crate) fn next_unordered(&mut self) -> Result<Option<Indexed<F::Output>>, Error> {
         match self {
             Backend::Single(b) => b.next::<F>(),
             Backend::Threads(b) => b.next::<F>(),

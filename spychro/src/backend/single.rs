@@ -8,7 +8,7 @@ use crate::call::ctx::{Ctx, Queue, Sink};
 use crate::call::job_fn::JobFn;
 use crate::call::panic::{Capturing, catch, run_captured};
 use crate::engine::hooks::Hooks;
-use crate::engine::job::Outcome;
+use crate::engine::job::{Indexed, Outcome};
 use crate::error::{Error, FailureKind, ItemError};
 use crate::wire;
 
@@ -123,10 +123,7 @@ impl<F: JobFn, It> Single<F, It> {
 
 impl<F: JobFn, It: Iterator<Item = F::Item>> Produce<F> for Single<F, It> {
     /// Runs the next item; what it sent reaches the handlers before its outcome returns.
-    fn produce(
-        &mut self,
-        hooks: &mut Hooks<'_>,
-    ) -> Result<Option<(u64, Outcome<F::Output>)>, Error> {
+    fn produce(&mut self, hooks: &mut Hooks<'_>) -> Result<Option<Indexed<F::Output>>, Error> {
         let Some(item) = self.items.next() else {
             if let Some(state) = self.state.take() {
                 exit_here::<F>(state, hooks);

@@ -19,7 +19,7 @@ use super::single::{Scratch, run_here};
 use crate::call::ctx::{Event, Sink, encode_message};
 use crate::call::job_fn::JobFn;
 use crate::engine::hooks::Hooks;
-use crate::engine::job::Outcome;
+use crate::engine::job::{Indexed, Outcome};
 use crate::engine::reorder::Reorder;
 use crate::engine::sizer::Sizer;
 use crate::error::{Error, ItemError};
@@ -82,7 +82,7 @@ pub(crate) struct Threads<F: JobFn, It> {
     /// Ordered delivery: outcomes by index.
     ordered: Reorder<Option<Outcome<F::Output>>>,
     /// Unordered delivery: outcomes as they arrived.
-    arrived: VecDeque<(u64, Outcome<F::Output>)>,
+    arrived: VecDeque<Indexed<F::Output>>,
     unordered: bool,
     /// The failure that stops the job (when not keeping going): the lowest seen.
     failed: Option<Box<ItemError>>,
@@ -94,10 +94,7 @@ pub(crate) struct Threads<F: JobFn, It> {
 }
 
 impl<F: JobFn, It: Iterator<Item = F::Item>> Produce<F> for Threads<F, It> {
-    fn produce(
-        &mut self,
-        hooks: &mut Hooks<'_>,
-    ) -> Result<Option<(u64, Outcome<F::Output>)>, Error> {
+    fn produce(&mut self, hooks: &mut Hooks<'_>) -> Result<Option<Indexed<F::Output>>, Error> {
         self.next_any(hooks)
     }
 
@@ -203,10 +200,7 @@ where
 impl<F: JobFn, It: Iterator<Item = F::Item>> Threads<F, It> {
     /// The next outcome with its index — in input order, or as they finish — or `None` at
     /// the end (where the threads' states end).
-    fn next_any(
-        &mut self,
-        hooks: &mut Hooks<'_>,
-    ) -> Result<Option<(u64, Outcome<F::Output>)>, Error> {
+    fn next_any(&mut self, hooks: &mut Hooks<'_>) -> Result<Option<Indexed<F::Output>>, Error> {
         loop {
             let failed_init = self
                 .common
@@ -290,7 +284,7 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Threads<F, It> {
 
     /// The next outcome due, if it is here. In order, a gap (an item skipped or failed while
     /// stopping) ends the outcomes: what follows it is not delivered.
-    fn pop(&mut self) -> Option<(u64, Outcome<F::Output>)> {
+    fn pop(&mut self) -> Option<Indexed<F::Output>> {
         if self.over {
             return None;
         }

@@ -18,6 +18,9 @@ use crate::wire::ResultsHeader;
 /// One item's outcome.
 pub(crate) type Outcome<O> = Result<O, Box<ItemError>>;
 
+/// An outcome with its item's index (unordered delivery).
+pub(crate) type Indexed<O> = (u64, Outcome<O>);
+
 /// How to run one job.
 #[derive(Clone, Debug)]
 pub(crate) struct JobOptions {

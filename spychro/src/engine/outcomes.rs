@@ -3,7 +3,7 @@
 //! results frame is decoded into them.
 
 use super::handlers::Handlers;
-use super::job::Outcome;
+use super::job::{Indexed, Outcome};
 use super::placed::{Placed, Writer};
 use super::reorder::Reorder;
 use crate::call::job_fn::JobFn;
@@ -83,7 +83,7 @@ impl<F: JobFn, H: Handlers> Outcomes<F, H> {
     }
 
     /// Unordered: the next outcome to have arrived, with its index.
-    pub(crate) fn pop_arrived(&mut self) -> Option<(u64, Outcome<F::Output>)> {
+    pub(crate) fn pop_arrived(&mut self) -> Option<Indexed<F::Output>> {
         if self.failure_delivered {
             return None;
         }

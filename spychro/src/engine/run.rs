@@ -6,7 +6,7 @@
 use super::conductor::Engine;
 use super::hooks::Hooks;
 use super::insights::Insights;
-use super::job::{JobCore, JobIo, JobOptions, Outcome};
+use super::job::{Indexed, JobCore, JobIo, JobOptions, Outcome};
 use super::local::{LocalJob, exact_len};
 use super::outcomes::Outcomes;
 use super::placed::Placed;
@@ -103,7 +103,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
 
     /// The next outcome to arrive, with its index; `Ok(None)` when every item is done. When
     /// not keeping going, the failure that stops the job comes after what arrived before it.
-    pub(crate) fn next_unordered(&mut self) -> Result<Option<(u64, Outcome<F::Output>)>, Error> {
+    pub(crate) fn next_unordered(&mut self) -> Result<Option<Indexed<F::Output>>, Error> {
         self.drive(|o, stopped| {
             o.pop_arrived().or_else(|| {
                 stopped

@@ -339,7 +339,7 @@ impl<'h, F: JobFn, I, A, P> Job<'h, F, I, A, P> {
     /// their time: per worker, items run, time busy, idle and starting, restarts. See
     /// [`Insights`](crate::Insights); a stream's [`Results::insights`](crate::Results::insights)
     /// and a pooled job's [`JobHandle::insights`](crate::JobHandle::insights) give them while
-    /// it runs. With [`progress_bar`](Job::progress_bar), the bar's last line shows them too.
+    /// it runs. With [`progress`](Job::progress), the bar's last line shows them too.
     ///
     /// ```
     /// #[spychro::job]

@@ -183,12 +183,12 @@ where
         let items = self.items.into_iter();
         let hooks = ready_hooks::<P>(self.hooks, &self.options, &items);
         let single = Single::new(items, self.args.into_args());
-        Ok(Results::new(Backend::Single(Local::new(
+        Ok(Results::new(Backend::Single(Box::new(Local::new(
             single,
             hooks,
             P::KEEP_GOING,
             deadline,
-        ))))
+        )))))
     }
 
     /// Like [`run_multi_processed`](Job::run_multi_processed), as an iterator: outputs in
@@ -245,12 +245,12 @@ where
             P::KEEP_GOING,
             deadline.map(|(at, _)| at),
         )?;
-        Ok(Results::new(Backend::Threads(Local::new(
+        Ok(Results::new(Backend::Threads(Box::new(Local::new(
             pool,
             hooks,
             P::KEEP_GOING,
             deadline,
-        ))))
+        )))))
     }
 
     fn start_processes(self, bounded: bool) -> Result<Results<'h, F, I::IntoIter>, Error>
