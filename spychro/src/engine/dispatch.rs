@@ -18,9 +18,10 @@ use crate::error::Error;
 /// time.
 const PIPELINE: usize = 2;
 
-/// A worker that holds work and has answered nothing for this long is busy with a slow item:
-/// it gets no more batches to queue behind it (others, answering, get them instead) until it
-/// answers.
+/// A worker that holds work and has answered nothing for three times as long as its oldest
+/// batch should take (and at least this long) is busy with an item slower than the others: it
+/// gets no more batches to queue behind that item (workers that answer get them instead) until
+/// it answers.
 const STALLED: Duration = Duration::from_millis(8);
 
 impl Engine {
@@ -79,6 +80,21 @@ impl Engine {
         let ready = workers.iter().any(|w| w.state == State::Ready);
         let early = workers.iter().position(|w| w.state != State::Gone);
         let now = Instant::now();
+        let stalled: Vec<bool> = workers
+            .iter()
+            .map(|w| {
+                let Some(front) = w.inflight.front() else {
+                    return false;
+                };
+                let expected = jobs
+                    .iter()
+                    .find(|j| j.core().id == front.job)
+                    .and_then(|j| j.core().sizer.expected(front.count - front.done));
+                expected.is_some_and(|e| {
+                    now.saturating_duration_since(w.answered_at) > (3 * e).max(STALLED)
+                })
+            })
+            .collect();
         for level in 0..deepest {
             for i in 0..self.workers.workers.len() {
                 let w = &self.workers.workers[i];
@@ -88,7 +104,7 @@ impl Engine {
                 if w.state != State::Ready && (ready || Some(i) != early) {
                     continue;
                 }
-                if level > 0 && now.saturating_duration_since(w.answered_at) > STALLED {
+                if level > 0 && stalled[i] {
                     continue;
                 }
                 let mut size_cap = usize::MAX;

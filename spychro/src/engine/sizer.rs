@@ -76,6 +76,12 @@ impl Sizer {
         size
     }
 
+    /// How long `count` items are expected to take, once items were measured.
+    pub(crate) fn expected(&self, count: u32) -> Option<std::time::Duration> {
+        self.per_item_ns
+            .map(|ns| std::time::Duration::from_nanos((ns * f64::from(count)) as u64))
+    }
+
     /// What this sizer measured, once it has.
     pub(crate) fn learned(&self) -> Option<Learned> {
         self.per_item_ns.map(|per_item_ns| Learned {
