@@ -81,15 +81,19 @@ fn tallied(x: u64, tally: &mut Tally) -> u64 {
     x
 }
 
-/// Aborts on item 13: its worker's state is lost.
+/// Aborts on item 13: its worker's state is lost. The items after it take 20 ms each, so
+/// that the crashed worker's replacement is up before the survivor could run them all.
 #[spychro::job]
-fn tallied_abort(x: u64, tally: &mut Tally) -> u64 {
+fn tallied_abort(x: u64, tally: &mut Tally) -> (u64, u32) {
     if x == 13 {
         std::process::abort();
     }
+    if x > 13 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     tally.items += 1;
     tally.sum += x;
-    x
+    (x, std::process::id())
 }
 
 #[test]
@@ -239,17 +243,44 @@ fn a_crashed_worker_loses_its_state_and_its_replacement_builds_a_new_one() {
         .run_multi_processed()
         .unwrap();
     assert!(out[13].is_err());
-    assert_eq!(out.iter().filter(|o| o.is_ok()).count(), 39);
-    // The crashed worker sent nothing; the survivors' states counted what they ran after
-    // being built: at most the 39 good items, and every exit from a distinct live worker.
-    let counted: u64 = exits.iter().map(|(_, e)| e.1).sum();
-    assert!(
-        counted < 39,
-        "the crashed worker's count is lost: {exits:?}"
+    let ran: Vec<(u64, u32)> = out
+        .iter()
+        .filter_map(|o| o.as_ref().ok().copied())
+        .collect();
+    assert_eq!(ran.len(), 39);
+    // Every exit comes from a distinct worker and counts exactly what that worker ran.
+    let mut exit_pids: Vec<u32> = exits.iter().map(|(pid, _)| *pid).collect();
+    exit_pids.sort_unstable();
+    exit_pids.dedup();
+    assert_eq!(exit_pids.len(), exits.len(), "{exits:?}");
+    for (pid, (built_by, items, sum)) in &exits {
+        assert_eq!(pid, built_by);
+        let mine: Vec<u64> = ran.iter().filter(|r| r.1 == *pid).map(|r| r.0).collect();
+        assert_eq!(*items, mine.len() as u64, "{pid}: {exits:?}");
+        assert_eq!(*sum, mine.iter().sum::<u64>(), "{pid}: {exits:?}");
+    }
+    // The crashed worker handed nothing back: whatever it ran before item 13 is in no exit.
+    let mut ran_pids: Vec<u32> = ran.iter().map(|r| r.1).collect();
+    ran_pids.sort_unstable();
+    ran_pids.dedup();
+    let lost: Vec<u32> = ran_pids
+        .iter()
+        .copied()
+        .filter(|p| !exit_pids.contains(p))
+        .collect();
+    assert!(lost.len() <= 1, "only one worker crashed: {lost:?}");
+    // The replacement built a fresh state and ran some of the slow items after 13.
+    assert_eq!(
+        exits.len(),
+        2,
+        "survivor and replacement both hand back: {exits:?}"
     );
     assert!(
-        exits.len() >= 2,
-        "survivor and replacement both hand back: {exits:?}"
+        ran.iter()
+            .filter(|r| r.0 > 13)
+            .map(|r| r.1)
+            .any(|p| !lost.contains(&p)),
+        "{ran:?}"
     );
 }
 

@@ -104,7 +104,7 @@ impl Engine {
                 if w.state != State::Ready && (ready || Some(i) != early) {
                     continue;
                 }
-                if level > 0 && stalled[i] {
+                if level > 0 && stalled.get(i) == Some(&true) {
                     continue;
                 }
                 let mut size_cap = usize::MAX;

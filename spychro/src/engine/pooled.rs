@@ -3,8 +3,10 @@
 //! [`Shared`] state behind a lock, and the caller's thread takes it (a handle's `wait`, `next`,
 //! or its `Future::poll`), waking from a condition variable or through the task's waker.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::Waker;
+use std::time::{Duration, Instant};
 
 use super::batch::InFlight;
 use super::handlers::Handlers;
@@ -85,7 +87,15 @@ impl EventQueue {
 pub(crate) struct Shared<F: JobFn> {
     pub(crate) state: Mutex<State<F>>,
     pub(crate) changed: Condvar,
+    /// Counts changes (under the lock), so that a waiter can spin on it briefly before
+    /// sleeping on `changed`.
+    generation: AtomicU64,
 }
+
+/// How long a waiter spins for a change before it sleeps: a round trip through the pool's
+/// thread and a worker takes tens of microseconds, about what waking a sleeping thread (a
+/// halted CPU, in a virtual machine) can cost on its own.
+const SPIN: Duration = Duration::from_micros(50);
 
 /// The shared state of a pooled job.
 pub(crate) struct State<F: JobFn> {
@@ -114,7 +124,43 @@ impl<F: JobFn> Shared<F> {
                 insights: None,
             }),
             changed: Condvar::new(),
+            generation: AtomicU64::new(0),
         })
+    }
+
+    /// Waits for a change after `state` was looked at: spins up to [`SPIN`], then sleeps on
+    /// the condition variable until `deadline` (an hour at most). Returns the state, locked.
+    pub(crate) fn wait<'a>(
+        &'a self,
+        state: MutexGuard<'a, State<F>>,
+        deadline: Option<Instant>,
+    ) -> MutexGuard<'a, State<F>> {
+        let seen = self.generation.load(Ordering::Acquire);
+        drop(state);
+        let spin_until = Instant::now() + SPIN;
+        let mut spins = 0u32;
+        while self.generation.load(Ordering::Acquire) == seen && Instant::now() < spin_until {
+            spins += 1;
+            if spins.is_multiple_of(64) {
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        let state = self.lock();
+        if self.generation.load(Ordering::Acquire) != seen {
+            return state;
+        }
+        let wait = deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_secs(3600));
+        if wait.is_zero() {
+            return state;
+        }
+        self.changed
+            .wait_timeout(state, wait)
+            .map(|(s, _)| s)
+            .unwrap_or_else(|e| e.into_inner().0)
     }
 
     /// The state, locked (a panic while it was held does not make it unusable: every change
@@ -125,6 +171,7 @@ impl<F: JobFn> Shared<F> {
 
     /// Wakes whoever waits for the job, after a change made under `state`.
     pub(crate) fn notify(&self, mut state: MutexGuard<'_, State<F>>) {
+        self.generation.fetch_add(1, Ordering::Release);
         let waker = state.waker.take();
         drop(state);
         self.changed.notify_all();

@@ -307,18 +307,10 @@ impl<'h, F: JobFn, P: FailurePolicy> JobHandle<'h, F, P> {
                 }
                 Wait::Until(d) => {
                     inside.get_or_insert_with(Inside::enter);
-                    let wait = d
-                        .map(|d| d.saturating_duration_since(Instant::now()))
-                        .unwrap_or(Duration::from_secs(3600));
-                    if wait.is_zero() {
+                    if d.is_some_and(|d| Instant::now() >= d) {
                         return;
                     }
-                    state = self
-                        .shared
-                        .changed
-                        .wait_timeout(state, wait)
-                        .map(|(s, _)| s)
-                        .unwrap_or_else(|e| e.into_inner().0);
+                    state = self.shared.wait(state, *d);
                     if deadline.is_some_and(|d| Instant::now() >= d) {
                         // One more look at what arrived, then give up.
                         continue;
