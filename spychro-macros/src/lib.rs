@@ -7,6 +7,7 @@ use proc_macro::TokenStream;
 mod ast;
 mod expand;
 mod main_attr;
+mod message_derive;
 mod task_attr;
 
 /// Makes a function a spychro job. Documented in the `spychro` crate.
@@ -25,4 +26,16 @@ pub fn main(args: TokenStream, input: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn task(args: TokenStream, input: TokenStream) -> TokenStream {
     task_attr::task(args.into(), input.into()).into()
+}
+
+/// Derives `spychro::Message` for an enum. Documented in the `spychro` crate.
+#[proc_macro_derive(Message, attributes(message))]
+pub fn derive_message(input: TokenStream) -> TokenStream {
+    message_derive::derive(input.into()).into()
+}
+
+/// Registers a `spychro::Actor` implementation. Documented in the `spychro` crate.
+#[proc_macro_attribute]
+pub fn actor(args: TokenStream, input: TokenStream) -> TokenStream {
+    task_attr::actor(args.into(), input.into()).into()
 }

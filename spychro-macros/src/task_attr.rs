@@ -1,24 +1,41 @@
-//! `#[spychro::task]` on `impl Task for T`: registers `T` so that `Process::task(value)` can
-//! run it in a child, through a hidden `#[job]` that calls `Task::run`.
+//! `#[spychro::task]` on `impl Task for T` and `#[spychro::actor]` on `impl Actor for T`:
+//! register `T` so that a child process can run it (`Process::task(value)`, a supervisor's
+//! `add(value)`), through a hidden job that calls `Task::run` or serves the actor.
 
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::{ItemImpl, Type};
 
 pub(crate) fn task(args: TokenStream, input: TokenStream) -> TokenStream {
+    register(args, input, Kind::Task)
+}
+
+pub(crate) fn actor(args: TokenStream, input: TokenStream) -> TokenStream {
+    register(args, input, Kind::Actor)
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Task,
+    Actor,
+}
+
+fn register(args: TokenStream, input: TokenStream, kind: Kind) -> TokenStream {
+    let (attr, trait_name, what) = match kind {
+        Kind::Task => ("task", "Task", "task"),
+        Kind::Actor => ("actor", "Actor", "actor"),
+    };
+    let usage =
+        format!("#[spychro::{attr}] goes on an `impl spychro::{trait_name} for YourType` block");
     let item: ItemImpl = match syn::parse2(input.clone()) {
         Ok(item) => item,
         Err(_) => {
-            let err = syn::Error::new_spanned(
-                &input,
-                "#[spychro::task] goes on an `impl spychro::Task for YourType` block",
-            )
-            .to_compile_error();
+            let err = syn::Error::new_spanned(&input, &usage).to_compile_error();
             return quote!(#err #input);
         }
     };
     if !args.is_empty() {
-        let err = syn::Error::new_spanned(&args, "#[spychro::task] takes no arguments")
+        let err = syn::Error::new_spanned(&args, format!("#[spychro::{attr}] takes no arguments"))
             .to_compile_error();
         return quote!(#err #item);
     }
@@ -26,20 +43,18 @@ pub(crate) fn task(args: TokenStream, input: TokenStream) -> TokenStream {
         .trait_
         .as_ref()
         .and_then(|(_, path, _)| path.segments.last())
-        .is_some_and(|s| s.ident == "Task");
+        .is_some_and(|s| s.ident == trait_name);
     if !is_task {
-        let err = syn::Error::new_spanned(
-            &item.self_ty,
-            "#[spychro::task] goes on an `impl spychro::Task for YourType` block",
-        )
-        .to_compile_error();
+        let err = syn::Error::new_spanned(&item.self_ty, &usage).to_compile_error();
         return quote!(#err #item);
     }
     if !item.generics.params.is_empty() {
         let err = syn::Error::new_spanned(
             &item.generics,
-            "a task cannot be generic: a child process must know the concrete type to \
-             deserialize",
+            format!(
+                "a {what} cannot be generic: a child process must know the concrete type to \
+                 deserialize"
+            ),
         )
         .to_compile_error();
         return quote!(#err #item);
@@ -50,17 +65,32 @@ pub(crate) fn task(args: TokenStream, input: TokenStream) -> TokenStream {
         _ => None,
     };
     let Some(ident) = ident else {
-        let err = syn::Error::new_spanned(ty, "a task must be a named type").to_compile_error();
+        let err = syn::Error::new_spanned(ty, format!("a {what} must be a named type"))
+            .to_compile_error();
         return quote!(#err #item);
     };
-    let name = format!("{}::run", quote!(#ty).to_string().replace(' ', ""));
-    let signature = crate::expand::fnv1a(&format!("task {name}"));
+    let suffix = match kind {
+        Kind::Task => "run",
+        Kind::Actor => "serve",
+    };
+    let name = format!("{}::{suffix}", quote!(#ty).to_string().replace(' ', ""));
+    let signature = crate::expand::fnv1a(&format!("{what} {name}"));
     let _ = ident;
+    let (marker, runner) = match kind {
+        Kind::Task => (
+            quote!(::spychro::__private::TaskJob),
+            quote!(::spychro::__private::TaskRunner<#ty>),
+        ),
+        Kind::Actor => (
+            quote!(::spychro::__private::ActorJob),
+            quote!(::spychro::__private::ActorRunner<#ty>),
+        ),
+    };
     quote! {
         #item
 
         const _: () = {
-            impl ::spychro::__private::TaskJob for #ty {
+            impl #marker for #ty {
                 const NAME: &'static str = ::core::concat!(::core::module_path!(), "::", #name);
                 const SIGNATURE: u64 = #signature;
             }
@@ -68,7 +98,7 @@ pub(crate) fn task(args: TokenStream, input: TokenStream) -> TokenStream {
             #[::spychro::__private::linkme::distributed_slice(::spychro::__private::JOBS)]
             #[linkme(crate = ::spychro::__private::linkme)]
             static ENTRY: ::spychro::__private::JobEntry =
-                ::spychro::__private::JobEntry::of::<::spychro::__private::TaskRunner<#ty>>();
+                ::spychro::__private::JobEntry::of::<#runner>();
         };
     }
 }

@@ -52,6 +52,7 @@ mod job;
 mod pool;
 mod process;
 mod results;
+mod supervisor;
 mod sys;
 mod wire;
 mod worker;
@@ -65,7 +66,9 @@ pub use channel::{
 };
 pub use engine::hooks::{PanicReport, WorkerLog};
 pub use engine::insights::{Insights, WorkerInsights};
-pub use error::{Error, ExitStatus, FailureKind, ItemError, WireError, WorkerError};
+pub use error::{
+    Error, ExitStatus, FailureKind, ItemError, SupervisorError, Undelivered, WireError, WorkerError,
+};
 pub use job::{
     ArgsReady, Call, FailurePolicy, Job, JobItems, KeepGoing, NoArgs, NoExtraArgs, StopOnFailure,
     TakesItem, WithArgs,
@@ -75,6 +78,19 @@ pub use process::{
     CurrentProcess, Joined, Process, ProcessControl, ProcessList, Task, current_process,
 };
 pub use results::{Results, UnorderedResults};
+pub use supervisor::{
+    Actor, Ended, Fail, Flow, Letter, Link, LinkError, Listen, Message, MessageKind, Origin,
+    Outcome, Restart, Served, Supervisor, SupervisorHandle, To,
+};
+
+/// Derives [`Message`] for a supervisor's message enum, and makes its `<Name>Kind` enum (one
+/// kind per variant; `#[message(parent = Variant)]` puts a kind below another, for
+/// listeners). See [`Message`].
+pub use spychro_macros::Message;
+
+/// Registers an `impl Actor for YourType` block so that a [`Supervisor`] can run its values
+/// in child processes (see [`Actor`]).
+pub use spychro_macros::actor;
 
 /// Makes a function a job that [`Job`] can run in worker processes.
 ///
@@ -158,6 +174,7 @@ pub mod __private {
     pub use crate::call::describe::{CloneArg, Describe, DescribeDebug, DescribeOpaque, JobError};
     pub use crate::call::job_fn::Sealed;
     pub use crate::process::{TaskJob, TaskRunner};
+    pub use crate::supervisor::{ActorJob, ActorRunner};
     pub use crate::worker::registry::{JOBS, JobEntry};
     pub use linkme;
 

@@ -119,3 +119,12 @@ pub(crate) fn run_captured<F: JobFn>(
         Err(panicked) => Err(panicked),
     }
 }
+
+/// The text of a panic payload (a `&str` or a `String`; anything else is named as such).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "Box<dyn Any>".to_owned())
+}

@@ -16,7 +16,7 @@ mod postbox;
 mod queue;
 mod unfinished;
 
-pub(crate) use endpoint::capture_fds;
+pub(crate) use endpoint::{capture_fds, deserialize_fd, serialize_fd};
 pub use error::{
     JoinError, JoinTimeoutError, RecvError, RecvTimeoutError, SendError, TaskDoneError,
     TryRecvError,

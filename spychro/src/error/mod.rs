@@ -5,11 +5,13 @@
 //! worker's a [`WorkerError`] (`worker`), a malformed message a [`WireError`] (`wire`).
 
 mod item;
+mod supervisor;
 mod wire;
 mod worker;
 
 pub(crate) use item::signal_name;
 pub use item::{ExitStatus, FailureKind, ItemError};
+pub use supervisor::{SupervisorError, Undelivered};
 pub use wire::WireError;
 pub use worker::WorkerError;
 pub(crate) use worker::WorkerErrorKind;
@@ -110,6 +112,10 @@ pub enum Error {
         /// What `init` said.
         message: String,
     },
+    /// A [`Supervisor`](crate::Supervisor) ended early: a process failed, a message could
+    /// not be delivered, an object had nowhere to go.
+    #[error(transparent)]
+    Supervisor(Box<SupervisorError>),
     /// The job was cancelled (through its handle) before all of its items ran.
     #[error("the job was cancelled before all of its items ran")]
     Cancelled,

@@ -12,7 +12,7 @@ mod msgpack;
 #[cfg(test)]
 mod zoo;
 
-pub(crate) use codec::{Sink, Values, decode as decode_value, encode as encode_value};
+pub(crate) use codec::{Sink, Values, decode as decode_value, encode as encode_value, encode_into};
 pub(crate) use failure::WireFailure;
-pub(crate) use frame::{Cursor, FrameBuf, read_frame};
+pub(crate) use frame::{Cursor, FrameBuf, begin_frame, end_frame, read_frame};
 pub(crate) use message::*;

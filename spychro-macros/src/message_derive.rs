@@ -1,0 +1,128 @@
+//! `#[derive(spychro::Message)]` on an enum: one message kind per variant, in a companion
+//! `<Name>Kind` enum, with an optional parent per kind (`#[message(parent = Variant)]`), so
+//! that a supervisor's listeners can ask for a kind and everything below it.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::{Data, DeriveInput, Ident};
+
+pub(crate) fn derive(input: TokenStream) -> TokenStream {
+    match expand(input) {
+        Ok(tokens) => tokens,
+        Err(e) => e.to_compile_error(),
+    }
+}
+
+fn expand(input: TokenStream) -> syn::Result<TokenStream> {
+    let input: DeriveInput = syn::parse2(input)?;
+    let Data::Enum(data) = &input.data else {
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "#[derive(spychro::Message)] goes on an enum: each variant is a message kind",
+        ));
+    };
+    if !input.generics.params.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &input.generics,
+            "a supervisor's message enum cannot be generic: every process must decode the \
+             same concrete type",
+        ));
+    }
+    if data.variants.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &input.ident,
+            "a message enum needs at least one variant (one message kind)",
+        ));
+    }
+    let names: Vec<&Ident> = data.variants.iter().map(|v| &v.ident).collect();
+    // Each variant's parent, by index.
+    let mut parents: Vec<Option<usize>> = Vec::new();
+    for v in &data.variants {
+        let mut parent = None;
+        for attr in v.attrs.iter().filter(|a| a.path().is_ident("message")) {
+            attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("parent") {
+                    let p: Ident = meta.value()?.parse()?;
+                    let Some(i) = names.iter().position(|n| **n == p) else {
+                        return Err(syn::Error::new_spanned(
+                            &p,
+                            format!(
+                                "`{p}` is not a variant of `{}`: a parent kind must be one of \
+                                 its variants",
+                                input.ident
+                            ),
+                        ));
+                    };
+                    parent = Some(i);
+                    Ok(())
+                } else {
+                    Err(meta.error("expected `parent = Variant`"))
+                }
+            })?;
+        }
+        parents.push(parent);
+    }
+    // No kind may be its own ancestor.
+    for (i, v) in data.variants.iter().enumerate() {
+        let mut seen = 0;
+        let mut at = parents[i];
+        while let Some(p) = at {
+            seen += 1;
+            if p == i || seen > parents.len() {
+                return Err(syn::Error::new_spanned(
+                    &v.ident,
+                    format!(
+                        "message kind `{}` is its own ancestor: parents form a cycle",
+                        v.ident
+                    ),
+                ));
+            }
+            at = parents[p];
+        }
+    }
+    let vis = &input.vis;
+    let ident = &input.ident;
+    let kind = format_ident!("{}Kind", ident);
+    let indexes = (0..names.len() as u32).collect::<Vec<_>>();
+    let parent_arms = parents.iter().zip(&names).map(|(p, n)| match p {
+        Some(p) => {
+            let p = names[*p];
+            quote!(#kind::#n => ::core::option::Option::Some(#kind::#p))
+        }
+        None => quote!(#kind::#n => ::core::option::Option::None),
+    });
+    let name_strs = names.iter().map(|n| n.to_string());
+    let doc = format!(
+        "The kinds of [`{ident}`] (one per variant), made by `#[derive(spychro::Message)]`."
+    );
+    Ok(quote! {
+        #[doc = #doc]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #vis enum #kind {
+            #(
+                #[allow(missing_docs)]
+                #names
+            ),*
+        }
+
+        impl ::spychro::MessageKind for #kind {
+            const ALL: &'static [Self] = &[#(#kind::#names),*];
+            fn index(self) -> u32 {
+                match self { #(#kind::#names => #indexes),* }
+            }
+            fn name(self) -> &'static str {
+                match self { #(#kind::#names => #name_strs),* }
+            }
+            fn parent(self) -> ::core::option::Option<Self> {
+                match self { #(#parent_arms),* }
+            }
+        }
+
+        impl ::spychro::Message for #ident {
+            type Kind = #kind;
+            fn kind(&self) -> #kind {
+                match self { #(#ident::#names { .. } => #kind::#names),* }
+            }
+        }
+    })
+}
