@@ -92,6 +92,8 @@ fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         None => quote!(#kind::#n => ::core::option::Option::None),
     });
     let name_strs = names.iter().map(|n| n.to_string());
+    let debug_name = format!("{ident}::DebugLogger");
+    let signature = crate::expand::fnv1a(&format!("message {ident} {}", names.len()));
     let doc = format!(
         "The kinds of [`{ident}`] (one per variant), made by `#[derive(spychro::Message)]`."
     );
@@ -120,9 +122,20 @@ fn expand(input: TokenStream) -> syn::Result<TokenStream> {
 
         impl ::spychro::Message for #ident {
             type Kind = #kind;
+            const DEBUG_LOGGER: &'static str =
+                ::core::concat!(::core::module_path!(), "::", #debug_name);
+            const SIGNATURE: u64 = #signature;
             fn kind(&self) -> #kind {
                 match self { #(#ident::#names { .. } => #kind::#names),* }
             }
         }
+        // The enum's DebugLogger, registered here so that children can run it.
+        const _: () = {
+            #[::spychro::__private::linkme::distributed_slice(::spychro::__private::JOBS)]
+            #[linkme(crate = ::spychro::__private::linkme)]
+            static ENTRY: ::spychro::__private::JobEntry = ::spychro::__private::JobEntry::of::<
+                ::spychro::__private::ActorRunner<::spychro::DebugLogger<#ident>>,
+            >();
+        };
     })
 }

@@ -21,16 +21,21 @@ enum Kind {
 }
 
 fn register(args: TokenStream, input: TokenStream, kind: Kind) -> TokenStream {
-    let (attr, trait_name, what) = match kind {
-        Kind::Task => ("task", "Task", "task"),
-        Kind::Actor => ("actor", "Actor", "actor"),
+    let (attr, traits, what): (_, &[&str], _) = match kind {
+        Kind::Task => ("task", &["Task"], "task"),
+        Kind::Actor => ("actor", &["Actor", "Logger"], "actor"),
     };
-    let usage =
-        format!("#[spychro::{attr}] goes on an `impl spychro::{trait_name} for YourType` block");
+    let usage = match kind {
+        Kind::Task => "#[spychro::task] goes on an `impl spychro::Task for YourType` block",
+        Kind::Actor => {
+            "#[spychro::actor] goes on an `impl spychro::Actor for YourType` (or \
+             `impl spychro::Logger for YourType`) block"
+        }
+    };
     let item: ItemImpl = match syn::parse2(input.clone()) {
         Ok(item) => item,
         Err(_) => {
-            let err = syn::Error::new_spanned(&input, &usage).to_compile_error();
+            let err = syn::Error::new_spanned(&input, usage).to_compile_error();
             return quote!(#err #input);
         }
     };
@@ -43,9 +48,9 @@ fn register(args: TokenStream, input: TokenStream, kind: Kind) -> TokenStream {
         .trait_
         .as_ref()
         .and_then(|(_, path, _)| path.segments.last())
-        .is_some_and(|s| s.ident == trait_name);
+        .is_some_and(|s| traits.iter().any(|t| s.ident == t));
     if !is_task {
-        let err = syn::Error::new_spanned(&item.self_ty, &usage).to_compile_error();
+        let err = syn::Error::new_spanned(&item.self_ty, usage).to_compile_error();
         return quote!(#err #item);
     }
     if !item.generics.params.is_empty() {

@@ -79,8 +79,8 @@ pub use process::{
 };
 pub use results::{Results, UnorderedResults};
 pub use supervisor::{
-    Actor, Ended, Fail, Flow, Letter, Link, LinkError, Listen, Message, MessageKind, Origin,
-    Outcome, Restart, Served, Supervisor, SupervisorHandle, To,
+    Actor, DebugLogger, Ended, Fail, Flow, Letter, Link, LinkError, Listen, Logger, Message,
+    MessageKind, Origin, Outcome, Restart, Served, Supervisor, SupervisorHandle, To,
 };
 
 /// Derives [`Message`] for a supervisor's message enum, and makes its `<Name>Kind` enum (one

@@ -22,7 +22,10 @@ pub(super) fn forward_log(pid: u32, tag: u8, body: &[u8]) {
     if tag == wire::TAG_LOG
         && let Ok(log) = wire::decode::<wire::WireLog>(body, "log")
     {
-        reemit(&WorkerLog::from_wire(pid, log));
+        // A process runs one "item": naming it adds nothing.
+        let mut record = WorkerLog::from_wire(pid, log);
+        record.item = None;
+        reemit(&record);
     }
 }
 

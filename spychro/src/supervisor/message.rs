@@ -34,6 +34,13 @@ pub trait Message: Serialize + DeserializeOwned + Debug + Send + 'static {
     type Kind: MessageKind;
     /// This message's kind.
     fn kind(&self) -> Self::Kind;
+    /// The registered name of this enum's [`DebugLogger`](crate::DebugLogger) (set by the
+    /// derive, which registers it).
+    #[doc(hidden)]
+    const DEBUG_LOGGER: &'static str = "";
+    /// A hash of the enum's definition site (set by the derive).
+    #[doc(hidden)]
+    const SIGNATURE: u64 = 0;
     /// Whether this message is of `kind`, or of a kind below it.
     fn is_a(&self, kind: Self::Kind) -> bool {
         self.kind().is_a(kind)

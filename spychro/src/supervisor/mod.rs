@@ -6,6 +6,7 @@
 //! - `message`: the message enum's trait and its kinds, targets, listening;
 //! - `actor`: the [`Actor`] trait and the hidden job that serves one in a child;
 //! - `link`: the process's side ([`Link`]); `serve`: its life in the child;
+//! - `logger`: residents that record what they hear ([`Logger`], [`DebugLogger`]);
 //! - `frames`: the link's frames;
 //! - `member`, `api`, `hub`, `input`: the supervisor's side.
 
@@ -15,6 +16,7 @@ mod frames;
 mod hub;
 mod input;
 mod link;
+mod logger;
 mod member;
 mod message;
 mod serve;
@@ -22,4 +24,5 @@ mod serve;
 pub use actor::{Actor, ActorJob, ActorRunner, Fail, Flow, Letter};
 pub use api::{Ended, Origin, Outcome, Restart, Supervisor, SupervisorHandle};
 pub use link::{Link, LinkError, Served};
+pub use logger::{DebugLogger, Logger};
 pub use message::{Listen, Message, MessageKind, To};
