@@ -55,6 +55,130 @@ mod jobs {
     }
 }
 
+/// The supervised processes of the route and hop workloads.
+mod actors {
+    use serde::{Deserialize, Serialize};
+    use spychro::{Actor, Fail, Flow, Letter, Link, Served};
+
+    #[derive(Debug, Clone, Serialize, Deserialize, spychro::Message)]
+    pub enum Bench {
+        Value(u64),
+        Done,
+        Ping(u64),
+        Pong(u64),
+    }
+
+    /// route: waits for its `peers`, sends 1..=n to them in turn and `Done` to each, and
+    /// sums what it receives until every other has said `Done`.
+    #[derive(Serialize, Deserialize)]
+    pub struct Blaster {
+        pub n: u64,
+        pub peers: usize,
+        pub sum: u64,
+        pub done: usize,
+    }
+
+    #[spychro::actor]
+    impl Actor for Blaster {
+        type Message = Bench;
+        fn run(&mut self, link: &mut Link<Bench>) -> Result<(), Fail> {
+            let me = link.id();
+            let others: Vec<u64> = loop {
+                let ids = link.get_ids("Blaster")?;
+                if ids.len() == self.peers {
+                    break ids.into_iter().filter(|&i| i != me).collect();
+                }
+                link.serve_for(self, std::time::Duration::from_millis(1))?;
+            };
+            for i in 1..=self.n {
+                link.send_to(others[i as usize % others.len()], Bench::Value(i))?;
+            }
+            for &o in &others {
+                link.send_to(o, Bench::Done)?;
+            }
+            let all = others.len();
+            let served =
+                link.serve_until(self, std::time::Duration::from_secs(60), |b| b.done == all)?;
+            if served != Served::Done {
+                return Err(format!("not every Done came: {served:?}").into());
+            }
+            link.send_object(&self.sum)?;
+            Ok(())
+        }
+        fn handle(&mut self, letter: Letter<Bench>, _: &mut Link<Bench>) -> Result<Flow, Fail> {
+            match letter.message {
+                Bench::Value(v) => self.sum = self.sum.wrapping_add(v),
+                Bench::Done => self.done += 1,
+                other => return Err(format!("unexpected {other:?}").into()),
+            }
+            Ok(Flow::Continue)
+        }
+    }
+
+    /// hop: sends Ping(i) and waits for Pong(i), `n` times after a warm-up, timing each.
+    #[derive(Serialize, Deserialize)]
+    pub struct Pinger {
+        pub n: u64,
+        pub warmup: u64,
+        pub next: u64,
+        pub to: u64,
+        pub sum: u64,
+        pub latencies: Vec<f64>,
+        #[serde(skip)]
+        pub sent: Option<std::time::Instant>,
+    }
+
+    #[spychro::actor]
+    impl Actor for Pinger {
+        type Message = Bench;
+        fn run(&mut self, link: &mut Link<Bench>) -> Result<(), Fail> {
+            self.to = *link.get_ids("Ponger")?.first().ok_or("no Ponger")?;
+            self.next = 1;
+            self.sent = Some(std::time::Instant::now());
+            link.send_to(self.to, Bench::Ping(1))?;
+            while link.serve_for(self, std::time::Duration::from_secs(60))? == Served::TimeUp {}
+            link.send_object(&(self.sum, std::mem::take(&mut self.latencies)))?;
+            Ok(())
+        }
+        fn handle(&mut self, letter: Letter<Bench>, link: &mut Link<Bench>) -> Result<Flow, Fail> {
+            let Bench::Pong(i) = letter.message else {
+                return Err("expected a Pong".into());
+            };
+            if let Some(t) = self.sent.take()
+                && i > self.warmup
+            {
+                self.latencies.push(t.elapsed().as_secs_f64());
+                self.sum += i - self.warmup;
+            }
+            if i == self.n + self.warmup {
+                return Ok(Flow::Stop);
+            }
+            self.sent = Some(std::time::Instant::now());
+            link.send_to(self.to, Bench::Ping(i + 1))?;
+            Ok(Flow::Continue)
+        }
+    }
+
+    /// hop: answers every Ping.
+    #[derive(Serialize, Deserialize)]
+    pub struct Ponger;
+
+    #[spychro::actor]
+    impl Actor for Ponger {
+        type Message = Bench;
+        const RESIDENT: bool = true;
+        fn handle(&mut self, letter: Letter<Bench>, link: &mut Link<Bench>) -> Result<Flow, Fail> {
+            if let Bench::Ping(i) = letter.message {
+                link.send_to(letter.from, Bench::Pong(i))?;
+            }
+            Ok(Flow::Continue)
+        }
+    }
+}
+
+/// The route workload's processes.
+const ROUTE_PROCESSES: u64 = 4;
+
 fn plus_one_work(x: u64) -> u64 {
     x + 1
 }
@@ -122,11 +246,15 @@ enum Workload {
     Reuse,
     /// The round trip of one submitted call on a warm pool.
     Call,
+    /// A supervisor's routing: 4 processes sending each other small messages.
+    Route,
+    /// A supervisor's one-hop round trip: ping-pong between two processes through it.
+    Hop,
     Idle,
 }
 
 impl Workload {
-    const MEASURED: [Workload; 8] = [
+    const MEASURED: [Workload; 10] = [
         Workload::Tiny,
         Workload::Unbatched,
         Workload::Cpu,
@@ -135,6 +263,8 @@ impl Workload {
         Workload::Stream,
         Workload::Reuse,
         Workload::Call,
+        Workload::Route,
+        Workload::Hop,
     ];
 
     fn name(self) -> &'static str {
@@ -147,6 +277,8 @@ impl Workload {
             Workload::Stream => "stream",
             Workload::Reuse => "reuse",
             Workload::Call => "call",
+            Workload::Route => "route",
+            Workload::Hop => "hop",
             Workload::Idle => "idle",
         }
     }
@@ -298,6 +430,8 @@ mod child {
         let result = match opts.workload {
             Workload::Idle => idle(&opts),
             Workload::Call => call(&opts),
+            Workload::Route => route(&opts),
+            Workload::Hop => hop(&opts),
             _ => measure(&opts),
         };
         match result {
@@ -457,7 +591,7 @@ mod child {
                 pool.join();
                 Outputs::U64(all)
             }
-            Workload::Call | Workload::Idle => unreachable!(),
+            Workload::Call | Workload::Route | Workload::Hop | Workload::Idle => unreachable!(),
         })
     }
 
@@ -549,7 +683,9 @@ mod child {
                 }
                 Outputs::Streamed { count, bad }
             }
-            Workload::Reuse | Workload::Call | Workload::Idle => unreachable!(),
+            Workload::Reuse | Workload::Call | Workload::Route | Workload::Hop | Workload::Idle => {
+                unreachable!()
+            }
         }))
     }
 
@@ -639,7 +775,9 @@ mod child {
                 })?;
                 Outputs::Streamed { count, bad }
             }
-            Workload::Reuse | Workload::Call | Workload::Idle => unreachable!(),
+            Workload::Reuse | Workload::Call | Workload::Route | Workload::Hop | Workload::Idle => {
+                unreachable!()
+            }
         };
         // Joins, then kills and reaps the workers (so their CPU time is counted).
         pool.shutdown();
@@ -751,6 +889,80 @@ mod child {
         v["user_s"] = json!(u1 - u0);
         v["sys_s"] = json!(s1 - s0);
         v["checksum"] = json!(weighted(&outputs));
+        v["peak_rss_kib"] = json!(status_kib(std::process::id(), "VmHWM"));
+        Ok(v)
+    }
+
+    /// route: `ROUTE_PROCESSES` supervised processes, each sending 1..=n to the others in
+    /// turn; timed from the supervisor's `join` (every process started and waiting for the
+    /// others' ids) to its end. The checksum is the sum of everything received.
+    fn route(o: &Opts) -> Result<Value, String> {
+        if o.peer != "spychro" {
+            return Err(format!("{} has no route run (spychro only)", o.peer));
+        }
+        let n = o.size.items;
+        let mut sums = Vec::new();
+        let mut s = spychro::Supervisor::<actors::Bench>::new();
+        for _ in 0..ROUTE_PROCESSES {
+            s.add(actors::Blaster {
+                n,
+                peers: ROUTE_PROCESSES as usize,
+                sum: 0,
+                done: 0,
+            });
+        }
+        s.on_object(|_, sum: u64| sums.push(sum));
+        s.start().map_err(|e| e.to_string())?;
+        let (u0, s0) = cpu_now();
+        let t0 = Instant::now();
+        s.join().map_err(|e| e.to_string())?;
+        let wall = t0.elapsed().as_secs_f64();
+        let (u1, s1) = cpu_now();
+        drop(s);
+        Ok(json!({
+            "items": n * ROUTE_PROCESSES,
+            "wall_s": wall,
+            "user_s": u1 - u0,
+            "sys_s": s1 - s0,
+            "checksum": sums.iter().fold(0u64, |a, &b| a.wrapping_add(b)),
+            "peak_rss_kib": status_kib(std::process::id(), "VmHWM"),
+        }))
+    }
+
+    /// hop: a ping-pong through the supervisor between two processes, each round trip timed
+    /// in the pinging process, after 100 untimed ones.
+    fn hop(o: &Opts) -> Result<Value, String> {
+        if o.peer != "spychro" {
+            return Err(format!("{} has no hop run (spychro only)", o.peer));
+        }
+        let n = o.size.items;
+        let mut got: Vec<(u64, Vec<f64>)> = Vec::new();
+        let mut s = spychro::Supervisor::<actors::Bench>::new();
+        s.add(actors::Ponger);
+        s.add(actors::Pinger {
+            n,
+            warmup: 100,
+            next: 0,
+            to: 0,
+            sum: 0,
+            latencies: Vec::new(),
+            sent: None,
+        });
+        s.on_object(|_, v: (u64, Vec<f64>)| got.push(v));
+        s.start().map_err(|e| e.to_string())?;
+        let (u0, s0) = cpu_now();
+        let t0 = Instant::now();
+        s.join().map_err(|e| e.to_string())?;
+        let wall = t0.elapsed().as_secs_f64();
+        let (u1, s1) = cpu_now();
+        drop(s);
+        let (sum, latencies) = got.pop().ok_or("the pinger sent no latencies")?;
+        let mut v = latency_summary(latencies);
+        v["items"] = json!(n);
+        v["wall_s"] = json!(wall);
+        v["user_s"] = json!(u1 - u0);
+        v["sys_s"] = json!(s1 - s0);
+        v["checksum"] = json!(sum);
         v["peak_rss_kib"] = json!(status_kib(std::process::id(), "VmHWM"));
         Ok(v)
     }
@@ -1054,6 +1266,10 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
                 acc.wrapping_add((i + 1).wrapping_mul(one))
             }),
             Workload::Stream => n,
+            // Each process sends 1..=n; the receivers' sums add up to this.
+            Workload::Route => ROUTE_PROCESSES.wrapping_mul(n * (n + 1) / 2),
+            // Pong i for i in 1..=n.
+            Workload::Hop => n * (n + 1) / 2,
             Workload::Idle => 0,
         }
     }
@@ -1098,7 +1314,7 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
         let f = |k: &str| v[k].as_f64().ok_or(format!("no {k} in {v}"));
         Ok(RunResult {
             // call: the run's median latency of one call stands for its wall time.
-            wall_s: if plan.workload == Workload::Call {
+            wall_s: if latency(plan.workload) {
                 f("median_us")? / 1e6
             } else {
                 f("wall_s")?
@@ -1337,6 +1553,27 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
             ),
         });
 
+        // route: every process sends n messages, spread over the others, and a last word to
+        // each; the throughput counts messages routed.
+        let n = pick(100_000, 1_000);
+        plans.push(Plan {
+            workload: Workload::Route,
+            size: size(n),
+            runs: runs(5),
+            what: "a supervisor of 4 processes sending each other small messages (routed/s)",
+            peers: vec![Peer::rust("spychro", "spychro (Supervisor, 4 processes)")],
+        });
+
+        // hop
+        let n = pick(5_000, 100);
+        plans.push(Plan {
+            workload: Workload::Hop,
+            size: size(n),
+            runs: runs(5),
+            what: "one message and its answer between two supervised processes (latency)",
+            peers: vec![Peer::rust("spychro", "spychro (Supervisor, ping-pong)")],
+        });
+
         if let Some(only) = &c.only {
             plans.retain(|p| only.contains(&p.workload));
         }
@@ -1384,11 +1621,18 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
         }
     }
 
+    /// The workloads timed per round trip (the wall column is a median latency).
+    fn latency(w: Workload) -> bool {
+        matches!(w, Workload::Call | Workload::Hop)
+    }
+
     fn throughput_unit(w: Workload) -> &'static str {
         match w {
             Workload::Payload => "MiB/s (in + out)",
             Workload::Reuse => "jobs/s",
             Workload::Call => "calls/s, one at a time (median over runs)",
+            Workload::Route => "routed messages/s",
+            Workload::Hop => "round trips/s, one at a time (median over runs)",
             _ => "items/s",
         }
     }
@@ -1557,7 +1801,7 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
                 // call: the wall column is the median latency of one call, the throughput
                 // column its p90 (both medians over runs); calls/s in the JSON.
                 let p90_us = runs_median(&s.runs, "p90_us");
-                if plan.workload == Workload::Call {
+                if latency(plan.workload) {
                     let mut per_s: Vec<f64> = s
                         .runs
                         .iter()
@@ -1597,6 +1841,7 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
                                 format!("{}/job", fmt_time(s.median_cpu_s / plan.size.jobs as f64))
                             }
                             Workload::Call => format!("{}/call", fmt_time(s.median_cpu_s / items)),
+                            Workload::Hop => format!("{}/trip", fmt_time(s.median_cpu_s / items)),
                             _ => format!("{cpu_per_m:.3}"),
                         },
                         fmt_mib(s.peak_rss_kib),
@@ -1609,8 +1854,8 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
                     "throughput": rate,
                     "throughput_unit": throughput_unit(plan.workload),
                     "spychro_speedup": ratio,
-                    "median_latency_us": (plan.workload == Workload::Call).then_some(s.median_wall_s * 1e6),
-                    "p90_latency_us": (plan.workload == Workload::Call).then_some(p90_us),
+                    "median_latency_us": latency(plan.workload).then_some(s.median_wall_s * 1e6),
+                    "p90_latency_us": latency(plan.workload).then_some(p90_us),
                     "per_job_s": (plan.workload == Workload::Reuse).then_some(s.median_wall_s / plan.size.jobs as f64),
                     "median_cpu_s": s.median_cpu_s,
                     "cpu_s_per_million_items": cpu_per_m,
@@ -1629,10 +1874,11 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
                     ));
                 }
             }
-            if plan.workload == Workload::Call {
+            if latency(plan.workload) {
                 for s in summaries.iter().filter(|s| s.error.is_none()) {
                     notes.push(format!(
-                        "call: {}: median {}, p90 {}, p99 {} per call (medians over runs)",
+                        "{}: {}: median {}, p90 {}, p99 {} per round trip (medians over runs)",
+                        plan.workload.name(),
                         s.label,
                         fmt_time(s.median_wall_s),
                         fmt_time(runs_median(&s.runs, "p90_us") / 1e6),
@@ -1929,6 +2175,33 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
             "required": 100.0,
             "measured": call_us.map_or("not measured".into(), |us| format!("{us:.1} µs")),
             "met": call_us.map(|us| us < 100.0),
+        }));
+        // route: routed messages per second, at least.
+        let route = find(Workload::Route)
+            .and_then(|s| s.iter().find(|s| s.spychro && s.error.is_none()))
+            .map(|s| {
+                let mut rates: Vec<f64> = s
+                    .runs
+                    .iter()
+                    .filter_map(|r| Some(r["items"].as_f64()? / r["wall_s"].as_f64()?))
+                    .collect();
+                median(&mut rates)
+            });
+        out.push(json!({
+            "target": "route: a supervisor routes >= 300,000 messages/s between 4 processes",
+            "required": 300_000.0,
+            "measured": route.map_or("not measured".into(), |r| format!("{:.0} messages/s", r)),
+            "met": route.map(|r| r >= 300_000.0),
+        }));
+        // hop: "required" is the upper bound, in µs.
+        let hop_us = find(Workload::Hop)
+            .and_then(|s| s.iter().find(|s| s.spychro && s.error.is_none()))
+            .map(|s| s.median_wall_s * 1e6);
+        out.push(json!({
+            "target": "hop: median one-hop round trip between supervised processes < 50 µs",
+            "required": 50.0,
+            "measured": hop_us.map_or("not measured".into(), |us| format!("{us:.1} µs")),
+            "met": hop_us.map(|us| us < 50.0),
         }));
         // Memory targets: "required" is the upper bound, in MiB.
         let stream_rss = find(Workload::Stream)

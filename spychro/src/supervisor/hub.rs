@@ -20,7 +20,7 @@ use crate::sys::signals::{Guard, Inside};
 use crate::wire;
 
 /// How long the loop polls without sleeping when nothing came (see `link.rs`).
-const SPIN: Duration = Duration::from_micros(50);
+const SPIN: Duration = Duration::from_micros(100);
 /// How often the loop looks at processes that might have ended without closing their link
 /// (a forked copy holding it).
 const CHECK: Duration = Duration::from_millis(100);
@@ -107,7 +107,8 @@ impl<M: Message> Supervisor<'_, M> {
             };
             let n = poll(&mut fds, timeout).unwrap_or(0);
             if n == 0 && spinning {
-                std::hint::spin_loop();
+                // Let a process that has work run on this CPU meanwhile.
+                std::thread::yield_now();
                 continue;
             }
             let woken = fds[0].revents().is_some_and(|r| !r.is_empty());
