@@ -1,4 +1,5 @@
-//! trybuild UI tests for `#[spychro::job]`, `#[spychro::main]` and the `Job` builder.
+//! trybuild UI tests for `#[spychro::job]`, `#[spychro::main]` and the `Job` builder, and for
+//! the supervisor's `#[derive(spychro::Message)]`, `#[spychro::actor]` and `Supervisor::add`.
 //!
 //! `ui-tests/pass/` holds programs that must compile and run successfully (some start worker
 //! processes, which re-execute the test binary). `ui-tests/fail/` holds misuses that must be

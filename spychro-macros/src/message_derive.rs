@@ -25,7 +25,7 @@ fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         return Err(syn::Error::new_spanned(
             &input.generics,
             "a supervisor's message enum cannot be generic: every process must decode the \
-             same concrete type",
+             same concrete type; give its variants concrete types",
         ));
     }
     if data.variants.is_empty() {
@@ -42,6 +42,11 @@ fn expand(input: TokenStream) -> syn::Result<TokenStream> {
         for attr in v.attrs.iter().filter(|a| a.path().is_ident("message")) {
             attr.parse_nested_meta(|meta| {
                 if meta.path.is_ident("parent") {
+                    if parent.is_some() {
+                        return Err(meta.error(
+                            "a message kind has at most one parent: keep one `parent = ...`",
+                        ));
+                    }
                     let p: Ident = meta.value()?.parse()?;
                     let Some(i) = names.iter().position(|n| **n == p) else {
                         return Err(syn::Error::new_spanned(
@@ -56,7 +61,17 @@ fn expand(input: TokenStream) -> syn::Result<TokenStream> {
                     parent = Some(i);
                     Ok(())
                 } else {
-                    Err(meta.error("expected `parent = Variant`"))
+                    let key = meta
+                        .path
+                        .segments
+                        .iter()
+                        .map(|s| s.ident.to_string())
+                        .collect::<Vec<_>>()
+                        .join("::");
+                    Err(meta.error(format!(
+                        "unknown key `{key}` in #[message(...)]: the only key is `parent`, \
+                         as in `#[message(parent = OtherVariant)]`"
+                    )))
                 }
             })?;
         }
@@ -64,18 +79,25 @@ fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     }
     // No kind may be its own ancestor.
     for (i, v) in data.variants.iter().enumerate() {
-        let mut seen = 0;
+        let mut chain = vec![i];
         let mut at = parents[i];
         while let Some(p) = at {
-            seen += 1;
-            if p == i || seen > parents.len() {
+            chain.push(p);
+            if p == i {
+                let chain: Vec<String> = chain.iter().map(|&k| names[k].to_string()).collect();
                 return Err(syn::Error::new_spanned(
                     &v.ident,
                     format!(
-                        "message kind `{}` is its own ancestor: parents form a cycle",
-                        v.ident
+                        "message kind `{}` is its own ancestor: its parents form a cycle ({}); \
+                         remove the `#[message(parent = ...)]` of one of them",
+                        v.ident,
+                        chain.join(" -> ")
                     ),
                 ));
+            }
+            if chain.len() > parents.len() {
+                // A cycle above this kind, reported at a kind inside it.
+                break;
             }
             at = parents[p];
         }

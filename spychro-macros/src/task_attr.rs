@@ -44,13 +44,33 @@ fn register(args: TokenStream, input: TokenStream, kind: Kind) -> TokenStream {
             .to_compile_error();
         return quote!(#err #item);
     }
-    let is_task = item
+    let trait_name = item
         .trait_
         .as_ref()
         .and_then(|(_, path, _)| path.segments.last())
-        .is_some_and(|s| traits.iter().any(|t| s.ident == t));
+        .map(|s| s.ident.to_string());
+    let is_task = trait_name
+        .as_deref()
+        .is_some_and(|name| traits.contains(&name));
     if !is_task {
-        let err = syn::Error::new_spanned(&item.self_ty, usage).to_compile_error();
+        // The other registering attribute, when the block implements its trait.
+        let other = match (kind, trait_name.as_deref()) {
+            (Kind::Task, Some("Actor" | "Logger")) => Some("actor"),
+            (Kind::Actor, Some("Task")) => Some("task"),
+            _ => None,
+        };
+        let err = match (&item.trait_, other) {
+            (Some((_, path, _)), Some(other)) => syn::Error::new_spanned(
+                path,
+                format!(
+                    "{usage}; an `impl {}` block is registered with #[spychro::{other}]",
+                    trait_name.unwrap_or_default()
+                ),
+            ),
+            (Some((_, path, _)), None) => syn::Error::new_spanned(path, usage),
+            (None, _) => syn::Error::new_spanned(&item.self_ty, usage),
+        };
+        let err = err.to_compile_error();
         return quote!(#err #item);
     }
     if !item.generics.params.is_empty() {

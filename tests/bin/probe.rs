@@ -37,9 +37,36 @@
 //!                                 prints `job a: OUTCOME`, `job b: OUTCOME` (`interrupted
 //!                                 SIGNAL`, `finished`, `error ...`), its children, the pool's
 //!                                 workers and whether it takes another job; exits 0
+//! spychro-probe supervisor DIR    a `Supervisor` of 3 actors and a resident: each actor
+//!                                 finds the resident and greets it (the resident announces
+//!                                 itself as DIR/resident-PID on the first greeting),
+//!                                 announces itself as DIR/actor-PID and serves 60 s; the
+//!                                 caller is DIR/caller-PID, writes DIR/waiting and
+//!                                 supervises, then prints `supervise: OUTCOME`, its
+//!                                 children, `pids: [..]` (the supervisor's last pids) and the
+//!                                 state of each announced pid; exits 0
+//! spychro-probe supervisor-handler DIR
+//!                                 `supervisor DIR`, but the first actor also sends its pid to
+//!                                 the caller, whose object handler announces DIR/handling-PID
+//!                                 and stays busy (on the routing thread) until every process
+//!                                 is killed and reaped, and at least 150 ms; prints
+//!                                 `supervise: OUTCOME`, its children and `pids: [..]`
+//! spychro-probe supervisor-stale DIR
+//!                                 supervises one short actor, then starts `sleep 60` in a
+//!                                 group of its own with the actor's pid (root only: through
+//!                                 /proc/sys/kernel/ns_last_pid; `other: pid not reused`
+//!                                 otherwise), then runs a `hang` worker (DIR/worker-PID);
+//!                                 prints `run: OUTCOME` and `other: running` or `other:
+//!                                 ended STATUS`
+//! spychro-probe supervisor-input  a `Supervisor` of two actors that each ask two questions
+//!                                 on the caller's stdin (`asker A question Q? `) and one
+//!                                 that sends 20 objects meanwhile; prints `answer A Q TEXT`
+//!                                 and `chat I` for each, then `done` (or `supervise: error
+//!                                 ...`), its children and `pids: [..]`; exits 0
 //! ```
 
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -232,7 +259,8 @@ fn usage() -> ! {
     eprintln!(
         "usage: spychro-probe run N PROCESSES | hang DIR P | nested DIR P Q | release DIR P \
          | chatty N LINES | held DIR | handled DIR | descendants DIR MODE | longline BYTES \
-         | nofile | storm RUNS | pool DIR"
+         | nofile | storm RUNS | pool DIR | supervisor DIR | supervisor-handler DIR \
+         | supervisor-stale DIR | supervisor-input"
     );
     std::process::exit(2);
 }
@@ -329,6 +357,113 @@ fn long_line(bytes: usize) -> usize {
         .collect();
     println!("{line}");
     bytes
+}
+
+/// The supervisor modes' messages.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, spychro::Message)]
+enum ProbeMsg {
+    Hello,
+}
+
+/// A resident that announces itself (as `DIR/resident-PID`) on the first greeting.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Keeper {
+    dir: String,
+    announced: bool,
+}
+
+#[spychro::actor]
+impl spychro::Actor for Keeper {
+    type Message = ProbeMsg;
+    const RESIDENT: bool = true;
+    fn handle(
+        &mut self,
+        _: spychro::Letter<ProbeMsg>,
+        _: &mut spychro::Link<ProbeMsg>,
+    ) -> Result<spychro::Flow, spychro::Fail> {
+        if !self.announced {
+            self.announced = true;
+            announce(&format!("{}/resident-", self.dir));
+        }
+        Ok(spychro::Flow::Continue)
+    }
+}
+
+/// Greets the resident, announces itself (as `DIR/actor-PID`) and serves for 60 s. Its
+/// announcement comes after a round trip through the supervisor (the ids of `Keeper`), so
+/// the caller is inside `supervise`, routing, once it is there.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Sleeper {
+    dir: String,
+    /// Sends its pid to the caller once announced.
+    report: bool,
+}
+
+#[spychro::actor]
+impl spychro::Actor for Sleeper {
+    type Message = ProbeMsg;
+    fn run(&mut self, link: &mut spychro::Link<ProbeMsg>) -> Result<(), spychro::Fail> {
+        let keeper = link.get_ids("Keeper")?;
+        link.send_each(&keeper, ProbeMsg::Hello)?;
+        announce(&format!("{}/actor-", self.dir));
+        if self.report {
+            link.send_object(&std::process::id())?;
+        }
+        link.serve_for(self, Duration::from_secs(60))?;
+        Ok(())
+    }
+}
+
+/// What the input mode's actors send the caller.
+#[derive(serde::Serialize, serde::Deserialize)]
+enum Note {
+    Answer {
+        asker: u32,
+        question: u32,
+        text: String,
+    },
+    Chat(u32),
+}
+
+/// Asks two questions on the caller's stdin and sends each answer as it comes.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Asker(u32);
+
+#[spychro::actor]
+impl spychro::Actor for Asker {
+    type Message = ProbeMsg;
+    fn run(&mut self, link: &mut spychro::Link<ProbeMsg>) -> Result<(), spychro::Fail> {
+        for question in 1..=2 {
+            let text = link.inpt(format!("asker {} question {question}? ", self.0))?;
+            link.send_object(&Note::Answer {
+                asker: self.0,
+                question,
+                text,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Sends 20 objects while the askers wait for their answers.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Chatter;
+
+#[spychro::actor]
+impl spychro::Actor for Chatter {
+    type Message = ProbeMsg;
+    fn run(&mut self, link: &mut spychro::Link<ProbeMsg>) -> Result<(), spychro::Fail> {
+        for i in 0..20 {
+            link.send_object(&Note::Chat(i))?;
+        }
+        Ok(())
+    }
+}
+
+/// Prints the supervisor's last pids (`pids: [..]`).
+fn print_supervisor_pids(s: &spychro::Supervisor<'_, ProbeMsg>) {
+    let pids: Vec<u32> = s.pids().iter().filter_map(|(_, p)| *p).collect();
+    println!("pids: {pids:?}");
 }
 
 fn more(args: &[&str]) {
@@ -472,6 +607,121 @@ fn more(args: &[&str]) {
                 Ok(call) => println!("submit after: taken, {}", outcome(call.wait())),
                 Err(e) => println!("submit after: refused: {e}"),
             }
+        }
+        ["supervisor", dir] => {
+            let mut s = spychro::Supervisor::<ProbeMsg>::new();
+            s.add(Keeper {
+                dir: dir.to_string(),
+                announced: false,
+            });
+            for _ in 0..3 {
+                s.add(Sleeper {
+                    dir: dir.to_string(),
+                    report: false,
+                });
+            }
+            announce(&format!("{dir}/caller-"));
+            std::fs::write(Path::new(dir).join("waiting"), b"").unwrap();
+            println!("supervise: {}", outcome(s.supervise()));
+            print_children();
+            print_supervisor_pids(&s);
+            for prefix in ["actor-", "resident-"] {
+                for pid in announced(Path::new(dir), prefix) {
+                    println!("{prefix}{pid}: {}", proc_state(pid));
+                }
+            }
+        }
+        ["supervisor-handler", dir] => {
+            let mut s = spychro::Supervisor::<ProbeMsg>::new();
+            s.add(Keeper {
+                dir: dir.to_string(),
+                announced: false,
+            });
+            for report in [true, false, false] {
+                s.add(Sleeper {
+                    dir: dir.to_string(),
+                    report,
+                });
+            }
+            s.on_object(|_, _: u32| {
+                // Busy in the handler, on the routing thread, while the signal comes: until
+                // every process has been killed and reaped, and at least 150 ms.
+                announce(&format!("{dir}/handling-"));
+                let start = Instant::now();
+                while !(suite::children(std::process::id()).is_empty()
+                    && start.elapsed() >= Duration::from_millis(150))
+                {
+                    if start.elapsed() > Duration::from_secs(20) {
+                        println!("handler: the processes still run after 20 s");
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            });
+            println!("supervise: {}", outcome(s.supervise()));
+            print_children();
+            print_supervisor_pids(&s);
+        }
+        ["supervisor-stale", dir] => {
+            let mut s = spychro::Supervisor::<ProbeMsg>::new();
+            s.add(Chatter);
+            s.on_object(|_, _: Note| {});
+            println!("supervise: {}", outcome(s.supervise()));
+            let member = s.pids()[0].1.expect("the member's pid");
+            drop(s);
+            println!("member {member}: {}", proc_state(member));
+            // The next process this program starts gets the member's pid (root only): an
+            // unrelated `sleep 60`, leader of a process group of its own.
+            let reuse = std::fs::write("/proc/sys/kernel/ns_last_pid", format!("{}", member - 1));
+            let mut other = std::process::Command::new("sleep")
+                .arg("60")
+                .process_group(0)
+                .spawn()
+                .expect("start sleep");
+            if reuse.is_err() || other.id() != member {
+                println!("other: pid not reused ({reuse:?}, {})", other.id());
+                let _ = other.kill();
+                let _ = other.wait();
+                return;
+            }
+            println!("other {}: the member's pid", other.id());
+            // A later, unrelated run: interrupted by the test's SIGINT.
+            let result = spychro::Job::new(hang_item, [format!("{dir}/worker-")])
+                .processes(1)
+                .run_multi_processed();
+            println!("run: {}", outcome(result));
+            std::thread::sleep(Duration::from_millis(100));
+            match other.try_wait() {
+                Ok(Some(status)) => println!("other: ended {status}"),
+                _ => println!("other: running"),
+            }
+            let _ = other.kill();
+            let _ = other.wait();
+        }
+        ["supervisor-input"] => {
+            let mut s = spychro::Supervisor::<ProbeMsg>::new();
+            s.add(Asker(1));
+            s.add(Asker(2));
+            s.add(Chatter);
+            s.on_object(|_, note: Note| {
+                let mut out = std::io::stdout().lock();
+                match note {
+                    Note::Answer {
+                        asker,
+                        question,
+                        text,
+                    } => writeln!(out, "answer {asker} {question} {text}"),
+                    Note::Chat(i) => writeln!(out, "chat {i}"),
+                }
+                .unwrap();
+                out.flush().unwrap();
+            });
+            match s.supervise() {
+                Ok(_) => println!("done"),
+                Err(e) => println!("supervise: error {e}"),
+            }
+            print_children();
+            print_supervisor_pids(&s);
         }
         _ => usage(),
     }

@@ -7,7 +7,7 @@
 pub enum SupervisorError {
     /// A process panicked, returned an error, crashed or could not start; the others were
     /// ended at once.
-    #[error("process {name} (id {id}{}) failed: {error}", pid_part(*pid))]
+    #[error("process {name} (id {id}{}) failed: {}", pid_part(*pid), cause(error))]
     Failed {
         /// Its name.
         name: String,
@@ -79,6 +79,15 @@ pub enum SupervisorError {
         /// The panic message.
         message: String,
     },
+}
+
+/// A process's failure without the job-and-item framing of a pool's (a supervised process
+/// runs one "item": itself).
+fn cause(error: &crate::Error) -> String {
+    match error {
+        crate::Error::Item(item) => item.kind().to_string(),
+        other => other.to_string(),
+    }
 }
 
 fn pid_part(pid: Option<u32>) -> String {

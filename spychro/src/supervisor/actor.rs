@@ -145,7 +145,8 @@ pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
 #[doc(hidden)]
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a registered actor",
-    note = "put `#[spychro::actor]` on its `impl spychro::Actor for {Self}` block"
+    note = "put `#[spychro::actor]` on its `impl spychro::Actor for {Self}` block (or its \
+            `impl spychro::Logger for {Self}` block)"
 )]
 pub trait ActorJob: Actor {
     /// The registered name.

@@ -205,6 +205,8 @@ pub struct Supervisor<'h, M: Message> {
     pub(super) failures: VecDeque<Instant>,
     pub(super) fatal: Option<Error>,
     pub(super) outcomes: HashMap<u64, Ended>,
+    /// While `join` routes: SIGINT and SIGTERM kill the watched processes and wake the loop.
+    pub(super) signals: Option<crate::sys::signals::Guard>,
 }
 
 impl<M: Message> Default for Supervisor<'_, M> {
@@ -246,6 +248,7 @@ impl<'h, M: Message> Supervisor<'h, M> {
             failures: VecDeque::new(),
             fatal: None,
             outcomes: HashMap::new(),
+            signals: None,
         }
     }
 
@@ -444,6 +447,9 @@ impl<'h, M: Message> Supervisor<'h, M> {
                 error: Box::new(e),
             }))
         })?;
+        if let (Some(g), Some(pid)) = (self.signals.as_ref(), m.pid()) {
+            g.watch(pid);
+        }
         let name = m.name.clone();
         self.names_changed(&name);
         Ok(())

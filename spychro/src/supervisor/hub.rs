@@ -28,20 +28,37 @@ const CHECK: Duration = Duration::from_millis(100);
 impl<M: Message> Supervisor<'_, M> {
     /// Routes until every non-resident has ended; the error that ended it otherwise.
     pub(super) fn run_hub(&mut self) -> Result<(), Error> {
-        let guard = Guard::new().ok();
-        if let Some(g) = &guard {
-            for m in &self.members {
+        self.signals = Guard::new().ok();
+        if let Some(g) = &self.signals {
+            for m in self.members.iter().filter(|m| m.live()) {
                 if let Some(pid) = m.pid() {
                     g.watch(pid);
                 }
             }
         }
         let _inside = Inside::enter();
+        let result = self.route_loop();
+        // Every process it watched is reaped (and unwatched) by now.
+        self.signals = None;
+        result
+    }
+
+    /// The signal that arrived while routing, if one did: the processes are being killed.
+    fn interrupted(&self) -> Option<i32> {
+        self.signals.as_ref().and_then(|g| g.fired())
+    }
+
+    fn route_loop(&mut self) -> Result<(), Error> {
         let mut last_check = Instant::now();
         loop {
-            self.take_commands(guard.as_ref());
+            self.take_commands();
             self.close_residents();
             self.next_input();
+            // A signal first: what it killed must not read as failures.
+            if let Some(signal) = self.interrupted() {
+                self.end_all();
+                return Err(Error::Interrupted { signal });
+            }
             if let Some(e) = self.fatal.take() {
                 self.end_all();
                 return Err(e);
@@ -50,8 +67,8 @@ impl<M: Message> Supervisor<'_, M> {
                 return Ok(());
             }
             self.flush_all();
-            let readable = self.poll(guard.as_ref());
-            if let Some(signal) = guard.as_ref().and_then(|g| g.fired()) {
+            let readable = self.poll();
+            if let Some(signal) = self.interrupted() {
                 self.end_all();
                 return Err(Error::Interrupted { signal });
             }
@@ -69,7 +86,7 @@ impl<M: Message> Supervisor<'_, M> {
                 for i in 0..self.members.len() {
                     let m = &self.members[i];
                     if m.live() && !m.process.as_ref().is_some_and(|p| p.is_alive()) {
-                        self.member_ended(i, guard.as_ref());
+                        self.member_ended(i);
                     }
                 }
             }
@@ -77,8 +94,9 @@ impl<M: Message> Supervisor<'_, M> {
     }
 
     /// Polls the links, the wake socket and the signal pipe; returns the members readable.
-    fn poll(&mut self, guard: Option<&Guard>) -> Vec<usize> {
+    fn poll(&mut self) -> Vec<usize> {
         let start = Instant::now();
+        let guard = self.signals.as_ref();
         loop {
             let spinning = start.elapsed() < SPIN;
             let mut fds = Vec::with_capacity(self.members.len() + 2);
@@ -166,7 +184,7 @@ impl<M: Message> Supervisor<'_, M> {
         }
         self.members[i].rx = rx;
         if !open {
-            self.member_ended(i, None);
+            self.member_ended(i);
         }
     }
 
@@ -380,11 +398,20 @@ impl<M: Message> Supervisor<'_, M> {
         }
     }
 
+    /// Stops having member `i`'s process killed on a signal; call it before reaping it (after,
+    /// its pid may belong to another process).
+    fn unwatch(&self, i: usize) {
+        if let (Some(g), Some(pid)) = (self.signals.as_ref(), self.members[i].pid()) {
+            g.unwatch(pid);
+        }
+    }
+
     /// Member `i`'s process ended (its link closed, or it is gone): how, and what follows.
-    fn member_ended(&mut self, i: usize, guard: Option<&Guard>) {
+    fn member_ended(&mut self, i: usize) {
         if !self.members[i].live() {
             return;
         }
+        self.unwatch(i);
         let m = &mut self.members[i];
         m.sock = None;
         m.phase = Phase::Ended;
@@ -392,9 +419,6 @@ impl<M: Message> Supervisor<'_, M> {
             Some(p) => p.join_value(),
             None => Err(Error::internal("a supervised process without a process")),
         };
-        if let (Some(g), Some(pid)) = (guard, m.pid()) {
-            g.unwatch(pid);
-        }
         let name = m.name.clone();
         let id = m.id;
         let resident = m.resident;
@@ -410,8 +434,10 @@ impl<M: Message> Supervisor<'_, M> {
             Ok(Ending::Stopped) => Ended::Stopped,
             Ok(Ending::Finished) if resident => Ended::Closed,
             Ok(Ending::Finished) => Ended::Finished,
+            // Killed by the signal's handler: the loop reports the signal.
+            Err(_) if self.interrupted().is_some() => Ended::Removed,
             Err(error) => {
-                self.failed(i, error, guard);
+                self.failed(i, error);
                 return;
             }
         };
@@ -419,7 +445,7 @@ impl<M: Message> Supervisor<'_, M> {
     }
 
     /// Member `i` failed: restart it (or everyone) as the policy says, or end everything.
-    fn failed(&mut self, i: usize, error: Error, guard: Option<&Guard>) {
+    fn failed(&mut self, i: usize, error: Error) {
         let m = &self.members[i];
         let (name, id, pid) = (m.name.clone(), m.id, m.pid());
         let (max, within, all) = match self.restart {
@@ -464,11 +490,9 @@ impl<M: Message> Supervisor<'_, M> {
             for t in 0..self.members.len() {
                 if t != i && self.members[t].receives() {
                     self.members[t].kill();
+                    self.unwatch(t);
                     if let Some(p) = self.members[t].process.as_mut() {
                         let _ = p.join_value();
-                    }
-                    if let (Some(g), Some(pid)) = (guard, self.members[t].pid()) {
-                        g.unwatch(pid);
                     }
                     self.members[t].phase = Phase::Ended;
                     self.members[t].sock = None;
@@ -482,9 +506,6 @@ impl<M: Message> Supervisor<'_, M> {
                 self.fatal.get_or_insert(e);
                 return;
             }
-            if let (Some(g), Some(pid)) = (guard, self.members[t].pid()) {
-                g.watch(pid);
-            }
         }
     }
 
@@ -493,6 +514,11 @@ impl<M: Message> Supervisor<'_, M> {
         for m in &mut self.members {
             if m.live() {
                 m.kill();
+            }
+        }
+        for i in 0..self.members.len() {
+            if self.members[i].live() {
+                self.unwatch(i);
             }
         }
         for m in &mut self.members {
@@ -559,7 +585,7 @@ impl<M: Message> Supervisor<'_, M> {
     }
 
     /// Carries out what handles asked.
-    fn take_commands(&mut self, guard: Option<&Guard>) {
+    fn take_commands(&mut self) {
         while let Ok(c) = self.commands.try_recv() {
             match c {
                 Command::Add {
@@ -570,11 +596,6 @@ impl<M: Message> Supervisor<'_, M> {
                     spawn,
                 } => {
                     self.insert(Member::new(id, name, listens, resident, spawn));
-                    if let (Some(g), Some(&i)) = (guard, self.by_id.get(&id))
-                        && let Some(pid) = self.members[i].pid()
-                    {
-                        g.watch(pid);
-                    }
                 }
                 Command::Remove(id) => {
                     if let Some(&i) = self.by_id.get(&id)

@@ -29,6 +29,10 @@ use serde::{Serialize, de::DeserializeOwned};
 /// assert!(!Note::Tick.is_a(NoteKind::Text));
 /// assert_eq!(NoteKind::ALL.len(), 3);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a supervisor message enum",
+    note = "add `#[derive(spychro::Message)]` to its definition (an enum: one variant per kind)"
+)]
 pub trait Message: Serialize + DeserializeOwned + Debug + Send + 'static {
     /// The kinds: one per variant.
     type Kind: MessageKind;
