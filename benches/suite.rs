@@ -1617,6 +1617,10 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
                 let jobs = plan.size.jobs as f64;
                 (jobs / wall, fmt_rate(jobs / wall, "jobs"))
             }
+            Workload::Route => {
+                let sent = items * ROUTE_PROCESSES as f64;
+                (sent / wall, fmt_rate(sent / wall, "msgs"))
+            }
             _ => (items / wall, fmt_rate(items / wall, "items")),
         }
     }
@@ -1794,7 +1798,10 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
                 .map_or(f64::NAN, |s| s.median_wall_s);
             let mut peers_json = Vec::new();
             for s in &summaries {
-                let items = (plan.size.items * plan.size.jobs) as f64;
+                let mut items = (plan.size.items * plan.size.jobs) as f64;
+                if plan.workload == Workload::Route {
+                    items *= ROUTE_PROCESSES as f64;
+                }
                 let ratio = s.median_wall_s / spychro_wall;
                 let (mut rate, mut rate_text) = throughput(plan, s.median_wall_s);
                 let cpu_per_m = s.median_cpu_s / items * 1e6;

@@ -16,6 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["engine"],
     &["backend"],
     &["channel", "job", "pool", "process", "results"],
+    &["supervisor"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

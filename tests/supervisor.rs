@@ -1013,6 +1013,75 @@ fn loggers_are_residents_that_hear_their_kinds_and_the_debug_logger_logs_everyth
     }
 }
 
+/// Asks early for the ids of "Late", waits until one shows up (its cached answer is kept up to
+/// date by the supervisor), and tries a send to the empty set it had first.
+#[derive(Serialize, Deserialize)]
+struct Watcher;
+
+#[spychro::actor]
+impl Actor for Watcher {
+    type Message = Msg;
+    fn run(&mut self, link: &mut Link<Msg>) -> Result<(), Fail> {
+        link.prefetch_ids("Late")?;
+        let first = link.get_ids("Late")?;
+        let refused = link
+            .send_each(&first, Msg::Quit)
+            .map_err(|e| e.to_string())
+            .unwrap_err();
+        link.send_object(&format!("first {first:?}; {refused}"))?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let ids = link.get_ids("Late")?;
+            if !ids.is_empty() {
+                link.send_object(&format!("later {ids:?}"))?;
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err("Late never showed".into());
+            }
+            link.serve_for(self, Duration::from_millis(5))?;
+        }
+    }
+}
+
+/// A named sleeper.
+#[derive(Serialize, Deserialize)]
+struct Late;
+
+#[spychro::actor]
+impl Actor for Late {
+    type Message = Msg;
+    fn run(&mut self, link: &mut Link<Msg>) -> Result<(), Fail> {
+        link.serve_for(self, Duration::from_millis(300))?;
+        Ok(())
+    }
+}
+
+#[test]
+fn an_early_look_up_is_kept_up_to_date_and_an_empty_set_of_ids_is_an_error() {
+    let got = std::cell::RefCell::new(Vec::new());
+    let mut s = Supervisor::<Msg>::new();
+    s.add(Watcher);
+    let handle = s.handle();
+    let seen = &got;
+    s.on_object(move |_, t: String| {
+        // Once the watcher has its first (empty) answer, plug Late in.
+        if t.starts_with("first") {
+            handle.add(Late).unwrap();
+        }
+        seen.borrow_mut().push(t);
+    });
+    s.supervise().unwrap();
+    drop(s);
+    let got = got.into_inner();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[0].starts_with("first {}; a message was sent to an empty set of ids"),
+        "{got:?}"
+    );
+    assert_eq!(got[1], "later {2}");
+}
+
 fn wait_gone(pids: &[u32]) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     for &pid in pids {

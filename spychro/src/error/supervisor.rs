@@ -16,7 +16,7 @@ pub enum SupervisorError {
         /// Its pid, once it had one.
         pid: Option<u32>,
         /// What went wrong (a panic carries its message and location).
-        error: Box<crate::Error>,
+        error: Box<super::Error>,
     },
     /// A process failed more often than the restart policy allows; the others were ended.
     #[error(
@@ -35,7 +35,7 @@ pub enum SupervisorError {
         /// The policy's window.
         within: std::time::Duration,
         /// The last failure.
-        error: Box<crate::Error>,
+        error: Box<super::Error>,
     },
     /// A message could not be delivered and no `on_undeliverable` handler was set.
     #[error("{0}")]
@@ -83,9 +83,9 @@ pub enum SupervisorError {
 
 /// A process's failure without the job-and-item framing of a pool's (a supervised process
 /// runs one "item": itself).
-fn cause(error: &crate::Error) -> String {
+fn cause(error: &super::Error) -> String {
     match error {
-        crate::Error::Item(item) => item.kind().to_string(),
+        super::Error::Item(item) => item.kind().to_string(),
         other => other.to_string(),
     }
 }

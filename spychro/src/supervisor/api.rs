@@ -123,7 +123,7 @@ pub(super) enum Command<M: Message> {
 /// The running processes by id: name and whether messages reach it.
 pub(super) type Directory = Arc<Mutex<HashMap<u64, (String, bool)>>>;
 
-/// A supervisor (multitools' `ipc.host.Supervisor`): runs named processes ([`Actor`]s),
+/// A supervisor (multitools' `ipc.host.Supervisor`): runs named processes ([`Actor`](crate::Actor)s),
 /// keeps a connection to each, routes their typed messages — to an id, to a set of ids, to
 /// the listeners of a kind, to everyone — and hands their objects, lines and input requests
 /// to the caller's handlers. It is a process list: [`start`](Supervisor::start) and

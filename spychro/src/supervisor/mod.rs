@@ -8,10 +8,11 @@
 //! - `link`: the process's side ([`Link`]); `serve`: its life in the child;
 //! - `logger`: residents that record what they hear ([`Logger`], [`DebugLogger`]);
 //! - `frames`: the link's frames;
-//! - `member`, `api`, `hub`, `input`: the supervisor's side.
+//! - `member`, `api`, `hub`, `ending`, `input`: the supervisor's side.
 
 mod actor;
 mod api;
+mod ending;
 mod frames;
 mod hub;
 mod input;
