@@ -171,6 +171,16 @@ fn a_process_list_starts_joins_and_signals_together() {
     list.start().unwrap();
     let pids: Vec<u32> = list.pids().into_iter().map(Option::unwrap).collect();
     assert!(list.is_alive());
+    // The three quick ones end (and are reaped by their watchers) before the signal: a
+    // SIGTERM that came first would be their exit status instead.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while pids[..3].iter().any(|&p| exists(p)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the quick processes did not end"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
     list.terminate();
     let codes = list.join().unwrap();
     assert_eq!(codes, [Some(0), Some(2), Some(4), Some(-15)]);
