@@ -17,6 +17,7 @@ const LAYERS: &[&[&str]] = &[
     &["backend"],
     &["channel", "job", "pool", "process", "results"],
     &["supervisor"],
+    &["cluster"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

@@ -21,7 +21,7 @@ fn stream_sum(n: u64) -> u64 {
 #[test]
 fn ten_million_items_stream_in_bounded_memory() {
     // The first million sets up buffers, allocator pools and thread stacks.
-    assert_eq!(stream_sum(1_000_000), (1..=1_000_000u64).sum());
+    assert_eq!(stream_sum(1_000_000), (1..=1_000_000u64).sum::<u64>());
     let before = suite::status_kib("VmHWM").expect("VmHWM in /proc/self/status");
 
     let n = 10_000_000u64;

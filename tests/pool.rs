@@ -274,6 +274,48 @@ fn a_pooled_job_can_be_awaited_in_an_async_runtime() {
     assert_eq!(ticks, 5);
 }
 
+/// Says it started (a message to the caller), then works for `ms`.
+#[spychro::job]
+fn chatty(ms: u64, ctx: &spychro::Ctx<String>) -> u64 {
+    ctx.send(format!("started {ms}"));
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+#[test]
+fn an_awaited_job_whose_events_come_before_its_outputs_still_wakes_its_task() {
+    // Regression: a poll that found only events (here the items' messages) returned
+    // `Pending` without leaving the task's waker, so the outputs that came later woke
+    // nobody and the task slept for ever (found by the cluster host).
+    let pool = Pool::builder().processes(2).start().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let pool = std::sync::Arc::new(pool);
+    let awaited = std::sync::Arc::clone(&pool);
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let mut seen = Vec::new();
+        let out = runtime.block_on(async {
+            Job::new(chatty, [150u64, 200])
+                .chunk_size(1)
+                .on_message(|_, m: String| seen.push(m))
+                .on(&awaited)
+                .spawn()
+                .unwrap()
+                .await
+        });
+        seen.sort();
+        let _ = tx.send((out.map_err(|e| e.to_string()), seen));
+    });
+    let (out, seen) = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the awaited job never woke its task");
+    assert_eq!(out.unwrap(), [150, 200]);
+    assert_eq!(seen, ["started 150", "started 200"]);
+}
+
 #[test]
 fn dropping_or_terminating_a_pool_leaves_no_process() {
     let pool = Pool::builder().processes(2).start().unwrap();

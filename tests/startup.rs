@@ -110,5 +110,5 @@ fn the_probe_binary_runs_its_own_job() {
         .trim()
         .parse()
         .unwrap();
-    assert_eq!(sum, (0..1000u64).map(|x| x * x).sum());
+    assert_eq!(sum, (0..1000u64).map(|x| x * x).sum::<u64>());
 }

@@ -239,6 +239,10 @@ fn expand(ast: &JobFnAst) -> TokenStream {
                     ::core::concat!(::core::module_path!(), "::", #name_str);
                 const SIGNATURE: u64 = #hash;
 
+                fn instance() -> ::core::option::Option<Self> {
+                    ::core::option::Option::Some(#name {})
+                }
+
                 #state_items
 
                 #[allow(unused_variables)]
@@ -262,6 +266,8 @@ fn expand(ast: &JobFnAst) -> TokenStream {
             #[linkme(crate = ::spychro::__private::linkme)]
             static ENTRY: ::spychro::__private::JobEntry =
                 ::spychro::__private::JobEntry::of::<#name>();
+
+            ::spychro::__private::cluster_entry!(#name);
         };
     }
 }

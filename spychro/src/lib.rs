@@ -46,6 +46,8 @@
 mod backend;
 mod call;
 mod channel;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 mod engine;
 mod error;
 mod job;
@@ -168,6 +170,27 @@ pub fn init() {
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
 
+/// Registers a `#[job]` for cluster hosts (with the `cluster` feature; nothing without it).
+#[doc(hidden)]
+#[cfg(feature = "cluster")]
+#[macro_export]
+macro_rules! __cluster_entry {
+    ($job:ident) => {
+        #[$crate::__private::linkme::distributed_slice($crate::__private::CLUSTER_JOBS)]
+        #[linkme(crate = $crate::__private::linkme)]
+        static CLUSTER_ENTRY: $crate::__private::ClusterEntry =
+            $crate::__private::ClusterEntry::of::<$job>();
+    };
+}
+
+/// Registers a `#[job]` for cluster hosts (with the `cluster` feature; nothing without it).
+#[doc(hidden)]
+#[cfg(not(feature = "cluster"))]
+#[macro_export]
+macro_rules! __cluster_entry {
+    ($job:ident) => {};
+}
+
 /// Not public API: what `#[job]`, `#[task]` and `#[main]` expand to.
 #[doc(hidden)]
 pub mod __private {
@@ -177,6 +200,10 @@ pub mod __private {
     pub use crate::supervisor::{ActorJob, ActorRunner};
     pub use crate::worker::registry::{JOBS, JobEntry};
     pub use linkme;
+
+    pub use crate::__cluster_entry as cluster_entry;
+    #[cfg(feature = "cluster")]
+    pub use crate::cluster::{CLUSTER_JOBS, ClusterEntry};
 
     /// The worker entry for `#[spychro::main]`.
     pub fn enter_worker() {

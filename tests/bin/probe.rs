@@ -723,6 +723,15 @@ fn more(args: &[&str]) {
             print_children();
             print_supervisor_pids(&s);
         }
+        #[cfg(feature = "cluster")]
+        ["cluster-host", url, n] => {
+            if let Err(e) =
+                spychro::cluster::serve(url, Some(n.parse().expect("a number of processes")))
+            {
+                eprintln!("cluster host: {e}");
+                std::process::exit(1);
+            }
+        }
         _ => usage(),
     }
 }

@@ -65,3 +65,24 @@ pub fn chatty_payload(item: u64, line: u64) -> String {
         .map(|i| (b'a' + (start + (i % 26) as u8) % 26) as char)
         .collect()
 }
+
+/// Jobs that cluster tests run: the caller (a test) and the hosts (`spychro-probe
+/// cluster-host`) are two programs, and both link this library, so the jobs have the same
+/// registered names and signatures in both.
+pub mod cluster_jobs {
+    /// `x * x`.
+    #[spychro::job]
+    pub fn square(x: u64) -> u64 {
+        x * x
+    }
+
+    /// `x * x` after `ms` milliseconds of work; aborts the process on `x == abort_at`.
+    #[spychro::job]
+    pub fn slow_square(x: u64, ms: u64, abort_at: u64) -> u64 {
+        if x == abort_at {
+            std::process::abort();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        x * x
+    }
+}

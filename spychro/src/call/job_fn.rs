@@ -57,6 +57,13 @@ pub trait JobFn: Copy + Send + Sync + 'static + Sealed + AsJob<Job = Self> {
     #[doc(hidden)]
     const STATEFUL: bool;
 
+    /// A value of the job (`#[job]`'s constant), for code that has only its type (a cluster
+    /// host running a job by name); `None` for spychro's own job-like types.
+    #[doc(hidden)]
+    fn instance() -> Option<Self> {
+        None
+    }
+
     /// Calls the function; `Err` carries the text of an `Err` it returned.
     #[doc(hidden)]
     fn call(

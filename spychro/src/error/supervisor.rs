@@ -2,6 +2,37 @@
 //! failed, a message could not be delivered, an object had nowhere to go.
 
 /// Why a supervisor ended early. Each names the process involved (name, id, pid).
+///
+/// ```
+/// # use serde::{Deserialize, Serialize};
+/// use spychro::{Actor, Error, Fail, Link, Supervisor, SupervisorError};
+/// # #[derive(Debug, Serialize, Deserialize, spychro::Message)]
+/// # enum Msg { Tick }
+///
+/// #[derive(Serialize, Deserialize)]
+/// struct Crash;
+///
+/// #[spychro::actor]
+/// impl Actor for Crash {
+///     type Message = Msg;
+///     fn run(&mut self, _: &mut Link<Msg>) -> Result<(), Fail> {
+///         Err("out of cheese".into())
+///     }
+/// }
+///
+/// let mut s = Supervisor::<Msg>::new();
+/// let crash = s.add(Crash);
+/// let err = s.supervise().unwrap_err();
+/// let Error::Supervisor(e) = &err else { panic!("{err}") };
+/// let SupervisorError::Failed { name, id, pid, .. } = &**e else { panic!("{e}") };
+/// assert_eq!((name.as_str(), *id), ("Crash", crash));
+/// let pid = pid.expect("it had started");
+/// assert_eq!(
+///     err.to_string(),
+///     format!("process Crash (id {crash}, pid {pid}) failed: returned an error: out of cheese")
+/// );
+/// # Ok::<(), spychro::Error>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SupervisorError {

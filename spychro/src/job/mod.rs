@@ -52,6 +52,22 @@ pub struct Job<'h, F, I, A = NoArgs, P = StopOnFailure> {
     pub(crate) hooks: Hooks<'h>,
 }
 
+impl<'h, F: JobFn, I> Job<'h, F, I, WithArgs<F::Args>, StopOnFailure> {
+    /// A job of `job` over `items` with its arguments already decoded (a cluster host runs
+    /// what a caller sent).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) fn with_decoded_args(job: F, items: I, args: F::Args) -> Self {
+        Job {
+            job,
+            items,
+            args: WithArgs::new(args),
+            policy: PhantomData,
+            options: Options::default(),
+            hooks: Hooks::default(),
+        }
+    }
+}
+
 impl<'h, F, I, A, P> Job<'h, F, I, A, P> {
     /// The same job in another typestate (arguments given, failure policy chosen).
     fn with<A2, P2>(self, args: A2) -> Job<'h, F, I, A2, P2> {

@@ -298,7 +298,13 @@ impl<'h, F: JobFn, P: FailurePolicy> JobHandle<'h, F, P> {
                 } else if ended {
                     self.end = Some(error);
                 }
-                return;
+                if took || ended || self.end.is_some() {
+                    return;
+                }
+                // Only events came: look again (a task must not return `Pending` without
+                // leaving its waker, or nothing would wake it).
+                state = self.shared.lock();
+                continue;
             }
             match &how {
                 Wait::Task(cx) => {

@@ -136,6 +136,7 @@ impl<M: Message> Supervisor<'_, M> {
         }
         for m in &mut self.members {
             if m.live() {
+                self.outcomes.entry(m.id).or_insert(Ended::Removed);
                 if let Some(p) = m.process.as_mut() {
                     let _ = p.join_value();
                 }

@@ -38,14 +38,140 @@ pub trait Logger: Serialize + DeserializeOwned + Send + 'static {
     /// The supervisor's message enum.
     type Message: Message;
     /// Its name: the type's name unless overridden.
+    ///
+    /// ```
+    /// # use serde::{Deserialize, Serialize};
+    /// use spychro::{DebugLogger, Fail, Letter, Link, Logger, Supervisor};
+    /// # #[derive(Debug, Serialize, Deserialize, spychro::Message)]
+    /// # enum Msg { Tick }
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Audit;
+    ///
+    /// #[spychro::actor]
+    /// impl Logger for Audit {
+    ///     type Message = Msg;
+    ///     fn name(&self) -> String { "audit-trail".into() }
+    ///     fn log(&mut self, _: &Letter<Msg>, _: &mut Link<Msg>) -> Result<(), Fail> { Ok(()) }
+    /// }
+    ///
+    /// let mut s = Supervisor::<Msg>::new();
+    /// s.add(Audit);
+    /// s.add(DebugLogger::<Msg>::new());
+    /// let names: Vec<String> = s.supervise()?.into_iter().map(|o| o.name).collect();
+    /// assert_eq!(names, ["audit-trail", "DebugLogger"]);
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
     fn name(&self) -> String {
         short_type_name::<Self>().to_owned()
     }
     /// What it listens to: every message unless overridden.
+    ///
+    /// ```
+    /// # use serde::{Deserialize, Serialize};
+    /// use spychro::{Actor, Fail, Letter, Link, Listen, Logger, Supervisor, To};
+    /// # #[derive(Debug, Serialize, Deserialize, spychro::Message)]
+    /// # enum Msg { Text(String), Tick }
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Everything; // listens to every kind: the default
+    ///
+    /// #[spychro::actor]
+    /// impl Logger for Everything {
+    ///     type Message = Msg;
+    ///     fn log(&mut self, letter: &Letter<Msg>, link: &mut Link<Msg>) -> Result<(), Fail> {
+    ///         link.prnt(format!("everything: {:?}", letter.message))?;
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Texts;
+    ///
+    /// #[spychro::actor]
+    /// impl Logger for Texts {
+    ///     type Message = Msg;
+    ///     fn listens(&self) -> Listen<MsgKind> { Listen::To(vec![MsgKind::Text]) }
+    ///     fn log(&mut self, letter: &Letter<Msg>, link: &mut Link<Msg>) -> Result<(), Fail> {
+    ///         link.prnt(format!("texts: {:?}", letter.message))?;
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Talker;
+    ///
+    /// #[spychro::actor]
+    /// impl Actor for Talker {
+    ///     type Message = Msg;
+    ///     fn run(&mut self, link: &mut Link<Msg>) -> Result<(), Fail> {
+    ///         link.send(To::Listeners, Msg::Text("hi".into()))?;
+    ///         link.send(To::Listeners, Msg::Tick)?;
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let mut lines = Vec::new();
+    /// let mut s = Supervisor::<Msg>::new();
+    /// s.add(Everything);
+    /// s.add(Texts);
+    /// s.add(Talker);
+    /// s.on_print(|_, line| lines.push(line.to_owned()));
+    /// s.supervise()?;
+    /// drop(s);
+    /// lines.sort();
+    /// let want = [r#"everything: Text("hi")"#, "everything: Tick", r#"texts: Text("hi")"#];
+    /// assert_eq!(lines, want);
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
     fn listens(&self) -> Listen<<Self::Message as Message>::Kind> {
         Listen::All
     }
     /// Records one message.
+    ///
+    /// ```
+    /// # use serde::{Deserialize, Serialize};
+    /// use std::io::Write;
+    /// use spychro::{Actor, Fail, Letter, Link, Logger, Supervisor, To};
+    /// # #[derive(Debug, Serialize, Deserialize, spychro::Message)]
+    /// # enum Msg { Saved(String) }
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct FileLog { path: std::path::PathBuf }
+    ///
+    /// #[spychro::actor]
+    /// impl Logger for FileLog {
+    ///     type Message = Msg;
+    ///     fn log(&mut self, letter: &Letter<Msg>, _: &mut Link<Msg>) -> Result<(), Fail> {
+    ///         let mut file = std::fs::File::options().create(true).append(true).open(&self.path)?;
+    ///         writeln!(file, "{} to {}: {:?}", letter.from, letter.to, letter.message)?;
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Saver;
+    ///
+    /// #[spychro::actor]
+    /// impl Actor for Saver {
+    ///     type Message = Msg;
+    ///     fn run(&mut self, link: &mut Link<Msg>) -> Result<(), Fail> {
+    ///         link.send(To::Listeners, Msg::Saved("a.txt".into()))?;
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// # let path = std::env::temp_dir().join(format!("spychro-doc-log-{}", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let mut s = Supervisor::<Msg>::new();
+    /// s.add(FileLog { path: path.clone() });
+    /// let saver = s.add(Saver);
+    /// s.supervise()?;
+    /// let logged = std::fs::read_to_string(&path).unwrap();
+    /// # std::fs::remove_file(&path).unwrap();
+    /// assert_eq!(logged, format!("{saver} to the listeners of its kind: Saved(\"a.txt\")\n"));
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
     fn log(
         &mut self,
         letter: &Letter<Self::Message>,
@@ -86,7 +212,37 @@ impl<L: Logger> Actor for L {
 pub struct DebugLogger<M>(PhantomData<fn(M)>);
 
 impl<M> DebugLogger<M> {
-    /// A debug logger.
+    /// A debug logger. It hears every message, so a message sent to
+    /// [`To::Listeners`](crate::To::Listeners) always has a listener while it runs:
+    ///
+    /// ```
+    /// # use serde::{Deserialize, Serialize};
+    /// use spychro::{Actor, DebugLogger, Fail, Link, Supervisor, To};
+    /// # #[derive(Debug, Serialize, Deserialize, spychro::Message)]
+    /// # enum Msg { Tick }
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Ticker;
+    ///
+    /// #[spychro::actor]
+    /// impl Actor for Ticker {
+    ///     type Message = Msg;
+    ///     fn run(&mut self, link: &mut Link<Msg>) -> Result<(), Fail> {
+    ///         link.send(To::Listeners, Msg::Tick)?;
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let mut s = Supervisor::<Msg>::new();
+    /// s.add(Ticker);
+    /// assert!(s.supervise().is_err()); // nobody listens to Tick: undeliverable
+    ///
+    /// let mut s = Supervisor::<Msg>::new();
+    /// s.add(Ticker);
+    /// s.add(DebugLogger::<Msg>::new()); // logs "Tick from 1 to the listeners of its kind"
+    /// s.supervise()?;
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
     pub fn new() -> Self {
         DebugLogger(PhantomData)
     }

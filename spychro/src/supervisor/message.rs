@@ -37,6 +37,15 @@ pub trait Message: Serialize + DeserializeOwned + Debug + Send + 'static {
     /// The kinds: one per variant.
     type Kind: MessageKind;
     /// This message's kind.
+    ///
+    /// ```
+    /// use spychro::Message;
+    /// # #[derive(Debug, serde::Serialize, serde::Deserialize, spychro::Message)]
+    /// # enum Note { Text(String), #[message(parent = Text)] Shout(String),
+    /// #     #[message(parent = Shout)] Scream(String), Tick }
+    /// assert_eq!(Note::Shout("hi".into()).kind(), NoteKind::Shout);
+    /// assert_eq!(Note::Tick.kind(), NoteKind::Tick);
+    /// ```
     fn kind(&self) -> Self::Kind;
     /// The registered name of this enum's [`DebugLogger`](crate::DebugLogger) (set by the
     /// derive, which registers it).
@@ -46,6 +55,16 @@ pub trait Message: Serialize + DeserializeOwned + Debug + Send + 'static {
     #[doc(hidden)]
     const SIGNATURE: u64 = 0;
     /// Whether this message is of `kind`, or of a kind below it.
+    ///
+    /// ```
+    /// use spychro::Message;
+    /// # #[derive(Debug, serde::Serialize, serde::Deserialize, spychro::Message)]
+    /// # enum Note { Text(String), #[message(parent = Text)] Shout(String),
+    /// #     #[message(parent = Shout)] Scream(String), Tick }
+    /// let scream = Note::Scream("HEY".into());
+    /// assert!(scream.is_a(NoteKind::Text)); // a kind of Shout, itself a kind of Text
+    /// assert!(!Note::Text("hi".into()).is_a(NoteKind::Shout)); // not the other way round
+    /// ```
     fn is_a(&self, kind: Self::Kind) -> bool {
         self.kind().is_a(kind)
     }
@@ -65,18 +84,72 @@ pub trait Message: Serialize + DeserializeOwned + Debug + Send + 'static {
 /// ```
 pub trait MessageKind: Copy + Eq + Hash + Ord + Debug + Send + Sync + 'static {
     /// Every kind, in the order of the enum's variants.
+    ///
+    /// ```
+    /// use spychro::MessageKind;
+    /// # #[derive(Debug, serde::Serialize, serde::Deserialize, spychro::Message)]
+    /// # enum Note { Text(String), #[message(parent = Text)] Shout(String),
+    /// #     #[message(parent = Shout)] Scream(String), Tick }
+    /// use NoteKind::*;
+    /// assert_eq!(NoteKind::ALL, [Text, Shout, Scream, Tick]);
+    /// ```
     const ALL: &'static [Self];
     /// Its place among [`ALL`](MessageKind::ALL).
+    ///
+    /// ```
+    /// use spychro::MessageKind;
+    /// # #[derive(Debug, serde::Serialize, serde::Deserialize, spychro::Message)]
+    /// # enum Note { Text(String), #[message(parent = Text)] Shout(String),
+    /// #     #[message(parent = Shout)] Scream(String), Tick }
+    /// assert_eq!(NoteKind::Text.index(), 0);
+    /// assert_eq!(NoteKind::Tick.index(), 3);
+    /// ```
     fn index(self) -> u32;
     /// The variant's name.
+    ///
+    /// ```
+    /// use spychro::MessageKind;
+    /// # #[derive(Debug, serde::Serialize, serde::Deserialize, spychro::Message)]
+    /// # enum Note { Text(String), #[message(parent = Text)] Shout(String),
+    /// #     #[message(parent = Shout)] Scream(String), Tick }
+    /// assert_eq!(NoteKind::Scream.name(), "Scream");
+    /// ```
     fn name(self) -> &'static str;
     /// The kind it belongs to, if it was declared with `#[message(parent = ...)]`.
+    ///
+    /// ```
+    /// use spychro::MessageKind;
+    /// # #[derive(Debug, serde::Serialize, serde::Deserialize, spychro::Message)]
+    /// # enum Note { Text(String), #[message(parent = Text)] Shout(String),
+    /// #     #[message(parent = Shout)] Scream(String), Tick }
+    /// assert_eq!(NoteKind::Scream.parent(), Some(NoteKind::Shout)); // its direct parent
+    /// assert_eq!(NoteKind::Text.parent(), None);
+    /// ```
     fn parent(self) -> Option<Self>;
     /// The kind at `index`, if there is one.
+    ///
+    /// ```
+    /// use spychro::MessageKind;
+    /// # #[derive(Debug, serde::Serialize, serde::Deserialize, spychro::Message)]
+    /// # enum Note { Text(String), #[message(parent = Text)] Shout(String),
+    /// #     #[message(parent = Shout)] Scream(String), Tick }
+    /// assert_eq!(NoteKind::from_index(1), Some(NoteKind::Shout));
+    /// assert_eq!(NoteKind::from_index(4), None);
+    /// ```
     fn from_index(index: u32) -> Option<Self> {
         Self::ALL.get(index as usize).copied()
     }
     /// Whether this kind is `kind` or below it.
+    ///
+    /// ```
+    /// use spychro::MessageKind;
+    /// # #[derive(Debug, serde::Serialize, serde::Deserialize, spychro::Message)]
+    /// # enum Note { Text(String), #[message(parent = Text)] Shout(String),
+    /// #     #[message(parent = Shout)] Scream(String), Tick }
+    /// assert!(NoteKind::Scream.is_a(NoteKind::Text));
+    /// assert!(NoteKind::Text.is_a(NoteKind::Text));
+    /// assert!(!NoteKind::Tick.is_a(NoteKind::Text));
+    /// ```
     fn is_a(self, kind: Self) -> bool {
         let mut at = Some(self);
         while let Some(k) = at {
@@ -145,6 +218,16 @@ pub enum Listen<K> {
 
 impl<K: MessageKind> Listen<K> {
     /// Whether a message of `kind` reaches a listener like this.
+    ///
+    /// ```
+    /// use spychro::Listen;
+    /// # #[derive(Debug, serde::Serialize, serde::Deserialize, spychro::Message)]
+    /// # enum Note { Text(String), #[message(parent = Text)] Shout(String), Tick }
+    ///
+    /// let texts = Listen::To(vec![NoteKind::Text]);
+    /// assert!(texts.hears(NoteKind::Shout)); // a kind below Text
+    /// assert!(!texts.hears(NoteKind::Tick));
+    /// ```
     pub fn hears(&self, kind: K) -> bool {
         match self {
             Listen::Nothing => false,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::FailureKind;
 
 /// An item's failure, as the last outcome of a results frame.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum WireFailure {
     Panicked {
         message: String,

@@ -1,0 +1,103 @@
+//! The connection to the broker: a NATS client on a tokio runtime of spychro's own (one
+//! thread, driven by the calls that wait on it), and the two JetStream streams every caller
+//! and host share — the items (a work queue: each batch is delivered to one host at a time,
+//! again if that host does not acknowledge it) and the results (kept until their caller has
+//! read them), both on file storage so that a restarted broker loses neither.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+
+use super::messages::{HOSTS_CONSUMER, ITEMS_STREAM, RESULTS_STREAM};
+use crate::error::Error;
+
+/// How long a host may hold a batch without a word before the broker gives it to another
+/// (hosts send progress acknowledgements while a batch runs).
+pub(crate) const ACK_WAIT: Duration = Duration::from_secs(10);
+/// How many times a batch is delivered before the broker gives up on it.
+pub(crate) const MAX_DELIVER: i64 = 20;
+
+/// A connected client and its JetStream context.
+pub(crate) struct Broker {
+    pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) js: jetstream::Context,
+    pub(crate) url: String,
+}
+
+fn broker_error(url: &str, what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Misuse(format!(
+        "the NATS broker at {url}: {what}: {e} (is `nats-server -js` running there?)"
+    ))
+}
+
+impl Broker {
+    /// Connects to `url` and makes sure the streams exist.
+    pub(crate) fn connect(url: &str) -> Result<Broker, Error> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("could not start the cluster client's runtime", e))?;
+        let js = rt.block_on(async {
+            let client = async_nats::ConnectOptions::new()
+                .retry_on_initial_connect()
+                .connection_timeout(Duration::from_secs(5))
+                .connect(url)
+                .await
+                .map_err(|e| broker_error(url, "could not connect", e))?;
+            let js = jetstream::new(client);
+            js.get_or_create_stream(stream::Config {
+                name: ITEMS_STREAM.into(),
+                subjects: vec!["spychro.items.*".into()],
+                retention: stream::RetentionPolicy::WorkQueue,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| broker_error(url, "could not make the items stream", e))?;
+            js.get_or_create_stream(stream::Config {
+                name: RESULTS_STREAM.into(),
+                subjects: vec!["spychro.results.*".into()],
+                storage: stream::StorageType::File,
+                max_age: Duration::from_secs(24 * 3600),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| broker_error(url, "could not make the results stream", e))?;
+            Ok::<_, Error>(js)
+        })?;
+        Ok(Broker {
+            rt,
+            js,
+            url: url.to_owned(),
+        })
+    }
+
+    /// The hosts' shared pull consumer of the items stream.
+    pub(crate) async fn hosts_consumer(
+        &self,
+    ) -> Result<consumer::Consumer<consumer::pull::Config>, Error> {
+        let stream = self
+            .js
+            .get_stream(ITEMS_STREAM)
+            .await
+            .map_err(|e| broker_error(&self.url, "no items stream", e))?;
+        stream
+            .get_or_create_consumer(
+                HOSTS_CONSUMER,
+                consumer::pull::Config {
+                    durable_name: Some(HOSTS_CONSUMER.into()),
+                    ack_policy: consumer::AckPolicy::Explicit,
+                    ack_wait: ACK_WAIT,
+                    max_deliver: MAX_DELIVER,
+                    max_ack_pending: 100_000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| broker_error(&self.url, "could not make the hosts' consumer", e))
+    }
+
+    pub(crate) fn error(&self, what: &str, e: impl std::fmt::Display) -> Error {
+        broker_error(&self.url, what, e)
+    }
+}

@@ -1,0 +1,208 @@
+//! The cluster backend against a real `nats-server -js` that each test starts (on a free
+//! port, with file storage in a fresh directory), with worker hosts as real processes
+//! (`spychro-probe cluster-host URL N`, each the leader of its own process group): results
+//! in input order, item failures isolated, a host killed mid-job and a broker restarted
+//! mid-job losing nothing.
+#![cfg(feature = "cluster")]
+
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use spychro::Job;
+use spychro::cluster::Cluster;
+use suite::cluster_jobs::{slow_square, square};
+
+const PROBE: &str = env!("CARGO_BIN_EXE_spychro-probe");
+
+/// A `nats-server -js` on a free port, killed when dropped.
+struct Broker {
+    child: Option<Child>,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Broker {
+    fn start(name: &str) -> Broker {
+        let dir = std::env::temp_dir().join(format!("spychro-nats-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut b = Broker {
+            child: None,
+            port,
+            dir,
+        };
+        b.spawn();
+        b
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("nats-server")
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("nats-server (apt-get install nats-server) must be on PATH");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A worker host: the probe serving the broker with `n` local workers, in its own process
+/// group (killed, group and all, when dropped).
+struct Host(Child);
+
+impl Host {
+    fn start(url: &str, n: usize) -> Host {
+        let child = Command::new(PROBE)
+            .args(["cluster-host", url, &n.to_string()])
+            .stdout(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("start a host");
+        Host(child)
+    }
+
+    fn kill_group(&mut self) {
+        // SAFETY: kill(2) on the host's own process group.
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.kill_group();
+    }
+}
+
+#[test]
+fn a_job_runs_on_two_hosts_with_results_in_order_and_failures_isolated() {
+    let broker = Broker::start("basic");
+    let _a = Host::start(&broker.url(), 2);
+    let _b = Host::start(&broker.url(), 2);
+    let cluster = Cluster::connect(&broker.url()).unwrap();
+    let out = cluster
+        .run(Job::new(square, 0..20_000u64).chunk_size(500))
+        .unwrap();
+    assert_eq!(out, (0..20_000u64).map(|x| x * x).collect::<Vec<_>>());
+    // A crash in one item fails that item only.
+    let out = cluster
+        .run(
+            Job::new(slow_square, 0..40u64)
+                .args((0, 13))
+                .chunk_size(5)
+                .keep_going(),
+        )
+        .unwrap();
+    assert_eq!(out.len(), 40);
+    for (i, o) in out.iter().enumerate() {
+        if i == 13 {
+            let e = o.as_ref().unwrap_err();
+            assert_eq!(e.index(), 13);
+            assert!(
+                e.to_string().contains("SIGABRT") || e.to_string().contains("signal 6"),
+                "{e}"
+            );
+        } else {
+            assert_eq!(o.as_ref().unwrap(), &(i as u64 * i as u64));
+        }
+    }
+    // Options of a local pool are refused with a clear error.
+    let err = cluster
+        .run(Job::new(square, [1u64]).processes(3))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("processes") && err.contains("hosts"), "{err}");
+}
+
+#[test]
+fn a_host_killed_mid_job_loses_no_item() {
+    let broker = Broker::start("kill");
+    let mut a = Host::start(&broker.url(), 2);
+    let _b = Host::start(&broker.url(), 2);
+    let cluster = Cluster::connect(&broker.url()).unwrap();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        a.kill_group();
+    });
+    let t = Instant::now();
+    let out = cluster
+        .run(
+            Job::new(slow_square, 0..600u64)
+                .args((5, u64::MAX))
+                .chunk_size(10),
+        )
+        .unwrap();
+    killer.join().unwrap();
+    eprintln!(
+        "600 items of 5 ms on 2 + 2 workers, one host killed at 0.7 s: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(out, (0..600u64).map(|x| x * x).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_broker_restarted_mid_job_loses_no_item_and_no_result() {
+    let mut broker = Broker::start("restart");
+    let url = broker.url();
+    let _a = Host::start(&url, 2);
+    let _b = Host::start(&url, 2);
+    let cluster = Cluster::connect(&url).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let restarter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(600));
+        broker.kill();
+        std::thread::sleep(Duration::from_millis(300));
+        broker.spawn();
+        // Keep it running until the job is over.
+        let _ = rx.recv();
+        drop(broker);
+    });
+    let out = cluster
+        .run(
+            Job::new(slow_square, 0..600u64)
+                .args((5, u64::MAX))
+                .chunk_size(10),
+        )
+        .unwrap();
+    let _ = tx.send(());
+    restarter.join().unwrap();
+    assert_eq!(out, (0..600u64).map(|x| x * x).collect::<Vec<_>>());
+}
