@@ -144,7 +144,32 @@ fn a_job_runs_on_two_hosts_with_results_in_order_and_failures_isolated() {
             assert_eq!(o.as_ref().unwrap(), &(i as u64 * i as u64));
         }
     }
-    // Options of a local pool are refused with a clear error.
+    // Two callers at once on the same broker and hosts see only their own results.
+    let url = broker.url();
+    let other = std::thread::spawn(move || {
+        let cluster = Cluster::connect(&url).unwrap();
+        cluster
+            .run(Job::new(square, 1_000_000..1_005_000u64).chunk_size(100))
+            .unwrap()
+    });
+    let mine = cluster
+        .run(Job::new(square, 0..5_000u64).chunk_size(100))
+        .unwrap();
+    let theirs = other.join().unwrap();
+    assert_eq!(mine, (0..5_000u64).map(|x| x * x).collect::<Vec<_>>());
+    assert_eq!(
+        theirs,
+        (1_000_000..1_005_000u64).map(|x| x * x).collect::<Vec<_>>()
+    );
+    // Options of a local pool, and handlers not carried back yet, are refused clearly.
+    let err = cluster
+        .run(Job::new(square, [1u64]).on_progress(|_, _, _| {}))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("on_progress") && err.contains("cluster"),
+        "{err}"
+    );
     let err = cluster
         .run(Job::new(square, [1u64]).processes(3))
         .unwrap_err()

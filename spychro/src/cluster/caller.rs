@@ -78,6 +78,25 @@ impl Cluster {
                 });
             }
         }
+        let h = &job.hooks;
+        for (set, option) in [
+            (h.on_message.is_some(), "on_message"),
+            (h.on_log.is_some(), "on_log"),
+            (h.on_panic.is_some(), "on_panic"),
+            (h.on_progress.is_some(), "on_progress"),
+            (h.on_worker_exit.is_some(), "on_worker_exit"),
+            (h.on_insights.is_some(), "on_insights"),
+            (o.progress, "progress"),
+        ] {
+            if set {
+                return Err(Error::InvalidOption {
+                    option,
+                    message: "is not carried back from cluster hosts yet: remove it, or run \
+                              the job locally"
+                        .into(),
+                });
+            }
+        }
         let id = format!(
             "{:x}x{:x}x{:x}",
             std::process::id(),
@@ -245,6 +264,12 @@ impl Cluster {
             }
         });
         let outcomes: Option<Vec<_>> = outcome?.into_iter().collect();
+        let mut hooks = job.hooks;
+        if let (Some(f), Some(all)) = (hooks.on_failure.as_mut(), outcomes.as_ref()) {
+            for e in all.iter().filter_map(|o| o.as_ref().err()) {
+                f(e);
+            }
+        }
         P::from_outcomes(outcomes.ok_or_else(|| {
             Error::internal("a cluster job ended with an item without an outcome")
         })?)
