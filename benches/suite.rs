@@ -176,6 +176,13 @@ mod actors {
     }
 }
 
+/// Items per batch of the cluster-tiny workload.
+#[cfg(feature = "cluster")]
+const CLUSTER_TINY_BATCH: usize = 50_000;
+/// Items per batch of the cluster-cpu workload (~10 ms of work a batch).
+#[cfg(feature = "cluster")]
+const CLUSTER_CPU_BATCH: usize = 10;
+
 /// The route workload's processes.
 const ROUTE_PROCESSES: u64 = 4;
 
@@ -220,6 +227,18 @@ fn main() {
     // procspawn's workers are this program started again and enter here; spychro's workers
     // never reach `main` (spychro needs no setup line).
     procspawn::init();
+    // A cluster host of the cluster workloads: this program, started with the broker's address.
+    #[cfg(feature = "cluster")]
+    if let Ok(url) = std::env::var("SPYCHRO_SUITE_BROKER") {
+        let n = std::env::var("SPYCHRO_SUITE_HOST_WORKERS")
+            .ok()
+            .and_then(|n| n.parse().ok());
+        if let Err(e) = spychro::cluster::serve(&url, n) {
+            eprintln!("suite cluster host: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     // `cargo bench` passes `--bench`.
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -248,13 +267,17 @@ enum Workload {
     Call,
     /// A supervisor's routing: 4 processes sending each other small messages.
     Route,
+    /// The tiny workload through a NATS JetStream broker to two hosts, against the local pool.
+    ClusterTiny,
+    /// The cpu workload through the broker, against the local pool.
+    ClusterCpu,
     /// A supervisor's one-hop round trip: ping-pong between two processes through it.
     Hop,
     Idle,
 }
 
 impl Workload {
-    const MEASURED: [Workload; 10] = [
+    const MEASURED: [Workload; 12] = [
         Workload::Tiny,
         Workload::Unbatched,
         Workload::Cpu,
@@ -265,6 +288,8 @@ impl Workload {
         Workload::Call,
         Workload::Route,
         Workload::Hop,
+        Workload::ClusterTiny,
+        Workload::ClusterCpu,
     ];
 
     fn name(self) -> &'static str {
@@ -278,6 +303,8 @@ impl Workload {
             Workload::Reuse => "reuse",
             Workload::Call => "call",
             Workload::Route => "route",
+            Workload::ClusterTiny => "cluster-tiny",
+            Workload::ClusterCpu => "cluster-cpu",
             Workload::Hop => "hop",
             Workload::Idle => "idle",
         }
@@ -431,6 +458,7 @@ mod child {
             Workload::Idle => idle(&opts),
             Workload::Call => call(&opts),
             Workload::Route => route(&opts),
+            Workload::ClusterTiny | Workload::ClusterCpu => cluster(&opts),
             Workload::Hop => hop(&opts),
             _ => measure(&opts),
         };
@@ -591,7 +619,12 @@ mod child {
                 pool.join();
                 Outputs::U64(all)
             }
-            Workload::Call | Workload::Route | Workload::Hop | Workload::Idle => unreachable!(),
+            Workload::Call
+            | Workload::Route
+            | Workload::Hop
+            | Workload::ClusterTiny
+            | Workload::ClusterCpu
+            | Workload::Idle => unreachable!(),
         })
     }
 
@@ -683,7 +716,13 @@ mod child {
                 }
                 Outputs::Streamed { count, bad }
             }
-            Workload::Reuse | Workload::Call | Workload::Route | Workload::Hop | Workload::Idle => {
+            Workload::Reuse
+            | Workload::Call
+            | Workload::Route
+            | Workload::Hop
+            | Workload::ClusterTiny
+            | Workload::ClusterCpu
+            | Workload::Idle => {
                 unreachable!()
             }
         }))
@@ -775,7 +814,13 @@ mod child {
                 })?;
                 Outputs::Streamed { count, bad }
             }
-            Workload::Reuse | Workload::Call | Workload::Route | Workload::Hop | Workload::Idle => {
+            Workload::Reuse
+            | Workload::Call
+            | Workload::Route
+            | Workload::Hop
+            | Workload::ClusterTiny
+            | Workload::ClusterCpu
+            | Workload::Idle => {
                 unreachable!()
             }
         };
@@ -891,6 +936,119 @@ mod child {
         v["checksum"] = json!(weighted(&outputs));
         v["peak_rss_kib"] = json!(status_kib(std::process::id(), "VmHWM"));
         Ok(v)
+    }
+
+    /// cluster-tiny, cluster-cpu: the tiny or cpu workload, either on the local pool
+    /// (`--peer spychro`, `run_multi_processed`) or through a `nats-server -js` this run
+    /// starts, to two hosts (this program again) of `processes / 2` workers each (`--peer
+    /// spychro-cluster`), timed from the job's start to its end, after a warm-up job that
+    /// brings both hosts up.
+    fn cluster(o: &Opts) -> Result<Value, String> {
+        let base = if o.workload == Workload::ClusterTiny {
+            Workload::Tiny
+        } else {
+            Workload::Cpu
+        };
+        if o.peer == "spychro" {
+            return measure(&Opts {
+                workload: base,
+                peer: "spychro".into(),
+                processes: o.processes,
+                size: o.size.clone(),
+            });
+        }
+        #[cfg(feature = "cluster")]
+        {
+            through_broker(o, base)
+        }
+        #[cfg(not(feature = "cluster"))]
+        {
+            let _ = base;
+            Err("the cluster workloads need --features cluster".into())
+        }
+    }
+
+    #[cfg(feature = "cluster")]
+    fn through_broker(o: &Opts, base: Workload) -> Result<Value, String> {
+        use std::os::unix::process::CommandExt;
+        let dir = std::env::temp_dir().join(format!("spychro-suite-nats-{}", std::process::id()));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let url = format!("nats://127.0.0.1:{port}");
+        let mut children = vec![
+            Command::new("nats-server")
+                .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+                .arg(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .map_err(|e| format!("nats-server: {e}"))?,
+        ];
+        let t = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if t.elapsed() > Duration::from_secs(20) {
+                return Err("nats-server did not listen".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        for _ in 0..2 {
+            children.push(
+                Command::new(&exe)
+                    .env("SPYCHRO_SUITE_BROKER", &url)
+                    .env(
+                        "SPYCHRO_SUITE_HOST_WORKERS",
+                        (o.processes / 2).max(1).to_string(),
+                    )
+                    .process_group(0)
+                    .spawn()
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        let result = (|| {
+            let err = |e: spychro::Error| e.to_string();
+            let cluster = spychro::cluster::Cluster::connect(&url).map_err(err)?;
+            // Warm-up: both hosts' pools up and serving.
+            cluster
+                .run(Job::new(jobs::plus_one, 0..64u64).chunk_size(1))
+                .map_err(err)?;
+            let n = o.size.items;
+            let (u0, s0) = cpu_now();
+            let t0 = Instant::now();
+            let outputs = if base == Workload::Tiny {
+                cluster
+                    .run(Job::new(jobs::plus_one, 0..n).chunk_size(CLUSTER_TINY_BATCH))
+                    .map_err(err)?
+            } else {
+                cluster
+                    .run(
+                        Job::new(jobs::spin, 0..n)
+                            .args(o.size.iters)
+                            .chunk_size(CLUSTER_CPU_BATCH),
+                    )
+                    .map_err(err)?
+            };
+            let wall = t0.elapsed().as_secs_f64();
+            let (u1, s1) = cpu_now();
+            Ok(json!({
+                "items": n,
+                "wall_s": wall,
+                "user_s": u1 - u0,
+                "sys_s": s1 - s0,
+                "checksum": weighted(&outputs),
+                "peak_rss_kib": status_kib(std::process::id(), "VmHWM"),
+            }))
+        })();
+        for c in children.iter_mut().rev() {
+            // SAFETY: kill(2) on a process group this run started.
+            unsafe { libc::kill(-(c.id() as i32), libc::SIGKILL) };
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+        result
     }
 
     /// route: `ROUTE_PROCESSES` supervised processes, each sending 1..=n to the others in
@@ -1252,13 +1410,15 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
     fn expected(workload: Workload, size: &Size, iters: u64, processes: usize) -> u64 {
         let n = size.items;
         match workload {
-            Workload::Tiny | Workload::Unbatched | Workload::Call => {
+            Workload::Tiny | Workload::Unbatched | Workload::Call | Workload::ClusterTiny => {
                 weighted(&(1..=n).collect::<Vec<_>>())
             }
             // Job j runs items j * n .. (j + 1) * n: all the outputs, in order, are 1..=jobs * n.
             Workload::Reuse => weighted(&(1..=n * size.jobs).collect::<Vec<_>>()),
             Workload::Start => weighted(&(1..=processes as u64).collect::<Vec<_>>()),
-            Workload::Cpu => weighted(&(0..n).map(|x| spin_work(x, iters)).collect::<Vec<_>>()),
+            Workload::Cpu | Workload::ClusterCpu => {
+                weighted(&(0..n).map(|x| spin_work(x, iters)).collect::<Vec<_>>())
+            }
             // One item at a time: no need to hold 200 MiB here.
             Workload::Payload => (0..n).fold(0u64, |acc, i| {
                 let out = bump_work(payload_item(i, size.bytes));
@@ -1573,6 +1733,35 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
             what: "one message and its answer between two supervised processes (latency)",
             peers: vec![Peer::rust("spychro", "spychro (Supervisor, ping-pong)")],
         });
+
+        // cluster-tiny, cluster-cpu (with the cluster feature only: they need nats-server)
+        if cfg!(feature = "cluster") {
+            let n = pick(1_000_000, 20_000);
+            plans.push(Plan {
+                workload: Workload::ClusterTiny,
+                size: size(n),
+                runs: runs(5),
+                what: "x + 1 over u64 through a NATS JetStream broker to 2 hosts vs the local pool",
+                peers: vec![
+                    Peer::rust("spychro", "spychro (local pool)"),
+                    Peer::rust("spychro-cluster", "spychro (broker, 2 hosts)"),
+                ],
+            });
+            let n = pick(400, 20);
+            plans.push(Plan {
+                workload: Workload::ClusterCpu,
+                size: Size {
+                    iters: cal.iters,
+                    ..size(n)
+                },
+                runs: runs(5),
+                what: "~1 ms items through the broker to 2 hosts vs the local pool",
+                peers: vec![
+                    Peer::rust("spychro", "spychro (local pool)"),
+                    Peer::rust("spychro-cluster", "spychro (broker, 2 hosts)"),
+                ],
+            });
+        }
 
         if let Some(only) = &c.only {
             plans.retain(|p| only.contains(&p.workload));
@@ -2200,6 +2389,43 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
             "measured": route.map_or("not measured".into(), |r| format!("{:.0} messages/s", r)),
             "met": route.map(|r| r >= 300_000.0),
         }));
+        // cluster: the broker's throughput over the local pool's (a wall-time ratio).
+        let local_over = |w: Workload| -> Option<f64> {
+            let s = find(w)?;
+            let local = s.iter().find(|s| s.spychro && s.error.is_none())?;
+            let remote = s
+                .iter()
+                .find(|s| s.label.contains("broker") && s.error.is_none())?;
+            Some(local.median_wall_s / remote.median_wall_s)
+        };
+        if cfg!(feature = "cluster") {
+            let cpu = local_over(Workload::ClusterCpu);
+            out.push(json!({
+                "target": "cluster-cpu: >= 0.9 of the local pool's throughput",
+                "required": 0.9,
+                "measured": cpu.map_or("not measured".into(), |r| format!("{r:.2}")),
+                "met": cpu.map(|r| r >= 0.9),
+            }));
+            let tiny = find(Workload::ClusterTiny)
+                .and_then(|s| {
+                    s.iter()
+                        .find(|s| s.label.contains("broker") && s.error.is_none())
+                })
+                .map(|s| {
+                    let mut rates: Vec<f64> = s
+                        .runs
+                        .iter()
+                        .filter_map(|r| Some(r["items"].as_f64()? / r["wall_s"].as_f64()?))
+                        .collect();
+                    median(&mut rates)
+                });
+            out.push(json!({
+                "target": "cluster-tiny: >= 1,000,000 items/s through the broker",
+                "required": 1_000_000.0,
+                "measured": tiny.map_or("not measured".into(), |r| format!("{r:.0} items/s")),
+                "met": tiny.map(|r| r >= 1_000_000.0),
+            }));
+        }
         // hop: "required" is the upper bound, in µs.
         let hop_us = find(Workload::Hop)
             .and_then(|s| s.iter().find(|s| s.spychro && s.error.is_none()))
