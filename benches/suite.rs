@@ -1830,6 +1830,15 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
         }
     }
 
+    /// The median over a peer's runs of items per second of wall time.
+    fn runs_rate(runs: &[Value]) -> f64 {
+        let mut v: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| Some(r["items"].as_f64()? / r["wall_s"].as_f64()?))
+            .collect();
+        median(&mut v)
+    }
+
     /// The median over a peer's runs of a number each run reported (`p90_us`, ...).
     fn runs_median(runs: &[Value], key: &str) -> f64 {
         let mut v: Vec<f64> = runs.iter().filter_map(|r| r[key].as_f64()).collect();
@@ -1998,12 +2007,7 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
                 // column its p90 (both medians over runs); calls/s in the JSON.
                 let p90_us = runs_median(&s.runs, "p90_us");
                 if latency(plan.workload) {
-                    let mut per_s: Vec<f64> = s
-                        .runs
-                        .iter()
-                        .filter_map(|r| Some(r["items"].as_f64()? / r["wall_s"].as_f64()?))
-                        .collect();
-                    rate = median(&mut per_s);
+                    rate = runs_rate(&s.runs);
                     rate_text = format!("p90 {}", fmt_time(p90_us / 1e6));
                 }
                 let cells = if s.error.is_some() {
@@ -2362,27 +2366,27 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
             speedups(Workload::Reuse, &["python fork"]),
             "x",
         );
-        // call: "required" is the upper bound, in µs.
-        let call_us = find(Workload::Call)
-            .and_then(|s| s.iter().find(|s| s.spychro && s.error.is_none()))
-            .map(|s| s.median_wall_s * 1e6);
-        out.push(json!({
-            "target": "call: median round trip of Pool::submit(..).wait() < 100 µs",
-            "required": 100.0,
-            "measured": call_us.map_or("not measured".into(), |us| format!("{us:.1} µs")),
-            "met": call_us.map(|us| us < 100.0),
-        }));
+        // Latency targets: "required" is the upper bound, in µs, of spychro's median.
+        let latency_target = |w: Workload, bound: f64, what: &str| {
+            let us = find(w)
+                .and_then(|s| s.iter().find(|s| s.spychro && s.error.is_none()))
+                .map(|s| s.median_wall_s * 1e6);
+            json!({
+                "target": what,
+                "required": bound,
+                "measured": us.map_or("not measured".into(), |us| format!("{us:.1} µs")),
+                "met": us.map(|us| us < bound),
+            })
+        };
+        out.push(latency_target(
+            Workload::Call,
+            100.0,
+            "call: median round trip of Pool::submit(..).wait() < 100 µs",
+        ));
         // route: routed messages per second, at least.
         let route = find(Workload::Route)
             .and_then(|s| s.iter().find(|s| s.spychro && s.error.is_none()))
-            .map(|s| {
-                let mut rates: Vec<f64> = s
-                    .runs
-                    .iter()
-                    .filter_map(|r| Some(r["items"].as_f64()? / r["wall_s"].as_f64()?))
-                    .collect();
-                median(&mut rates)
-            });
+            .map(|s| runs_rate(&s.runs));
         out.push(json!({
             "target": "route: a supervisor routes >= 300,000 messages/s between 4 processes",
             "required": 300_000.0,
@@ -2411,14 +2415,7 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
                     s.iter()
                         .find(|s| s.label.contains("broker") && s.error.is_none())
                 })
-                .map(|s| {
-                    let mut rates: Vec<f64> = s
-                        .runs
-                        .iter()
-                        .filter_map(|r| Some(r["items"].as_f64()? / r["wall_s"].as_f64()?))
-                        .collect();
-                    median(&mut rates)
-                });
+                .map(|s| runs_rate(&s.runs));
             out.push(json!({
                 "target": "cluster-tiny: >= 1,000,000 items/s through the broker",
                 "required": 1_000_000.0,
@@ -2426,16 +2423,11 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
                 "met": tiny.map(|r| r >= 1_000_000.0),
             }));
         }
-        // hop: "required" is the upper bound, in µs.
-        let hop_us = find(Workload::Hop)
-            .and_then(|s| s.iter().find(|s| s.spychro && s.error.is_none()))
-            .map(|s| s.median_wall_s * 1e6);
-        out.push(json!({
-            "target": "hop: median one-hop round trip between supervised processes < 50 µs",
-            "required": 50.0,
-            "measured": hop_us.map_or("not measured".into(), |us| format!("{us:.1} µs")),
-            "met": hop_us.map(|us| us < 50.0),
-        }));
+        out.push(latency_target(
+            Workload::Hop,
+            50.0,
+            "hop: median one-hop round trip between supervised processes < 50 µs",
+        ));
         // Memory targets: "required" is the upper bound, in MiB.
         let stream_rss = find(Workload::Stream)
             .and_then(|s| s.iter().find(|s| s.spychro && s.error.is_none()))
