@@ -161,13 +161,13 @@ fn a_job_runs_on_two_hosts_with_results_in_order_and_failures_isolated() {
         theirs,
         (1_000_000..1_005_000u64).map(|x| x * x).collect::<Vec<_>>()
     );
-    // Options of a local pool, and handlers not carried back yet, are refused clearly.
+    // Options of a local pool, and figures that stay on the hosts, are refused clearly.
     let err = cluster
-        .run(Job::new(square, [1u64]).on_progress(|_, _, _| {}))
+        .run(Job::new(square, [1u64]).on_insights(|_| {}))
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("on_progress") && err.contains("cluster"),
+        err.contains("on_insights") && err.contains("cluster"),
         "{err}"
     );
     let err = cluster

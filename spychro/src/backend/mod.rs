@@ -1,12 +1,15 @@
 //! The ways a job runs, behind one set of calls (crossbeam-channel's flavors are the model):
 //! in this thread (`single`), on threads (`threads`), or in worker processes (the engine's
-//! [`Run`]). [`Results`](crate::Results) forwards to whichever it holds.
+//! [`Run`]), or elsewhere (`remote`: a layer above runs it, such as a cluster's hosts).
+//! [`Results`](crate::Results) forwards to whichever it holds.
 
 pub(crate) mod local;
+pub(crate) mod remote;
 pub(crate) mod single;
 pub(crate) mod threads;
 
 use local::Local;
+use remote::Remote;
 use single::Single;
 use threads::Threads;
 
@@ -21,6 +24,7 @@ pub(crate) enum Backend<'h, F: JobFn, It> {
     Single(Box<Local<'h, Single<F, It>>>),
     Threads(Box<Local<'h, Threads<F, It>>>),
     Processes(Box<Run<'h, F, It>>),
+    Remote(Box<dyn Remote<F::Output> + 'h>),
 }
 
 impl<F: JobFn, It: Iterator<Item = F::Item>> Backend<'_, F, It> {
@@ -31,6 +35,7 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Backend<'_, F, It> {
             Backend::Single(b) => Ok(b.next::<F>()?.map(|(_, o)| o)),
             Backend::Threads(b) => Ok(b.next::<F>()?.map(|(_, o)| o)),
             Backend::Processes(r) => r.next(),
+            Backend::Remote(r) => r.next(),
         }
     }
 
@@ -40,6 +45,7 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Backend<'_, F, It> {
             Backend::Single(b) => b.set_unordered::<F>(),
             Backend::Threads(b) => b.set_unordered::<F>(),
             Backend::Processes(r) => r.set_unordered(),
+            Backend::Remote(r) => r.set_unordered(),
         }
     }
 
@@ -50,6 +56,7 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Backend<'_, F, It> {
             Backend::Single(b) => b.next::<F>(),
             Backend::Threads(b) => b.next::<F>(),
             Backend::Processes(r) => r.next_unordered(),
+            Backend::Remote(r) => r.next_unordered(),
         }
     }
 
@@ -74,6 +81,13 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Backend<'_, F, It> {
             Backend::Single(b) => b.collect_outputs::<F>(),
             Backend::Threads(b) => b.collect_outputs::<F>(),
             Backend::Processes(r) => r.collect_outputs(),
+            Backend::Remote(r) => {
+                let mut outputs = Vec::new();
+                while let Some(outcome) = r.next()? {
+                    outputs.push(outcome.map_err(Error::Item)?);
+                }
+                Ok(outputs)
+            }
         }
     }
 
@@ -83,6 +97,7 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Backend<'_, F, It> {
             Backend::Single(b) => b.insights::<F>(),
             Backend::Threads(b) => b.insights::<F>(),
             Backend::Processes(r) => r.insights(),
+            Backend::Remote(r) => r.insights(),
         }
     }
 

@@ -1,14 +1,19 @@
 //! The connection to the broker: a NATS client on a tokio runtime of spychro's own (one
 //! thread, driven by the calls that wait on it), and the two JetStream streams every caller
 //! and host share — the items (a work queue: each batch is delivered to one host at a time,
-//! again if that host does not acknowledge it) and the results (kept until their caller has
+//! again if that host does not acknowledge it) and the reports (kept until their caller has
 //! read them), both on file storage so that a restarted broker loses neither.
+//!
+//! Nothing here purges by subject: nats-server before 2.9.15 (Debian ships 2.9.10) moves
+//! every consumer of a stream past a filtered purge, which would lose other callers' batches
+//! and reports. A withdrawn job's batches are deleted one by one (by sequence), and its
+//! reports go with its consumer.
 
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
 
-use super::messages::{HOSTS_CONSUMER, ITEMS_STREAM, RESULTS_STREAM};
+use super::messages::{HOSTS_CONSUMER, ITEMS_STREAM, REPORTS_STREAM};
 use crate::error::Error;
 
 /// How long a host may hold a batch without a word before the broker gives it to another
@@ -21,6 +26,8 @@ pub(crate) const MAX_DELIVER: i64 = 20;
 pub(crate) struct Broker {
     pub(crate) rt: tokio::runtime::Runtime,
     pub(crate) js: jetstream::Context,
+    /// The plain client, for what needs no storing (a job's withdrawal).
+    pub(crate) client: async_nats::Client,
     pub(crate) url: String,
 }
 
@@ -37,14 +44,14 @@ impl Broker {
             .enable_all()
             .build()
             .map_err(|e| Error::io("could not start the cluster client's runtime", e))?;
-        let js = rt.block_on(async {
+        let (client, js) = rt.block_on(async {
             let client = async_nats::ConnectOptions::new()
                 .retry_on_initial_connect()
                 .connection_timeout(Duration::from_secs(5))
                 .connect(url)
                 .await
                 .map_err(|e| broker_error(url, "could not connect", e))?;
-            let js = jetstream::new(client);
+            let js = jetstream::new(client.clone());
             js.get_or_create_stream(stream::Config {
                 name: ITEMS_STREAM.into(),
                 subjects: vec!["spychro.items.*".into()],
@@ -55,19 +62,23 @@ impl Broker {
             .await
             .map_err(|e| broker_error(url, "could not make the items stream", e))?;
             js.get_or_create_stream(stream::Config {
-                name: RESULTS_STREAM.into(),
-                subjects: vec!["spychro.results.*".into()],
+                name: REPORTS_STREAM.into(),
+                subjects: vec!["spychro.reports.*".into()],
+                // A report stays until its caller has read it (or is gone: a caller's
+                // consumer, deleted, takes its unread reports with it).
+                retention: stream::RetentionPolicy::Interest,
                 storage: stream::StorageType::File,
                 max_age: Duration::from_secs(24 * 3600),
                 ..Default::default()
             })
             .await
-            .map_err(|e| broker_error(url, "could not make the results stream", e))?;
-            Ok::<_, Error>(js)
+            .map_err(|e| broker_error(url, "could not make the reports stream", e))?;
+            Ok::<_, Error>((client, js))
         })?;
         Ok(Broker {
             rt,
             js,
+            client,
             url: url.to_owned(),
         })
     }

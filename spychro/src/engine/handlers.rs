@@ -32,7 +32,7 @@ impl Handlers for Hooks<'_> {
         Hooks::failure(self, failure);
     }
     fn message(&mut self, pid: u32, item: u64, message: &[u8]) {
-        Hooks::message(self, pid, item, message);
+        Hooks::message(self, pid, Some(item), message);
     }
     fn log(&mut self, record: WorkerLog) {
         Hooks::log(self, record);

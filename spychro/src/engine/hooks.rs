@@ -30,6 +30,9 @@ pub struct WorkerLog {
     pub message: String,
     /// The item the worker was running, if any.
     pub item: Option<u64>,
+    /// For a job on a [cluster](crate::cluster), the host whose worker logged
+    /// (`hostname:pid`); `None` for a job on this machine.
+    pub host: Option<String>,
 }
 
 impl WorkerLog {
@@ -42,6 +45,7 @@ impl WorkerLog {
             target: log.target,
             message: log.message,
             item: log.item,
+            host: None,
         }
     }
 }
@@ -157,13 +161,14 @@ impl Hooks<'_> {
     pub(crate) fn event(&mut self, event: Event) {
         let pid = std::process::id();
         match event {
-            Event::Message(item, m) => self.message(pid, item, &m),
+            Event::Message(item, m) => self.message(pid, Some(item), &m),
             Event::Progress(item, f) => self.progress(pid, item, f),
         }
     }
 
-    /// Item `item` of a job sent an (encoded) message.
-    pub(crate) fn message(&mut self, pid: u32, item: u64, message: &[u8]) {
+    /// Item `item` of a job sent an (encoded) message (`None`: which item is not known, as
+    /// for a message from a cluster host).
+    pub(crate) fn message(&mut self, pid: u32, item: Option<u64>, message: &[u8]) {
         let Some(h) = self.on_message.as_mut() else {
             return;
         };
@@ -174,7 +179,12 @@ impl Hooks<'_> {
         {
             self.broken = Some(Error::Handler {
                 handler: "on_message",
-                message: format!("the message from item {item} could not be deserialized: {e}"),
+                message: match item {
+                    Some(item) => {
+                        format!("the message from item {item} could not be deserialized: {e}")
+                    }
+                    None => format!("a message from process {pid} could not be deserialized: {e}"),
+                },
             });
         }
     }
@@ -299,9 +309,13 @@ pub(crate) fn reemit(record: &WorkerLog) {
     if !logger.enabled(&metadata) {
         return;
     }
+    let host = match &record.host {
+        Some(host) => format!("host {host} "),
+        None => String::new(),
+    };
     let tag = match record.item {
-        Some(item) => format!("[worker {} item {item}]", record.pid),
-        None => format!("[worker {}]", record.pid),
+        Some(item) => format!("[{host}worker {} item {item}]", record.pid),
+        None => format!("[{host}worker {}]", record.pid),
     };
     write_above(|| {
         logger.log(

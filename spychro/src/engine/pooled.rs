@@ -72,7 +72,7 @@ impl EventQueue {
         for event in events {
             match event {
                 Event::Failure(f) => hooks.failure(&f),
-                Event::Message(pid, item, m) => hooks.message(pid, item, &m),
+                Event::Message(pid, item, m) => hooks.message(pid, Some(item), &m),
                 Event::Log(record) => hooks.log(record),
                 Event::Progress(pid, item, f) => hooks.progress(pid, item, f),
                 Event::Delivered(n) => hooks.delivered_many(n),

@@ -29,6 +29,7 @@ struct ItemErrorData {
     item: Option<String>,
     pid: u32,
     kind: FailureKind,
+    host: Option<String>,
 }
 
 impl ItemError {
@@ -47,7 +48,29 @@ impl ItemError {
             item,
             pid,
             kind,
+            host: None,
         }))
+    }
+
+    /// The same failure, on cluster host `host` (`hostname:pid`).
+    pub(crate) fn on_host(mut self, host: String) -> ItemError {
+        self.0.host = Some(host);
+        self
+    }
+
+    /// For a job on a [cluster](crate::cluster), the host that ran the item
+    /// (`hostname:pid`; [`pid`](ItemError::pid) is then a process on that host); `None` for
+    /// a job on this machine.
+    ///
+    /// ```
+    /// #[spychro::job]
+    /// fn check(x: u32) -> u32 { assert!(x < 3); x }
+    ///
+    /// let err = spychro::Job::new(check, 0..5).run_multi_processed().unwrap_err();
+    /// assert_eq!(err.item().unwrap().host(), None);
+    /// ```
+    pub fn host(&self) -> Option<&str> {
+        self.0.host.as_deref()
     }
 
     /// The item's position in the input, counting from 0.
@@ -95,14 +118,19 @@ impl fmt::Display for ItemError {
             }
             _ => "in process",
         };
-        write!(f, " {site} {}: {}", self.0.pid, self.0.kind)
+        write!(f, " {site} {}", self.0.pid)?;
+        if let Some(host) = &self.0.host {
+            write!(f, " on host {host}")?;
+        }
+        write!(f, ": {}", self.0.kind)
     }
 }
 
 impl std::error::Error for ItemError {}
 
-/// What went wrong with one item.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What went wrong with one item. It serializes, so that a failure can be kept or sent on
+/// (cluster hosts send theirs to the caller this way).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum FailureKind {
     /// The job panicked.
@@ -232,7 +260,7 @@ impl fmt::Display for FailureKind {
 }
 
 /// How a process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum ExitStatus {
     /// It exited with this code.
