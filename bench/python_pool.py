@@ -6,9 +6,9 @@ with `python3`; see BENCHMARKS.md. It prints one line of JSON on stdout:
 
     python3 bench/python_pool.py WORKLOAD --method fork|spawn --processes N [options]
 
-WORKLOAD is one of tiny, unbatched, cpu, payload, start, stream, reuse, call (the suite's
-workloads), idle (RSS of pool workers) or calibrate (iterations of the cpu loop that take about
-1 ms here).
+WORKLOAD is one of tiny, unbatched, cpu, payload, files, start, stream, reuse, call (the
+suite's workloads), idle (RSS of pool workers) or calibrate (iterations of the cpu loop that take
+about 1 ms here).
 
 Timing is `time.perf_counter()` around the whole pool life: create the pool, map, close and
 join it (join reaps the workers, so their CPU time is in RUSAGE_CHILDREN). CPU time is user +
@@ -20,10 +20,14 @@ on one pool, within the same span. call is timed differently: on a pool started 
 beforehand, --items calls `pool.apply_async(plus_one, (x,)).get()` one after another, each
 timed on its own; it reports their median and percentiles (CPU time from the first timed call
 until the pool is joined).
+
+files maps `file_digest` over every file under --dir (a tree the suite made; --items is how
+many files it holds), the paths walked and sorted before the clock starts, as the Rust peers do.
 """
 
 import argparse
 import functools
+import hashlib
 import json
 import math
 import multiprocessing as mp
@@ -55,6 +59,23 @@ def spin(seed, iters):
 def bump(b):
     """The payload workload: every byte plus one (wrapping), a new buffer of the same size."""
     return b.translate(BUMP)
+
+
+def file_digest(path):
+    """The files workload: the SHA-256 of the whole file, its first 8 bytes as a big-endian
+    integer, the same as the Rust side."""
+    with open(path, "rb") as f:
+        return int.from_bytes(hashlib.sha256(f.read()).digest()[:8], "big")
+
+
+def file_list(top):
+    """Every file under `top`, as paths, sorted (the same order as the Rust side's byte order
+    for the suite's ASCII names)."""
+    paths = []
+    for root, _dirs, names in os.walk(top):
+        paths.extend(os.path.join(root, name) for name in names)
+    paths.sort()
+    return paths
 
 
 def nap(ms):
@@ -190,6 +211,7 @@ def main():
     ap.add_argument("--size", type=int, default=1 << 20, help="payload bytes per item")
     ap.add_argument("--iters", type=int, default=1000, help="cpu: xorshift steps per item")
     ap.add_argument("--chunksize", default="default", help="'default' or a number")
+    ap.add_argument("--dir", help="files: the tree whose files are hashed")
     ap.add_argument("--target-ms", type=float, default=1.0, help="calibrate: ms per item")
     a = ap.parse_args()
     procs = a.processes
@@ -264,6 +286,14 @@ def main():
     elif a.workload == "payload":
         items = payload_inputs(a.items, a.size)
         func = bump
+        chunksize, effective = chunk(a.chunksize, a.items, procs)
+    elif a.workload == "files":
+        if not a.dir:
+            sys.exit("files needs --dir")
+        items = file_list(a.dir)
+        if len(items) != a.items:
+            sys.exit(f"{a.dir} holds {len(items)} files where {a.items} were expected")
+        func = file_digest
         chunksize, effective = chunk(a.chunksize, a.items, procs)
     elif a.workload == "start":
         a.items = procs

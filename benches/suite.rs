@@ -55,6 +55,10 @@ mod jobs {
     }
 }
 
+/// The files workload: its tree, its job and its peers' runs.
+#[path = "suite/files.rs"]
+mod files;
+
 /// The supervised processes of the route and hop workloads.
 mod actors {
     use serde::{Deserialize, Serialize};
@@ -273,15 +277,18 @@ enum Workload {
     ClusterCpu,
     /// A supervisor's one-hop round trip: ping-pong between two processes through it.
     Hop,
+    /// The SHA-256 of every file of a generated tree, from a warm page cache (files.rs).
+    Files,
     Idle,
 }
 
 impl Workload {
-    const MEASURED: [Workload; 12] = [
+    const MEASURED: [Workload; 13] = [
         Workload::Tiny,
         Workload::Unbatched,
         Workload::Cpu,
         Workload::Payload,
+        Workload::Files,
         Workload::Start,
         Workload::Stream,
         Workload::Reuse,
@@ -306,6 +313,7 @@ impl Workload {
             Workload::ClusterTiny => "cluster-tiny",
             Workload::ClusterCpu => "cluster-cpu",
             Workload::Hop => "hop",
+            Workload::Files => "files",
             Workload::Idle => "idle",
         }
     }
@@ -498,9 +506,15 @@ mod child {
         } else {
             Vec::new()
         };
+        let paths = if o.workload == Workload::Files {
+            files::gather(n)?
+        } else {
+            Vec::new()
+        };
         let (u0, s0) = cpu_now();
         let t0 = Instant::now();
         let outputs = match o.peer.as_str() {
+            _ if o.workload == Workload::Files => files::run(&o.peer, p, paths).map(Outputs::U64),
             "spychro" => spychro_run(o, payload, None),
             // The same, with the batch size fixed (`--chunk`) instead of adaptive.
             "spychro-fixed" => spychro_run(o, payload, Some(o.size.chunk as usize)),
@@ -624,6 +638,7 @@ mod child {
             | Workload::Hop
             | Workload::ClusterTiny
             | Workload::ClusterCpu
+            | Workload::Files
             | Workload::Idle => unreachable!(),
         })
     }
@@ -722,6 +737,7 @@ mod child {
             | Workload::Hop
             | Workload::ClusterTiny
             | Workload::ClusterCpu
+            | Workload::Files
             | Workload::Idle => {
                 unreachable!()
             }
@@ -820,6 +836,7 @@ mod child {
             | Workload::Hop
             | Workload::ClusterTiny
             | Workload::ClusterCpu
+            | Workload::Files
             | Workload::Idle => {
                 unreachable!()
             }
@@ -1167,7 +1184,7 @@ mod parent {
 
     const USAGE: &str = "\
 usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
-                                   [--only tiny,unbatched,cpu,payload,start,stream,reuse,call,idle]
+                                   [--only tiny,unbatched,cpu,payload,files,start,stream,reuse,call,idle]
                                    [--json PATH] [--python PYTHON | --no-python]";
 
     fn parse(args: &[String]) -> Result<Config, String> {
@@ -1403,6 +1420,9 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
             .args(["--jobs", &size.jobs.to_string()])
             .args(["--size", &size.bytes.to_string()])
             .args(["--iters", &py_iters.to_string()]);
+        if workload == Workload::Files {
+            cmd.arg("--dir").arg(files::data_dir(size.items));
+        }
         cmd
     }
 
@@ -1430,6 +1450,8 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
             Workload::Route => ROUTE_PROCESSES.wrapping_mul(n * (n + 1) / 2),
             // Pong i for i in 1..=n.
             Workload::Hop => n * (n + 1) / 2,
+            // Computed while the tree is prepared (files::prepare), before the runs.
+            Workload::Files => unreachable!("the files checksum comes from files::prepare"),
             Workload::Idle => 0,
         }
     }
@@ -1624,6 +1646,28 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
                     Peer::rust("procspawn", "procspawn (1 item/spawn)"),
                 ],
                 py_maps(py_chunk),
+            ),
+        });
+
+        // files
+        let n = pick(files::FULL_FILES, files::SMOKE_FILES);
+        let py_chunk = n.div_ceil(4 * p as u64).max(1);
+        plans.push(Plan {
+            workload: Workload::Files,
+            size: size(n),
+            // Short runs (about 0.1 s on 2 cores with SHA extensions): more of them than cpu's.
+            runs: runs(9),
+            what: "SHA-256 of every file of a generated tree (warm page cache): files hashed/s",
+            peers: with_python(
+                vec![
+                    Peer::rust("spychro", "spychro (adaptive batches)"),
+                    Peer::rust("rayon", "rayon (threads, par_iter)"),
+                ],
+                vec![py(
+                    "fork",
+                    "default",
+                    &format!("map (default chunksize: {py_chunk})"),
+                )],
             ),
         });
 
@@ -1947,11 +1991,30 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
             .unwrap_or(0);
         let widths = [9, label_width, 11, 14, 16, 16, 17];
         print_header(&widths);
+        let mut files_tree = None;
         for plan in &plans {
-            let expect = (
-                expected(plan.workload, &plan.size, cal.iters, c.processes),
-                expected(plan.workload, &plan.size, py_cal.iters, c.processes),
-            );
+            let expect = if plan.workload == Workload::Files {
+                // The tree is made (or reused) and every file read once: a warm cache.
+                match files::prepare(plan.size.items) {
+                    Ok(tree) => {
+                        notes.push(tree.note());
+                        let sum = tree.checksum;
+                        files_tree = Some(tree);
+                        (sum, sum)
+                    }
+                    Err(e) => {
+                        let msg = format!("files: preparing the tree: {e}");
+                        eprintln!("suite: FAILED {msg}");
+                        failures.push(msg);
+                        continue;
+                    }
+                }
+            } else {
+                (
+                    expected(plan.workload, &plan.size, cal.iters, c.processes),
+                    expected(plan.workload, &plan.size, py_cal.iters, c.processes),
+                )
+            };
             let mut results: Vec<Vec<RunResult>> = plan.peers.iter().map(|_| Vec::new()).collect();
             let mut errors: Vec<Option<String>> = plan.peers.iter().map(|_| None).collect();
             // Run-major order: run r of every peer, then run r + 1.
@@ -2084,6 +2147,13 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
                         fmt_time(runs_median(&s.runs, "p90_us") / 1e6),
                         fmt_time(runs_median(&s.runs, "p99_us") / 1e6),
                     ));
+                }
+            }
+            if plan.workload == Workload::Files
+                && let Some(tree) = &files_tree
+            {
+                for s in summaries.iter().filter(|s| s.error.is_none()) {
+                    notes.push(tree.rate_note(&s.label, s.median_wall_s));
                 }
             }
             if plan.workload == Workload::Cpu {
@@ -2340,6 +2410,13 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
             "cpu: >= 0.95 of rayon's throughput",
             0.95,
             speedups(Workload::Cpu, &["rayon"]),
+            "",
+        );
+        // files: the same ratio, hashing every file of the tree.
+        push(
+            "files: >= 0.95 of rayon's throughput",
+            0.95,
+            speedups(Workload::Files, &["rayon"]),
             "",
         );
         push(

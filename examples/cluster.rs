@@ -30,6 +30,15 @@ fn primes_below(n: u64) -> u64 {
         .count() as u64
 }
 
+/// Reports its progress and logs a line per item: both come back to the caller.
+#[spychro::job]
+fn chatty(x: u64, ctx: &spychro::Ctx) -> u64 {
+    ctx.progress(0.5);
+    log::info!("working on {x}");
+    ctx.progress(1.0);
+    x + 1
+}
+
 /// Crashes its process on 13: the item fails alone, on whichever host ran it.
 #[spychro::job]
 fn fragile(x: u64) -> u64 {
@@ -102,10 +111,29 @@ fn run(url: &str) -> Result<(), Box<dyn std::error::Error>> {
         t.elapsed(),
         counts[0]
     );
+    // A stream: outputs in order as they come, the input read as batches go out, and the
+    // hosts' logs and progress handed to this process's handlers.
+    let (mut logs, mut hosts, mut progress) = (0, std::collections::BTreeSet::new(), 0);
+    let mut sum = 0;
+    for out in cluster.stream(
+        Job::new(chatty, 0..1_000u64)
+            .chunk_size(50)
+            .on_log(|r| {
+                logs += 1;
+                hosts.insert(r.host.clone().unwrap_or_default());
+            })
+            .on_progress(|_, _, _| progress += 1),
+    )? {
+        sum += out?;
+    }
+    println!(
+        "1,000 chatty items streamed: sum {sum}, {logs} log records from {} hosts, {progress} progress reports",
+        hosts.len()
+    );
     let outcomes = cluster.run(Job::new(fragile, 0..20u64).chunk_size(5).keep_going())?;
     let failed: Vec<String> = outcomes
         .iter()
-        .filter_map(|o| o.as_ref().err().map(|e| format!("item {}: {e}", e.index())))
+        .filter_map(|o| o.as_ref().err().map(|e| e.to_string()))
         .collect();
     println!(
         "20 fragile items: {} ok, failed: {failed:?}",

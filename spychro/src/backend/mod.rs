@@ -24,6 +24,7 @@ pub(crate) enum Backend<'h, F: JobFn, It> {
     Single(Box<Local<'h, Single<F, It>>>),
     Threads(Box<Local<'h, Threads<F, It>>>),
     Processes(Box<Run<'h, F, It>>),
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     Remote(Box<dyn Remote<F::Output> + 'h>),
 }
 

@@ -161,7 +161,6 @@ where
 
     /// Waits until something happens (a batch stored, a report read) or a little while.
     fn pump(&mut self) -> Result<(), Error> {
-        let _inside = Inside::enter();
         if let Some(signal) = self.guard.as_ref().and_then(|g| g.fired()) {
             return Err(Error::Interrupted { signal });
         }
@@ -426,6 +425,9 @@ where
         &mut self,
         mut take: impl FnMut(&mut Self) -> Option<T>,
     ) -> Result<Option<T>, Error> {
+        // A signal while this waits is the job's to handle (it returns `Interrupted` and
+        // withdraws the job); at other times it takes its previous disposition.
+        let _inside = Inside::enter();
         loop {
             if self.ended {
                 return Ok(None);

@@ -53,6 +53,7 @@ impl ItemError {
     }
 
     /// The same failure, on cluster host `host` (`hostname:pid`).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     pub(crate) fn on_host(mut self, host: String) -> ItemError {
         self.0.host = Some(host);
         self
