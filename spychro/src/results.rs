@@ -39,6 +39,11 @@ use crate::error::Error;
 pub struct Results<'h, F: JobFn, It> {
     backend: Backend<'h, F, It>,
     done: bool,
+    /// Outcomes taken from a pool in one run and handed out one by one, so that a stream
+    /// costs no call into the engine per item.
+    ready: std::vec::IntoIter<Outcome<F::Output>>,
+    /// The index of the first of `ready`.
+    ready_index: u64,
 }
 
 impl<'h, F: JobFn, It> Results<'h, F, It> {
@@ -46,6 +51,8 @@ impl<'h, F: JobFn, It> Results<'h, F, It> {
         Results {
             backend,
             done: false,
+            ready: Vec::new().into_iter(),
+            ready_index: 0,
         }
     }
 }
@@ -58,6 +65,10 @@ where
     /// The next outcomes in order, as a run of at least one; `None` at the end. A failure of
     /// the machinery is the `Err`, after which the results end.
     pub(crate) fn next_chunk(&mut self) -> Option<Result<Vec<Outcome<F::Output>>, Error>> {
+        if self.ready.len() > 0 {
+            self.ready_index += self.ready.len() as u64;
+            return Some(Ok(std::mem::take(&mut self.ready).collect()));
+        }
         if self.done {
             return None;
         }
@@ -74,7 +85,16 @@ where
     /// Every output in order; the first failure is the error. A pool decodes them straight
     /// into the vector it returns.
     pub(crate) fn collect_outputs(mut self) -> Result<Vec<F::Output>, Error> {
-        self.backend.collect_outputs()
+        let mut first = Vec::new();
+        for o in std::mem::take(&mut self.ready) {
+            first.push(o.map_err(Error::Item)?);
+        }
+        let mut rest = self.backend.collect_outputs()?;
+        if first.is_empty() {
+            return Ok(rest);
+        }
+        first.append(&mut rest);
+        Ok(first)
     }
 
     /// How many outcomes to expect, when a multi-processed input knows its length; for
@@ -138,6 +158,16 @@ where
         self.backend.set_unordered();
         UnorderedResults(self)
     }
+
+    /// The next of the outcomes taken in one run, if any are left (and no signal waits to be
+    /// reported: it comes first).
+    fn next_ready(&mut self) -> Option<Outcome<F::Output>> {
+        if self.ready.len() == 0 || (!self.done && self.backend.signal_pending()) {
+            return None;
+        }
+        self.ready_index += 1;
+        self.ready.next()
+    }
 }
 
 /// The outputs of a job as its items finish, each with its index; see
@@ -173,6 +203,10 @@ where
     type Item = Result<(u64, F::Output), Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        let index = self.0.ready_index;
+        if let Some(o) = self.0.next_ready() {
+            return Some(o.map(|o| (index, o)).map_err(Error::Item));
+        }
         if self.0.done {
             return None;
         }
@@ -190,13 +224,43 @@ where
     type Item = Result<F::Output, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(o) = self.next_ready() {
+            return Some(o.map_err(Error::Item));
+        }
         if self.done {
             return None;
+        }
+        if self.backend.chunked() {
+            // A pool's outcomes arrive in runs: take the run, hand it out one by one. (A run
+            // holds no failure that stops the job: that comes alone, last.)
+            match self.backend.next_chunk() {
+                Ok(Some(chunk)) => {
+                    self.ready = chunk.into_iter();
+                    return self
+                        .next_ready()
+                        .map(|o| o.map_err(Error::Item))
+                        .or_else(|| {
+                            self.done = true;
+                            Some(Err(Error::internal("a pool handed over an empty run")))
+                        });
+                }
+                Ok(None) => {
+                    self.done = true;
+                    return None;
+                }
+                Err(e) => {
+                    // Whatever was taken before the machinery failed goes with it.
+                    self.done = true;
+                    self.ready = Vec::new().into_iter();
+                    return Some(Err(e));
+                }
+            }
         }
         let next = self.backend.next().transpose();
         // A failed item ends the outcomes only when the job stops at it: the backend says so
         // by ending them.
         self.done = !matches!(next, Some(Ok(_)));
+        self.ready_index += 1;
         next.map(|r| r.and_then(|o| o.map_err(Error::Item)))
     }
 }

@@ -69,6 +69,20 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Backend<'_, F, It> {
         }
     }
 
+    /// Whether outcomes are best taken a run at a time ([`next_chunk`](Backend::next_chunk)):
+    /// a pool's are, as they arrive in runs; the others come one by one anyway.
+    pub(crate) fn chunked(&self) -> bool {
+        matches!(self, Backend::Processes(_))
+    }
+
+    /// Whether a signal arrived that the next call will report.
+    pub(crate) fn signal_pending(&self) -> bool {
+        match self {
+            Backend::Processes(r) => r.signal_pending(),
+            _ => false,
+        }
+    }
+
     /// Takes back a chunk from [`next_chunk`](Backend::next_chunk) that the caller emptied.
     pub(crate) fn give_back(&mut self, chunk: Vec<Outcome<F::Output>>) {
         if let Backend::Processes(r) = self {

@@ -158,6 +158,18 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
         }
     }
 
+    /// Whether SIGINT/SIGTERM arrived and is not yet reported (the next call into the run
+    /// reports it).
+    pub(crate) fn signal_pending(&self) -> bool {
+        !self.finished
+            && self
+                .engine
+                .workers
+                .signals
+                .as_ref()
+                .is_some_and(|g| g.pending())
+    }
+
     /// Takes back a chunk from [`next_chunk`](Run::next_chunk) that the consumer emptied.
     pub(crate) fn give_back(&mut self, chunk: Vec<Outcome<F::Output>>) {
         self.job.outcomes.reorder.recycle(chunk);

@@ -166,6 +166,15 @@ impl Guard {
         Some(LAST.load(Ordering::Acquire))
     }
 
+    /// Whether a signal arrived since this run started, leaving it for [`fired`] to take.
+    /// One atomic load.
+    ///
+    /// [`fired`]: Guard::fired
+    #[inline]
+    pub(crate) fn pending(&self) -> bool {
+        FIRED.load(Ordering::Acquire) != self.since
+    }
+
     /// Kills `pid`'s process group at once when a signal arrives, until [`unwatch`]ed.
     ///
     /// [`unwatch`]: Guard::unwatch
