@@ -63,6 +63,11 @@
 //!                                 that sends 20 objects meanwhile; prints `answer A Q TEXT`
 //!                                 and `chat I` for each, then `done` (or `supervise: error
 //!                                 ...`), its children and `pids: [..]`; exits 0
+//! spychro-probe cluster-caller URL
+//!                                 (`cluster` feature) streams `slow_square` over 0..400 (200 ms
+//!                                 each, 10 items a batch) on the cluster at URL; prints `first`
+//!                                 after the first output, then `sum S`; on an error prints
+//!                                 it to stderr and exits 3
 //! ```
 
 use std::io::Write;
@@ -730,6 +735,31 @@ fn more(args: &[&str]) {
             {
                 eprintln!("cluster host: {e}");
                 std::process::exit(1);
+            }
+        }
+        #[cfg(feature = "cluster")]
+        ["cluster-caller", url] => {
+            let run = || -> Result<u64, spychro::Error> {
+                let cluster = spychro::cluster::Cluster::connect(url)?;
+                let job = spychro::Job::new(suite::cluster_jobs::slow_square, 0..400u64)
+                    .args((200, u64::MAX))
+                    .chunk_size(10);
+                let mut outputs = cluster.stream(job)?;
+                let mut sum = outputs.next().transpose()?.unwrap_or(0);
+                let mut stdout = std::io::stdout().lock();
+                writeln!(stdout, "first").unwrap();
+                stdout.flush().unwrap();
+                for out in outputs {
+                    sum += out?;
+                }
+                Ok(sum)
+            };
+            match run() {
+                Ok(sum) => println!("sum {sum}"),
+                Err(e) => {
+                    eprintln!("cluster caller: {e}");
+                    std::process::exit(3);
+                }
             }
         }
         _ => usage(),

@@ -85,4 +85,41 @@ pub mod cluster_jobs {
         std::thread::sleep(std::time::Duration::from_millis(ms));
         x * x
     }
+
+    /// Sends `x` to the caller, reports the item done, and logs `item X` at info level;
+    /// returns `x`.
+    #[spychro::job]
+    pub fn chatter(x: u64, ctx: &spychro::Ctx<u64>) -> u64 {
+        ctx.send(x);
+        ctx.progress(1.0);
+        log::info!("item {x}");
+        x
+    }
+
+    /// `x`, or a panic (`item X refused`) when `x` is a multiple of `every`.
+    #[spychro::job]
+    pub fn refuse_multiples(x: u64, every: u64) -> u64 {
+        assert!(!x.is_multiple_of(every), "item {x} refused");
+        x
+    }
+
+    /// Counts the items one worker ran with it; its exit value is the count.
+    pub struct Tally(u64);
+
+    impl spychro::WorkerState<()> for Tally {
+        type Exit = u64;
+        fn init(_: &()) -> Result<Self, String> {
+            Ok(Tally(0))
+        }
+        fn exit(self) -> u64 {
+            self.0
+        }
+    }
+
+    /// `x`, counted in the worker's [`Tally`].
+    #[spychro::job]
+    pub fn tallied(x: u64, tally: &mut Tally) -> u64 {
+        tally.0 += 1;
+        x
+    }
 }

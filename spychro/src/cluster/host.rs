@@ -151,7 +151,7 @@ pub fn serve(url: &str, processes: Option<usize>) -> Result<(), Error> {
                         pass_on(&broker, &me, h).await;
                     }
                     // Tell the broker that the batches held are alive, well within ACK_WAIT.
-                    if ticks % (ACK_WAIT.as_millis() as u64 / 3 / TICK.as_millis() as u64) == 0 {
+                    if ticks.is_multiple_of(ACK_WAIT.as_millis() as u64 / 3 / TICK.as_millis() as u64) {
                         for h in held.values() {
                             let _ = h.message.ack_with(AckKind::Progress).await;
                         }

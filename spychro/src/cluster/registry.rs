@@ -160,6 +160,12 @@ fn forward_events(
     indexes: Rc<[u64]>,
 ) {
     let index = move |k: u64| indexes.get(k as usize).copied().unwrap_or(k);
+    // The caller reports panics (its `on_panic`, or stderr); the host logs them too, with
+    // the caller's item numbers.
+    let at = index.clone();
+    hooks.on_panic = Some(Box::new(move |r| {
+        log::warn!(target: "spychro::cluster", "item {} panicked in process {}: {}", at(r.index), r.pid, r.message);
+    }));
     if wants.messages {
         let sink = sink.clone();
         hooks.on_message = Some(Box::new(move |pid, body: &[u8]| {
