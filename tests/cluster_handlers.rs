@@ -434,13 +434,14 @@ fn ctrl_c_in_the_caller_withdraws_its_job() {
     // it, the signal's default action ends the caller. After printing `first` the caller goes
     // back into `next` and waits there (in epoll) for the hosts' reports; on two busy cores
     // it may not be back yet, so wait until it sleeps in epoll.
+    // (Its main thread waits on a futex while spychro's own thread polls the connection.)
     let pid = caller.0.id();
     assert!(
         poll(Duration::from_secs(5), || std::fs::read_to_string(format!(
             "/proc/{pid}/wchan"
         ))
-        .is_ok_and(|w| w.contains("poll"))),
-        "the caller never waited in epoll"
+        .is_ok_and(|w| w.contains("poll") || w.contains("futex"))),
+        "the caller never waited"
     );
     // SAFETY: kill(2) on the caller this test started.
     assert_eq!(unsafe { libc::kill(caller.0.id() as i32, libc::SIGINT) }, 0);
@@ -477,5 +478,42 @@ fn ctrl_c_in_the_caller_withdraws_its_job() {
     eprintln!(
         "before SIGINT: {before:?}; the caller exited {exited:?} after it, the broker was \
          drained {drained:?} after that"
+    );
+}
+
+#[test]
+fn a_caller_killed_outright_has_its_job_dropped_by_the_broker_and_the_hosts() {
+    // The same caller, told that the broker may drop its jobs 2 s after it is gone, then
+    // killed (SIGKILL: no withdrawal is possible).
+    let (broker, _hosts, _cluster) = cluster("sigkill");
+    let mut caller = Group(
+        Command::new(PROBE)
+            .args(["cluster-caller", &broker.url(), "2"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("start the caller"),
+    );
+    let mut lines = BufReader::new(caller.0.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("first"));
+    let before = broker.items().expect("the items stream");
+    assert!(
+        before.messages > 0,
+        "the job is not on the broker: {before:?}"
+    );
+    kill_group(&mut caller.0);
+    // 16 s of work was out; the broker drops the caller's consumer 2 s after its last pull,
+    // and the hosts (looking every ~3 s) drop the job's batches.
+    let t = Instant::now();
+    let drained = broker
+        .wait_items_drained(Duration::from_secs(20))
+        .unwrap_or_else(|last| {
+            panic!("20 s after the caller was killed the broker still holds its batches: {last:?}")
+        });
+    assert_reports_gone(&broker);
+    eprintln!(
+        "before SIGKILL: {before:?}; the job was gone from the broker {:?} after it ({drained:?})",
+        t.elapsed()
     );
 }

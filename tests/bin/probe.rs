@@ -738,9 +738,13 @@ fn more(args: &[&str]) {
             }
         }
         #[cfg(feature = "cluster")]
-        ["cluster-caller", url] => {
+        ["cluster-caller", url, rest @ ..] => {
+            let gone_after = rest.first().map(|s| s.parse::<u64>().expect("seconds"));
             let run = || -> Result<u64, spychro::Error> {
-                let cluster = spychro::cluster::Cluster::connect(url)?;
+                let mut cluster = spychro::cluster::Cluster::connect(url)?;
+                if let Some(secs) = gone_after {
+                    cluster = cluster.gone_after(std::time::Duration::from_secs(secs));
+                }
                 let job = spychro::Job::new(suite::cluster_jobs::slow_square, 0..400u64)
                     .args((200, u64::MAX))
                     .chunk_size(10);

@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use super::broker::Broker;
+use super::broker::{Broker, CALLER_GONE};
 use super::messages::Wants;
 use super::session::{Session, Template};
 use crate::backend::Backend;
@@ -36,6 +37,7 @@ static NEXT_JOB: AtomicU64 = AtomicU64::new(0);
 /// ```
 pub struct Cluster {
     broker: Arc<Broker>,
+    gone_after: Duration,
 }
 
 impl Cluster {
@@ -44,7 +46,23 @@ impl Cluster {
     pub fn connect(url: &str) -> Result<Cluster, Error> {
         Ok(Cluster {
             broker: Arc::new(Broker::connect(url)?),
+            gone_after: CALLER_GONE,
         })
+    }
+
+    /// How long after this process is gone (killed, or stopped by a signal while its thread
+    /// was outside spychro) the broker drops its running jobs, and hosts their batches: 30 s
+    /// unless set. A live caller always keeps its jobs, however slowly it reads a stream
+    /// (spychro's own thread keeps talking to the broker).
+    ///
+    /// ```no_run
+    /// let cluster = spychro::cluster::Cluster::connect("nats://127.0.0.1:4222")?
+    ///     .gone_after(std::time::Duration::from_secs(5));
+    /// # Ok::<(), spychro::Error>(())
+    /// ```
+    pub fn gone_after(mut self, limit: Duration) -> Cluster {
+        self.gone_after = limit.max(Duration::from_secs(1));
+        self
     }
 
     /// Runs `job` on the cluster's hosts and waits for every item: outputs in input order,
@@ -191,6 +209,7 @@ impl Cluster {
             hooks,
             P::KEEP_GOING,
             deadline,
+            self.gone_after,
         )?;
         Ok(Results::new(Backend::Remote(Box::new(session))))
     }

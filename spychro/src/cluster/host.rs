@@ -6,7 +6,7 @@
 //! passes on what the job's workers send (when the caller has handlers for it), and drops the
 //! batch at once when its caller withdraws the job.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind};
@@ -78,6 +78,8 @@ pub fn serve(url: &str, processes: Option<usize>) -> Result<(), Error> {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ticks = 0u64;
+        // Jobs whose caller is gone: their batches are dropped as they come.
+        let mut gone: HashSet<String> = HashSet::new();
         loop {
             // Ask for batches while there is room: the request stands until it is filled or
             // expires (soon when busy, so that room freed meanwhile is asked for again).
@@ -110,6 +112,10 @@ pub fn serve(url: &str, processes: Option<usize>) -> Result<(), Error> {
                             }
                         };
                         log::trace!(target: "spychro::cluster", "batch {} from {}", batch.job, batch.first);
+                        if gone.contains(&batch.job) {
+                            let _ = message.ack_with(AckKind::Term).await;
+                            continue;
+                        }
                         let key = next_key;
                         next_key += 1;
                         let (run, h) = take(&pool, batch, message);
@@ -150,10 +156,24 @@ pub fn serve(url: &str, processes: Option<usize>) -> Result<(), Error> {
                     for h in held.values() {
                         pass_on(&broker, &me, h).await;
                     }
-                    // Tell the broker that the batches held are alive, well within ACK_WAIT.
+                    // Tell the broker that the batches held are alive, well within ACK_WAIT,
+                    // and drop those whose caller is gone.
                     if ticks.is_multiple_of(ACK_WAIT.as_millis() as u64 / 3 / TICK.as_millis() as u64) {
                         for h in held.values() {
                             let _ = h.message.ack_with(AckKind::Progress).await;
+                        }
+                        let jobs: HashSet<&str> = held.values().map(|h| h.job.as_str()).collect();
+                        for job in jobs {
+                            if broker.caller_gone(job).await {
+                                log::info!(target: "spychro::cluster", "the caller of job {job} is gone: dropping its batches");
+                                if gone.len() > 10_000 {
+                                    gone.clear();
+                                }
+                                gone.insert(job.to_owned());
+                            }
+                        }
+                        for h in held.values().filter(|h| gone.contains(&h.job)) {
+                            h.abort.abort();
                         }
                     }
                 }

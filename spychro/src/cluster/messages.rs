@@ -27,6 +27,12 @@ pub(crate) fn cancel_subject(job: &str) -> String {
     format!("spychro.cancel.{job}")
 }
 
+/// The durable consumer through which job `job`'s caller reads its reports; while it exists,
+/// the caller is there.
+pub(crate) fn caller_consumer(job: &str) -> String {
+    format!("caller-{job}")
+}
+
 /// The job of a cancel subject.
 pub(crate) fn job_of_cancel(subject: &str) -> Option<&str> {
     subject.strip_prefix("spychro.cancel.")

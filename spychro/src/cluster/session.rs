@@ -21,8 +21,8 @@ use futures::stream::FuturesUnordered;
 
 use super::broker::Broker;
 use super::messages::{
-    Batch, Done, Event, ITEMS_STREAM, REPORTS_STREAM, Report, Wants, WireOutcome, cancel_subject,
-    items_subject, reports_subject,
+    Batch, Done, Event, ITEMS_STREAM, REPORTS_STREAM, Report, Wants, WireOutcome, caller_consumer,
+    cancel_subject, items_subject, reports_subject,
 };
 use crate::backend::remote::Remote;
 use crate::call::job_fn::JobFn;
@@ -110,6 +110,7 @@ where
         hooks: Hooks<'h>,
         keep_going: bool,
         deadline: Option<Duration>,
+        gone_after: Duration,
     ) -> Result<Self, Error> {
         let guard = Guard::new().ok();
         let reports = broker.rt.block_on(async {
@@ -120,10 +121,14 @@ where
                 .map_err(|e| broker.error("no results stream", e))?;
             let consumer = stream
                 .create_consumer(pull::Config {
-                    durable_name: Some(consumer_name(&id)),
+                    durable_name: Some(caller_consumer(&id)),
                     filter_subject: reports_subject(&id),
                     deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::All,
                     ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+                    // If this process dies, the broker drops the consumer (and, the stream
+                    // keeping reports only for their reader, the reports) once nothing has
+                    // pulled for this long; hosts then drop the job's batches.
+                    inactive_threshold: gone_after,
                     ..Default::default()
                 })
                 .await
@@ -459,10 +464,6 @@ where
     }
 }
 
-fn consumer_name(id: &str) -> String {
-    format!("caller-{id}")
-}
-
 /// Tells hosts to drop job `id`'s running batches, deletes its unfinished batches (by their
 /// sequences) and its consumer of reports (and with it, in an interest stream, the reports
 /// it has not read). Not a purge by subject: see the broker module.
@@ -478,7 +479,7 @@ async fn withdraw(broker: &Broker, id: &str, unfinished: impl Iterator<Item = u6
         }
     }
     if let Ok(s) = broker.js.get_stream(REPORTS_STREAM).await {
-        let _ = s.delete_consumer(&consumer_name(id)).await;
+        let _ = s.delete_consumer(&caller_consumer(id)).await;
     }
 }
 
