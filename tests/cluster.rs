@@ -2,9 +2,12 @@
 //! port, with file storage in a fresh directory), with worker hosts as real processes
 //! (`spychro-probe cluster-host URL N`, each the leader of its own process group): results
 //! in input order, item failures isolated, a host killed mid-job and a broker restarted
-//! mid-job losing nothing.
+//! mid-job losing nothing; and the broker, two hosts and the caller apart — each in a network
+//! namespace of its own as root, or as separate process groups on loopback otherwise (the
+//! test says which) — through a killed host, a restarted broker and a host cut off for 3 s.
 #![cfg(feature = "cluster")]
 
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use spychro::Job;
@@ -134,35 +137,72 @@ fn a_broker_restarted_mid_job_loses_no_item_and_no_result() {
     assert_eq!(out, (0..600u64).map(|x| x * x).collect::<Vec<_>>());
 }
 
-#[test]
-fn hosts_in_their_own_network_namespaces_survive_a_killed_host_a_restarted_broker_and_a_cut_link() {
-    let Some(net) = Net::make(&["h1", "h2", "c"]) else {
-        eprintln!(
-            "network namespaces cannot be made here (not root?): the loopback tests above cover \
-             a killed host and a restarted broker; CI runs this test as root"
-        );
-        return;
-    };
-    let dir = std::env::temp_dir().join(format!("spychro-nats-netns-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let dirs = dir.to_string_lossy().into_owned();
-    let broker_args = [
-        "-js",
-        "-a",
-        "10.213.0.1",
-        "-p",
-        "4222",
-        "-sd",
-        dirs.as_str(),
-    ];
-    let mut broker = in_ns(&net.ns("b"), "nats-server", &broker_args);
-    let url = "nats://10.213.0.1:4222".to_string();
-    let host = |name: &str| in_ns(&net.ns(name), PROBE, &["cluster-host", &url, "2"]);
-    let mut h1 = host("h1");
-    let mut h2 = host("h2");
-    let job = |net: &Net, url: &str| {
-        let url = url.to_owned();
-        net.inside("c", move || {
+/// Where the multi-host test's parts run: network namespaces of their own (as root), or
+/// separate process groups on this machine's loopback (otherwise).
+enum Place {
+    Namespaces(Net),
+    Loopback { port: u16 },
+}
+
+impl Place {
+    fn name(&self) -> &'static str {
+        match self {
+            Place::Namespaces(_) => "netns",
+            Place::Loopback { .. } => "loopback",
+        }
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Place::Namespaces(_) => "nats://10.213.0.1:4222".into(),
+            Place::Loopback { port } => format!("nats://127.0.0.1:{port}"),
+        }
+    }
+
+    fn start_broker(&self, dir: &str) -> Child {
+        match self {
+            Place::Namespaces(net) => in_ns(
+                &net.ns("b"),
+                "nats-server",
+                &["-js", "-a", "10.213.0.1", "-p", "4222", "-sd", dir],
+            ),
+            Place::Loopback { port } => {
+                let port = port.to_string();
+                let args = ["-js", "-a", "127.0.0.1", "-p", &port, "-sd", dir];
+                let child = in_group("nats-server", &args);
+                let t = Instant::now();
+                while std::net::TcpStream::connect(("127.0.0.1", self.port())).is_err() {
+                    assert!(
+                        t.elapsed() < Duration::from_secs(20),
+                        "nats-server did not listen"
+                    );
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                child
+            }
+        }
+    }
+
+    fn port(&self) -> u16 {
+        match self {
+            Place::Namespaces(_) => 4222,
+            Place::Loopback { port } => *port,
+        }
+    }
+
+    fn start_host(&self, name: &str) -> Child {
+        let url = self.url();
+        let args = ["cluster-host", url.as_str(), "2"];
+        match self {
+            Place::Namespaces(net) => in_ns(&net.ns(name), PROBE, &args),
+            Place::Loopback { .. } => in_group(PROBE, &args),
+        }
+    }
+
+    /// The test's job, run by a caller in its own namespace (or here).
+    fn job(&self) -> Result<Vec<u64>, String> {
+        let url = self.url();
+        let run = move || {
             let cluster = Cluster::connect(&url).map_err(|e| e.to_string())?;
             cluster
                 .run(
@@ -171,12 +211,82 @@ fn hosts_in_their_own_network_namespaces_survive_a_killed_host_a_restarted_broke
                         .chunk_size(10),
                 )
                 .map_err(|e| e.to_string())
-        })
-    };
-    let want: Vec<u64> = (0..400u64).map(|x| x * x).collect();
+        };
+        match self {
+            Place::Namespaces(net) => net.inside("c", run),
+            Place::Loopback { .. } => run(),
+        }
+    }
 
-    // Across namespaces, nothing happening.
-    assert_eq!(job(&net, &url).unwrap(), want);
+    /// Cuts host `name` off for `how_long` mid-job: its link down (namespaces), or its whole
+    /// process group stopped (loopback: its connection open and silent, as a cut link's).
+    fn cut(&self, name: &str, host: &Child, how_long: Duration) {
+        match self {
+            Place::Namespaces(net) => {
+                let ns = net.ns(name);
+                Net::must(&["-n", &ns, "link", "set", "eth0", "down"]);
+                std::thread::sleep(how_long);
+                Net::must(&["-n", &ns, "link", "set", "eth0", "up"]);
+            }
+            Place::Loopback { .. } => {
+                let group = -(host.id() as i32);
+                // SAFETY: kill(2) on a process group this test started.
+                unsafe { libc::kill(group, libc::SIGSTOP) };
+                std::thread::sleep(how_long);
+                // SAFETY: as above.
+                unsafe { libc::kill(group, libc::SIGCONT) };
+            }
+        }
+    }
+}
+
+/// `program` started here, as the leader of its own process group.
+fn in_group(program: &str, args: &[&str]) -> Child {
+    use std::os::unix::process::CommandExt;
+    std::process::Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("start a part of the test")
+}
+
+#[test]
+fn hosts_apart_from_the_broker_and_caller_survive_a_killed_host_a_restarted_broker_and_a_cut_link()
+{
+    // SPYCHRO_TEST_NO_NETNS=1 runs the loopback form where namespaces could be made.
+    let net = match std::env::var_os("SPYCHRO_TEST_NO_NETNS") {
+        Some(_) => None,
+        None => Net::make(&["h1", "h2", "c"]),
+    };
+    let place = match net {
+        Some(net) => Place::Namespaces(net),
+        None => {
+            eprintln!(
+                "network namespaces cannot be made here (not root?): running the same faults \
+                 with the broker, two hosts and the caller as separate process groups on \
+                 loopback (CI runs as root, in namespaces)"
+            );
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            Place::Loopback { port }
+        }
+    };
+    let name = place.name();
+    let dir = std::env::temp_dir().join(format!("spychro-nats-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir = dir.to_string_lossy().into_owned();
+    let mut broker = place.start_broker(&dir);
+    let mut h1 = place.start_host("h1");
+    let mut h2 = place.start_host("h2");
+    let want: Vec<u64> = (0..400u64).map(|x| x * x).collect();
+    let place = std::sync::Arc::new(place);
+
+    // Apart, nothing happening.
+    assert_eq!(place.job().unwrap(), want);
 
     // A host killed mid-job (its whole process group).
     let killer = std::thread::spawn(move || {
@@ -184,41 +294,35 @@ fn hosts_in_their_own_network_namespaces_survive_a_killed_host_a_restarted_broke
         kill_group(&mut h1);
     });
     let t = Instant::now();
-    assert_eq!(job(&net, &url).unwrap(), want, "a host killed");
+    assert_eq!(place.job().unwrap(), want, "{name}: a host killed");
     killer.join().unwrap();
-    eprintln!("netns: one host killed mid-job: {:?}", t.elapsed());
-    let mut h1 = host("h1");
+    eprintln!("{name}: one host killed mid-job: {:?}", t.elapsed());
+    let mut h1 = place.start_host("h1");
 
     // The broker restarted mid-job (file storage).
-    let b = net.ns("b");
-    let broker_args: Vec<String> = broker_args.iter().map(|s| s.to_string()).collect();
+    let (p, d) = (place.clone(), dir.clone());
     let restarter = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(500));
         kill_group(&mut broker);
         std::thread::sleep(Duration::from_millis(300));
-        let args: Vec<&str> = broker_args.iter().map(String::as_str).collect();
-        in_ns(&b, "nats-server", &args)
+        p.start_broker(&d)
     });
     let t = Instant::now();
-    assert_eq!(job(&net, &url).unwrap(), want, "the broker restarted");
+    assert_eq!(place.job().unwrap(), want, "{name}: the broker restarted");
     let mut broker = restarter.join().unwrap();
-    eprintln!("netns: broker restarted mid-job: {:?}", t.elapsed());
+    eprintln!("{name}: broker restarted mid-job: {:?}", t.elapsed());
 
-    // A host's link cut mid-job, and brought back.
-    let h2ns = net.ns("h2");
+    // A host cut off mid-job, and back 3 s later.
+    let p = place.clone();
     let cutter = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(500));
-        Net::must(&["-n", &h2ns, "link", "set", "eth0", "down"]);
-        std::thread::sleep(Duration::from_secs(3));
-        Net::must(&["-n", &h2ns, "link", "set", "eth0", "up"]);
+        p.cut("h2", &h2, Duration::from_secs(3));
+        h2
     });
     let t = Instant::now();
-    assert_eq!(job(&net, &url).unwrap(), want, "a host's link cut");
-    cutter.join().unwrap();
-    eprintln!(
-        "netns: a host's link cut for 3 s mid-job: {:?}",
-        t.elapsed()
-    );
+    assert_eq!(place.job().unwrap(), want, "{name}: a host cut off");
+    let mut h2 = cutter.join().unwrap();
+    eprintln!("{name}: a host cut off for 3 s mid-job: {:?}", t.elapsed());
 
     kill_group(&mut h1);
     kill_group(&mut h2);
