@@ -281,7 +281,7 @@ fn hosts_apart_from_the_broker_and_caller_survive_a_killed_host_a_restarted_brok
     let dir = dir.to_string_lossy().into_owned();
     let mut broker = place.start_broker(&dir);
     let mut h1 = place.start_host("h1");
-    let mut h2 = place.start_host("h2");
+    let h2 = place.start_host("h2");
     let want: Vec<u64> = (0..400u64).map(|x| x * x).collect();
     let place = std::sync::Arc::new(place);
 
