@@ -183,9 +183,11 @@ mod actors {
 /// Items per batch of the cluster-tiny workload.
 #[cfg(feature = "cluster")]
 const CLUSTER_TINY_BATCH: usize = 50_000;
-/// Items per batch of the cluster-cpu workload (~10 ms of work a batch).
+/// Items per batch of the cluster-cpu workload (~20 ms of work a batch: each batch costs the
+/// broker, the host and the caller about half a millisecond of CPU, shared here with the
+/// workers; BENCHMARKS.md has the curve).
 #[cfg(feature = "cluster")]
-const CLUSTER_CPU_BATCH: usize = 10;
+const CLUSTER_CPU_BATCH: usize = 20;
 
 /// The route workload's processes.
 const ROUTE_PROCESSES: u64 = 4;
