@@ -9,7 +9,7 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::bytes::Ser;
+use super::bytes;
 pub(crate) use super::msgpack::value_len;
 use super::msgpack::{Deserializer, Serializer};
 
@@ -20,7 +20,7 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
     value: &T,
 ) -> Result<(), String> {
     let at = buf.len();
-    match value.serialize(Ser(&mut Serializer::new(&mut *buf))) {
+    match bytes::serialize(value, &mut Serializer::new(&mut *buf)) {
         Ok(_) => Ok(()),
         Err(e) => {
             buf.truncate(at);

@@ -15,9 +15,14 @@
 //! `#[serde(untagged)]` enum could pick a `String` variant for it. Here such readers see a
 //! sequence of numbers, which is what the value was.
 
+mod exact;
+
 use std::fmt;
 
 use serde::ser::{self, Serialize, Serializer};
+
+use exact::as_byte_vec;
+pub(crate) use exact::byte_vec_as;
 
 /// A serializer that writes sequences of `u8` as one blob.
 pub(crate) struct Ser<S>(pub(crate) S);
@@ -28,7 +33,20 @@ struct Wrapped<'a, T: ?Sized>(&'a T);
 impl<T: ?Sized + Serialize> Serialize for Wrapped<'_, T> {
     #[inline]
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(Ser(s))
+        serialize(self.0, s)
+    }
+}
+
+/// Serializes `value` through [`Ser`]; a `Vec<u8>` is written as one blob at once.
+#[inline(always)]
+pub(crate) fn serialize<T: ?Sized + Serialize, S: Serializer>(
+    value: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    // (An empty one stays an empty sequence, as the gathering writes it.)
+    match as_byte_vec(value) {
+        Some(bytes) if !bytes.is_empty() => s.serialize_bytes(bytes),
+        _ => value.serialize(Ser(s)),
     }
 }
 

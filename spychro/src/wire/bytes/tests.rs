@@ -28,6 +28,59 @@ fn a_byte_vector_is_one_blob() {
     round_trip(&vec!["a".to_owned(), "b".to_owned()]);
 }
 
+#[test]
+fn a_byte_vector_read_by_a_deserialize_with_function_goes_through_it() {
+    // The copy at once is for `Vec<u8>`'s own visitor only: another visitor of a `Vec<u8>`
+    // sees the sequence, byte by byte.
+    fn reversed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let mut v = Vec::<u8>::deserialize(d)?;
+        v.reverse();
+        Ok(v)
+    }
+    fn doubled<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Vec<u8>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(b) = a.next_element::<u8>()? {
+                    out.extend([b, b]);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_seq(V)
+    }
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Odd {
+        #[serde(deserialize_with = "reversed")]
+        r: Vec<u8>,
+        #[serde(deserialize_with = "doubled")]
+        d: Vec<u8>,
+        plain: Vec<u8>,
+    }
+    let bytes = encode(&Odd {
+        r: vec![1, 2, 3],
+        d: vec![7, 8],
+        plain: vec![200, 201],
+    })
+    .unwrap();
+    assert_eq!(
+        decode::<Odd>(&bytes).unwrap(),
+        Odd {
+            r: vec![3, 2, 1],
+            d: vec![7, 7, 8, 8],
+            plain: vec![200, 201],
+        }
+    );
+}
+
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
 enum Shape {
     Unit,

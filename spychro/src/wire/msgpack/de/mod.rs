@@ -430,6 +430,10 @@ fn foreign_ext(kind: Option<u8>) -> Error {
 
 /// A blob read as a sequence of `u8`s.
 fn visit_bytes_as_seq<'de, V: Visitor<'de>>(visitor: V, blob: &[u8]) -> Result<V::Value, Error> {
+    // A `Vec<u8>` (its visitor makes one) is the blob, copied at once.
+    if let Some(v) = crate::wire::bytes::byte_vec_as::<V>(blob) {
+        return Ok(v);
+    }
     let mut seq = de::value::SeqDeserializer::<_, Error>::new(blob.iter().copied());
     let value = visitor.visit_seq(&mut seq)?;
     seq.end()?;
