@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use spychro::cluster::Cluster;
 use spychro::{Error, ExitStatus, FailureKind, Job};
-use suite::cluster_jobs::{chatter, refuse_multiples, slow_square, square, tallied};
+use suite::cluster_jobs::{chatter, refuse_multiples, slow_chatter, slow_square, square, tallied};
 
 mod cluster_parts;
 use cluster_parts::*;
@@ -515,5 +515,68 @@ fn a_caller_killed_outright_has_its_job_dropped_by_the_broker_and_the_hosts() {
     eprintln!(
         "before SIGKILL: {before:?}; the job was gone from the broker {:?} after it ({drained:?})",
         t.elapsed()
+    );
+}
+
+#[test]
+fn hosts_join_and_leave_while_a_job_runs() {
+    // One host at first; a second joins after 20 outputs, and the first leaves (killed, with
+    // its workers) after 60: every output once, in order, and both hosts ran items.
+    let broker = Broker::start("join");
+    let mut first = Some(Host::start(&broker.url(), 2));
+    let mut second = None;
+    let cluster = Cluster::connect(&broker.url()).unwrap();
+    let mut ran_on: BTreeMap<String, u64> = BTreeMap::new();
+    let mut outputs = Vec::new();
+    for out in cluster
+        .stream(
+            Job::new(slow_chatter, 0..200u64)
+                .args(20)
+                .chunk_size(4)
+                .on_log(|r| {
+                    *ran_on
+                        .entry(r.host.clone().unwrap_or_default())
+                        .or_default() += 1
+                }),
+        )
+        .unwrap()
+    {
+        outputs.push(out.unwrap());
+        if outputs.len() == 20 {
+            second = Some(Host::start(&broker.url(), 2));
+        }
+        if outputs.len() == 60 {
+            drop(first.take());
+        }
+    }
+    drop(second);
+    assert_eq!(outputs, (0..200u64).collect::<Vec<_>>());
+    assert_eq!(ran_on.len(), 2, "items ran on {ran_on:?}");
+    assert!(ran_on.values().all(|&n| n >= 10), "items ran on {ran_on:?}");
+}
+
+/// A job that only this test program has: the hosts (`spychro-probe`) were built without it.
+#[spychro::job]
+fn only_in_this_test(x: u64) -> u64 {
+    x
+}
+
+#[test]
+fn a_host_without_the_job_refuses_it_with_an_error_naming_the_host() {
+    let (_broker, _hosts, cluster) = cluster("refuse");
+    let err = cluster
+        .run(Job::new(only_in_this_test, 0..10u64))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("refused job")
+            && err.contains("has no job")
+            && err.contains("only_in_this_test"),
+        "{err}"
+    );
+    // The hosts go on serving jobs they have.
+    assert_eq!(
+        cluster.run(Job::new(square, 0..5u64)).unwrap(),
+        [0, 1, 4, 9, 16]
     );
 }

@@ -96,6 +96,14 @@ pub mod cluster_jobs {
         x
     }
 
+    /// `x` after `ms` milliseconds, logging `item X` at info level first.
+    #[spychro::job]
+    pub fn slow_chatter(x: u64, ms: u64) -> u64 {
+        log::info!("item {x}");
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        x
+    }
+
     /// `x`, or a panic (`item X refused`) when `x` is a multiple of `every`.
     #[spychro::job]
     pub fn refuse_multiples(x: u64, every: u64) -> u64 {
