@@ -30,7 +30,7 @@ pub struct WorkerLog {
     pub message: String,
     /// The item the worker was running, if any.
     pub item: Option<u64>,
-    /// For a job on a [cluster](crate::cluster), the host whose worker logged
+    /// For a job on a cluster (the `cluster` feature), the host whose worker logged
     /// (`hostname:pid`); `None` for a job on this machine.
     pub host: Option<String>,
 }

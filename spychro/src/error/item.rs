@@ -59,7 +59,7 @@ impl ItemError {
         self
     }
 
-    /// For a job on a [cluster](crate::cluster), the host that ran the item
+    /// For a job on a cluster (the `cluster` feature), the host that ran the item
     /// (`hostname:pid`; [`pid`](ItemError::pid) is then a process on that host); `None` for
     /// a job on this machine.
     ///
