@@ -2445,6 +2445,33 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
             speedups(Workload::Reuse, &["python fork"]),
             "x",
         );
+        // Round two (the second performance issue): closer to the machine's limits.
+        push(
+            "round two: tiny >= 20x the items/s of Python Pool.map, default chunking",
+            20.0,
+            speedups(Workload::Tiny, &["python", "default chunksize"]),
+            "x",
+        );
+        push(
+            "round two: stream >= 2x procspawn",
+            2.0,
+            speedups(Workload::Stream, &["procspawn"]),
+            "x",
+        );
+        let mut pools = speedups(Workload::Payload, &["python"]);
+        pools.extend(speedups(Workload::Payload, &["procspawn"]));
+        push(
+            "round two: payload >= 2x the fastest other process pool (plain Vec<u8>)",
+            2.0,
+            pools,
+            "x",
+        );
+        push(
+            "round two: cpu >= 0.98 of rayon's throughput",
+            0.98,
+            speedups(Workload::Cpu, &["rayon"]),
+            "",
+        );
         // Latency targets: "required" is the upper bound, in µs, of spychro's median.
         let latency_target = |w: Workload, bound: f64, what: &str| {
             let us = find(w)
@@ -2462,6 +2489,20 @@ usage: cargo bench --bench suite -- [--smoke] [--processes N] [--runs N]
             100.0,
             "call: median round trip of Pool::submit(..).wait() < 100 µs",
         ));
+        out.push(latency_target(
+            Workload::Start,
+            1500.0,
+            "round two: start + run + stop <= 1.5 ms",
+        ));
+        let unbatched = find(Workload::Unbatched)
+            .and_then(|s| s.iter().find(|s| s.spychro && s.error.is_none()))
+            .map(|s| runs_rate(&s.runs));
+        out.push(json!({
+            "target": "round two: unbatched >= 1,000,000 items/s",
+            "required": 1_000_000.0,
+            "measured": unbatched.map_or("not measured".into(), |r| format!("{r:.0} items/s")),
+            "met": unbatched.map(|r| r >= 1_000_000.0),
+        }));
         // route: routed messages per second, at least.
         let route = find(Workload::Route)
             .and_then(|s| s.iter().find(|s| s.spychro && s.error.is_none()))
