@@ -22,6 +22,9 @@
 //!
 //! # The parts
 //!
+//! The protocol, and why it is safe when a host, the broker or the caller dies, is in
+//! `README.md` beside this module.
+//!
 //! - `broker`: the connection and the shared streams;
 //! - `messages`: what travels (batches, reports, withdrawals) and on which subjects;
 //! - `registry`: the jobs a host can run, by name, and how a batch runs on its pool;
