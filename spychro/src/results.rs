@@ -1,10 +1,13 @@
 //! [`Results`]: the outcomes of a job as an iterator, whichever way it runs.
 
+use std::collections::VecDeque;
+
 use crate::backend::Backend;
 use crate::call::job_fn::JobFn;
 use crate::engine::insights::Insights;
 use crate::engine::job::Outcome;
 use crate::error::Error;
+use crate::sys::signals::{self, SignalMark};
 
 /// The outputs of a job, in input order, as they become ready.
 ///
@@ -41,9 +44,14 @@ pub struct Results<'h, F: JobFn, It> {
     done: bool,
     /// Outcomes taken from a pool in one run and handed out one by one, so that a stream
     /// costs no call into the engine per item.
-    ready: std::vec::IntoIter<Outcome<F::Output>>,
+    /// (The run's own vector, handed back to the pool once emptied, so that its memory
+    /// serves the next run.)
+    ready: VecDeque<Outcome<F::Output>>,
     /// The index of the first of `ready`.
     ready_index: u64,
+    /// While `ready` holds outcomes of a run still going on: where the signals stood, so
+    /// that one that arrives since comes before them.
+    signals: Option<SignalMark>,
 }
 
 impl<'h, F: JobFn, It> Results<'h, F, It> {
@@ -51,8 +59,9 @@ impl<'h, F: JobFn, It> Results<'h, F, It> {
         Results {
             backend,
             done: false,
-            ready: Vec::new().into_iter(),
+            ready: VecDeque::new(),
             ready_index: 0,
+            signals: None,
         }
     }
 }
@@ -65,9 +74,9 @@ where
     /// The next outcomes in order, as a run of at least one; `None` at the end. A failure of
     /// the machinery is the `Err`, after which the results end.
     pub(crate) fn next_chunk(&mut self) -> Option<Result<Vec<Outcome<F::Output>>, Error>> {
-        if self.ready.len() > 0 {
+        if !self.ready.is_empty() {
             self.ready_index += self.ready.len() as u64;
-            return Some(Ok(std::mem::take(&mut self.ready).collect()));
+            return Some(Ok(Vec::from(std::mem::take(&mut self.ready))));
         }
         if self.done {
             return None;
@@ -162,11 +171,12 @@ where
     /// The next of the outcomes taken in one run, if any are left (and no signal waits to be
     /// reported: it comes first).
     fn next_ready(&mut self) -> Option<Outcome<F::Output>> {
-        if self.ready.len() == 0 || (!self.done && self.backend.signal_pending()) {
+        if self.ready.is_empty() || (!self.done && self.signals.is_some_and(signals::arrived_since))
+        {
             return None;
         }
         self.ready_index += 1;
-        self.ready.next()
+        self.ready.pop_front()
     }
 }
 
@@ -235,7 +245,11 @@ where
             // holds no failure that stops the job: that comes alone, last.)
             match self.backend.next_chunk() {
                 Ok(Some(chunk)) => {
-                    self.ready = chunk.into_iter();
+                    let emptied = std::mem::replace(&mut self.ready, VecDeque::from(chunk));
+                    if emptied.capacity() > 0 {
+                        self.backend.give_back(Vec::from(emptied));
+                    }
+                    self.signals = self.backend.signal_mark();
                     return self
                         .next_ready()
                         .map(|o| o.map_err(Error::Item))
@@ -251,7 +265,7 @@ where
                 Err(e) => {
                     // Whatever was taken before the machinery failed goes with it.
                     self.done = true;
-                    self.ready = Vec::new().into_iter();
+                    self.ready = VecDeque::new();
                     return Some(Err(e));
                 }
             }

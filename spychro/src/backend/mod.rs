@@ -18,6 +18,7 @@ use crate::engine::insights::Insights;
 use crate::engine::job::{Indexed, Outcome};
 use crate::engine::run::Run;
 use crate::error::Error;
+use crate::sys::signals::SignalMark;
 
 /// One variant per way of running; each answers the same calls.
 pub(crate) enum Backend<'h, F: JobFn, It> {
@@ -75,11 +76,12 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> Backend<'_, F, It> {
         matches!(self, Backend::Processes(_))
     }
 
-    /// Whether a signal arrived that the next call will report.
-    pub(crate) fn signal_pending(&self) -> bool {
+    /// While a pool's run goes on, the mark to ask whether a signal arrived that the next
+    /// call will report.
+    pub(crate) fn signal_mark(&self) -> Option<SignalMark> {
         match self {
-            Backend::Processes(r) => r.signal_pending(),
-            _ => false,
+            Backend::Processes(r) => r.signal_mark(),
+            _ => None,
         }
     }
 

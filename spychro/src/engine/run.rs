@@ -13,7 +13,7 @@ use super::placed::Placed;
 use super::workers::PoolOptions;
 use crate::call::job_fn::JobFn;
 use crate::error::Error;
-use crate::sys::signals::Inside;
+use crate::sys::signals::{Inside, SignalMark};
 use crate::wire;
 
 /// A job running over a pool of worker processes of its own.
@@ -158,16 +158,13 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
         }
     }
 
-    /// Whether SIGINT/SIGTERM arrived and is not yet reported (the next call into the run
-    /// reports it).
-    pub(crate) fn signal_pending(&self) -> bool {
-        !self.finished
-            && self
-                .engine
-                .workers
-                .signals
-                .as_ref()
-                .is_some_and(|g| g.pending())
+    /// While the run goes on, the mark to ask whether SIGINT/SIGTERM arrived (the next call
+    /// into the run reports it); `None` once it has finished (a signal no longer concerns it).
+    pub(crate) fn signal_mark(&self) -> Option<SignalMark> {
+        if self.finished {
+            return None;
+        }
+        self.engine.workers.signals.as_ref().map(|g| g.mark())
     }
 
     /// Takes back a chunk from [`next_chunk`](Run::next_chunk) that the consumer emptied.

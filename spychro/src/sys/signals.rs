@@ -166,13 +166,10 @@ impl Guard {
         Some(LAST.load(Ordering::Acquire))
     }
 
-    /// Whether a signal arrived since this run started, leaving it for [`fired`] to take.
-    /// One atomic load.
-    ///
-    /// [`fired`]: Guard::fired
-    #[inline]
-    pub(crate) fn pending(&self) -> bool {
-        FIRED.load(Ordering::Acquire) != self.since
+    /// A mark that [`arrived_since`] compares with: whether a signal arrived since this
+    /// run started can then be asked without the guard at hand.
+    pub(crate) fn mark(&self) -> SignalMark {
+        SignalMark(self.since)
     }
 
     /// Kills `pid`'s process group at once when a signal arrives, until [`unwatch`]ed.
@@ -199,6 +196,17 @@ impl Guard {
             }
         }
     }
+}
+
+/// Where the signals stood when a [`Guard`] started (see [`Guard::mark`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SignalMark(u64);
+
+/// Whether SIGINT/SIGTERM arrived since `mark` (leaving it for [`Guard::fired`] to take).
+/// One atomic load.
+#[inline(always)]
+pub(crate) fn arrived_since(mark: SignalMark) -> bool {
+    FIRED.load(Ordering::Acquire) != mark.0
 }
 
 impl Drop for Guard {
