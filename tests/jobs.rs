@@ -32,6 +32,21 @@ fn order_is_kept_over_100k_items() {
     }
 }
 
+/// The vector a run returns is sized once, for the whole input: items already sent when
+/// collecting begins count too, so it is never regrown (copied, its memory doubled) at the end.
+#[test]
+fn a_collected_vector_is_allocated_once_for_every_item() {
+    for n in [1_000u64, 300_000] {
+        let out = Job::new(times_two_plus_one, 0..n)
+            .processes(2)
+            .run_multi_processed()
+            .unwrap();
+        assert_eq!(out.len() as u64, n);
+        assert_eq!(out.capacity() as u64, n, "{n} items");
+        assert_eq!(out[n as usize - 1], 2 * (n - 1) + 1);
+    }
+}
+
 #[test]
 fn order_is_kept_with_one_item_per_message() {
     let out = Job::new(times_two_plus_one, 0..2_000u64)

@@ -15,6 +15,8 @@ pub(crate) struct Placed<O> {
     ahead: BTreeMap<usize, usize>,
     /// Bytes of the allocation, from its start, already made resident.
     resident: usize,
+    /// The allocation last offered huge pages (its address), so that it is advised once.
+    advised: usize,
 }
 
 impl<O> Placed<O> {
@@ -23,6 +25,7 @@ impl<O> Placed<O> {
             vec: Vec::with_capacity(n),
             ahead: BTreeMap::new(),
             resident: 0,
+            advised: 0,
         }
     }
 
@@ -75,6 +78,11 @@ impl<O> Placed<O> {
         }
         const PAGE: usize = 4096;
         let base = self.vec.as_mut_ptr() as usize;
+        #[cfg(not(miri))]
+        if base != self.advised {
+            self.advised = base;
+            offer_huge_pages(base, self.vec.capacity() * size);
+        }
         let from = (base + self.resident).div_ceil(PAGE) * PAGE;
         let to = (base + want) / PAGE * PAGE;
         // (Miri runs the rest of this module; it has no madvise.)
@@ -138,6 +146,32 @@ impl<O> Placed<O> {
                     end - start,
                 ))
             };
+        }
+    }
+}
+
+/// A vector this large is offered 2 MiB pages.
+const HUGE_FROM: usize = 4 << 20;
+
+/// Asks the kernel to back the whole 2 MiB blocks of a large allocation with huge pages
+/// (`MADV_HUGEPAGE`; with the usual `madvise` setting of transparent huge pages, only
+/// regions so advised get them): the pages are then faulted in 512 at a time, and an 8 MB
+/// vector costs 4 faults instead of ~2,000. Where the kernel has none to give, or huge
+/// pages are off, the call changes nothing and the pages fault in as before. Only blocks
+/// wholly inside the allocation are advised, so no memory outside it is ever backed.
+#[cfg(not(miri))]
+fn offer_huge_pages(base: usize, bytes: usize) {
+    const HUGE: usize = 2 << 20;
+    if bytes < HUGE_FROM {
+        return;
+    }
+    let from = base.div_ceil(HUGE) * HUGE;
+    let to = (base + bytes) / HUGE * HUGE;
+    if to > from {
+        // SAFETY: `from..to` lies within the vector's allocation; MADV_HUGEPAGE only changes
+        // how the kernel backs those pages, never their contents.
+        unsafe {
+            libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE);
         }
     }
 }

@@ -136,7 +136,13 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
                 "collect_outputs is for runs that stop at a failure",
             ));
         }
-        let expected = self.input_len().unwrap_or(0).min(1 << 24);
+        // Items already read (sent before this call) count too: places are input indices.
+        let read = usize::try_from(self.job.core.next_index).unwrap_or(usize::MAX);
+        let expected = self
+            .input_len()
+            .unwrap_or(0)
+            .saturating_add(read)
+            .min(1 << 24);
         let o = &mut self.job.outcomes;
         if o.direct.is_none() {
             o.direct = Some(Placed::with_capacity(expected));
