@@ -50,7 +50,6 @@ impl Engine {
         let w = &mut self.workers.workers[i];
         let pid = w.pid;
         let was = w.state;
-        let running = w.status.current();
         if let Cause::TimedOut { .. } = cause {
             w.kill();
         }
@@ -59,6 +58,10 @@ impl Engine {
             _ => Duration::from_millis(500),
         };
         let status = self.workers.reap(i, grace);
+        // Read once the worker is gone, when its page is final: a job that closes the
+        // worker's socket is seen as a death at once, while the worker still runs on to the
+        // send that fails (and marks its page so).
+        let running = self.workers.workers[i].status.current();
         let oom = self.workers.workers[i]
             .stderr
             .oom_report()

@@ -119,6 +119,15 @@ pub(crate) fn start_watchdog(link: &'static Link) {
                 let mut fds = [PollFd::new(borrowed, rdhup)];
                 match poll(&mut fds, PollTimeout::NONE) {
                     Ok(0) | Err(Errno::EINTR) => {}
+                    // The descriptor itself is gone: a job closed it. The caller may well be
+                    // there; the worker's own next read or write fails and says so.
+                    Ok(_)
+                        if fds[0]
+                            .revents()
+                            .is_some_and(|r| r.contains(PollFlags::POLLNVAL)) =>
+                    {
+                        return;
+                    }
                     Ok(_) | Err(_) => orphaned(),
                 }
             }

@@ -10,6 +10,7 @@ use super::jobs::Jobs;
 use super::link;
 use super::logger::LOGGER;
 use crate::error::WireError;
+use crate::sys::heap;
 use crate::sys::status::StatusPage;
 use crate::wire;
 
@@ -19,6 +20,7 @@ pub(crate) fn serve(sock: UnixStream, status: StatusPage) -> Result<i32, WireErr
     // Programs the job starts must not inherit the socket.
     fcntl(sock.as_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(std::io::Error::from)?;
     crate::sys::signals::ignore_sigpipe();
+    heap::keep_freed_memory();
     // Orphaned descendants of the jobs are re-parented here, so that they end with us.
     crate::sys::tree::become_subreaper();
     let link = link::init(sock, status);
@@ -43,7 +45,14 @@ pub(crate) fn serve(sock: UnixStream, status: StatusPage) -> Result<i32, WireErr
     let mut reader = BufReader::with_capacity(256 * 1024, link.socket());
     let mut body = Vec::new();
     let mut jobs = Jobs::default();
-    while let Some(tag) = wire::read_frame(&mut reader, &mut body)? {
+    let mut trim_due = false;
+    loop {
+        if trim_due && reader.buffer().is_empty() {
+            trim_due = !heap::trim_when_idle(link.socket());
+        }
+        let Some(tag) = wire::read_frame(&mut reader, &mut body)? else {
+            break;
+        };
         match tag {
             wire::TAG_SETUP => {
                 let setup: wire::Setup = wire::decode(&body, "setup")?;
@@ -59,6 +68,9 @@ pub(crate) fn serve(sock: UnixStream, status: StatusPage) -> Result<i32, WireErr
                     wire::push_unloaded(&mut pending.out, job, &exit)?;
                     pending.send(link, 0)?;
                 }
+                // What the job's items freed and the allocator kept goes back once the
+                // worker has been idle a while (see below).
+                trim_due = true;
             }
             wire::TAG_BATCH => {
                 let (header, items) = wire::parse_batch(&body)?;
