@@ -73,6 +73,32 @@ fn crashes_fail_their_item_and_the_rest_complete() {
     }
 }
 
+/// One item per batch: a worker holds quick items' outputs back for a moment while the next
+/// batch waits (see `worker/held.rs`). A crash still fails exactly its own item, and the
+/// outputs that were held when the worker died come from the items running again elsewhere.
+#[test]
+fn crashes_fail_exactly_their_item_when_outputs_were_held_back() {
+    let outcomes = Job::new(fragile, 0..300u32)
+        .processes(2)
+        .chunk_size(1)
+        .keep_going()
+        .run_multi_processed()
+        .unwrap();
+    assert_eq!(outcomes.len(), 300);
+    assert_eq!(crash_status(&outcomes[5]), ExitStatus::Signal(6));
+    assert_eq!(crash_status(&outcomes[9]), ExitStatus::Code(3));
+    assert_eq!(crash_status(&outcomes[13]), ExitStatus::Signal(11));
+    for (i, o) in outcomes.iter().enumerate() {
+        if ![5, 9, 13].contains(&i) {
+            assert_eq!(
+                o.as_ref().map(|&(x, _)| x as usize).ok(),
+                Some(i),
+                "item {i}"
+            );
+        }
+    }
+}
+
 #[test]
 fn the_first_crash_stops_the_job_by_default() {
     let err = Job::new(fragile, 0..30u32)

@@ -390,6 +390,40 @@ fn streams_deliver_in_order_and_can_stop_early() {
     assert_eq!(threaded, [1, 3, 5, 7, 9]);
 }
 
+#[spychro::job]
+fn nap_then(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+/// With one item per batch, a worker that has the next batch already and finished a short one
+/// holds its output back for a moment, to send it with the next ones; never behind a long
+/// item (a timer sends it): the outputs of the 50 quick items before a 3 s one all reach the
+/// stream while the long one still runs.
+#[test]
+fn an_output_held_back_is_not_kept_waiting_by_a_long_item_after_it() {
+    let mut naps = vec![0u64; 50];
+    naps.extend([3_000, 0]);
+    let started = Instant::now();
+    let mut outputs = Job::new(nap_then, naps)
+        .processes(1)
+        .chunk_size(1)
+        .stream_multi_processed()
+        .unwrap();
+    for i in 0..50 {
+        assert_eq!(outputs.next().unwrap().unwrap(), 0, "output {i}");
+    }
+    let quick = started.elapsed();
+    assert!(
+        quick < Duration::from_millis(2_000),
+        "the quick items' outputs came after {quick:?}, with the long item's"
+    );
+    assert_eq!(outputs.next().unwrap().unwrap(), 3_000);
+    assert!(started.elapsed() >= Duration::from_millis(3_000));
+    assert_eq!(outputs.next().unwrap().unwrap(), 0);
+    assert!(outputs.next().is_none());
+}
+
 /// Byte vectors, alone or inside other values, as the main thing a job moves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Chunk {

@@ -15,6 +15,10 @@ pub(crate) struct InFlight {
     pub(crate) done: u32,
     /// The items, encoded back to back, kept to describe a failed item or send it again.
     pub(crate) items: Arc<Vec<u8>>,
+    /// One item run again on its own, to find which of several broke its worker's socket:
+    /// its worker gets nothing else until it answers, so that the worker sends its result
+    /// at once (it holds results only while another batch waits) and a failure names it.
+    pub(crate) alone: bool,
 }
 
 impl InFlight {
@@ -37,6 +41,7 @@ impl InFlight {
             count: to - from,
             done: 0,
             items: Arc::new(self.items[start..values.position()].to_vec()),
+            alone: false,
         })
     }
 

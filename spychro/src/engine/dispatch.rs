@@ -107,6 +107,9 @@ impl Engine {
                 if level > 0 && stalled.get(i) == Some(&true) {
                     continue;
                 }
+                if w.inflight.iter().any(|b| b.alone) {
+                    continue;
+                }
                 let mut size_cap = usize::MAX;
                 if let Some(max) = self.workers.options.max_items_per_worker {
                     let quota = max.saturating_sub(w.assigned);
@@ -122,7 +125,9 @@ impl Engine {
                     if level >= depths[j] {
                         continue;
                     }
-                    let Some(batch) = next_batch(&mut *jobs[j], live, depths[j], size_cap) else {
+                    let Some(batch) =
+                        next_batch(&mut *jobs[j], live, depths[j], size_cap, level == 0)
+                    else {
                         continue;
                     };
                     self.next_job = (j + 1) % n;
@@ -165,8 +170,15 @@ impl Engine {
 /// The next batch of `job`, of the size its sizer says (at most `size_cap`): items to send
 /// again first, then new items (fewer if they pass [`MAX_BYTES`]), serialized. `None` when
 /// the job has nothing to send now (over, stopped, waiting for its stream's consumer, or at
-/// the end of its input).
-fn next_batch(job: &mut dyn JobIo, live: usize, depth: usize, size_cap: usize) -> Option<InFlight> {
+/// the end of its input), or when what comes next must run alone and the worker (`idle`
+/// false) has other batches.
+fn next_batch(
+    job: &mut dyn JobIo,
+    live: usize,
+    depth: usize,
+    size_cap: usize,
+    idle: bool,
+) -> Option<InFlight> {
     if job.stopped() || job.core().error.is_some() || job.core().cancelled {
         return None;
     }
@@ -175,6 +187,11 @@ fn next_batch(job: &mut dyn JobIo, live: usize, depth: usize, size_cap: usize) -
     let core = job.core_mut();
     let size = core.sizer.next(remaining, live).min(size_cap).max(1);
     if let Some((_, batch)) = core.requeue.pop_first() {
+        if batch.alone && !idle {
+            // It waits for a worker with nothing else.
+            core.requeue.insert(batch.first, batch);
+            return None;
+        }
         if batch.count as usize <= size {
             return Some(batch);
         }
@@ -207,5 +224,6 @@ fn next_batch(job: &mut dyn JobIo, live: usize, depth: usize, size_cap: usize) -
         count,
         done: 0,
         items: std::sync::Arc::new(items),
+        alone: false,
     })
 }

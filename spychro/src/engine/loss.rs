@@ -226,7 +226,8 @@ fn requeue(
         if let Some(piece) = b.slice(from, n) {
             core.requeue.insert(piece.first, piece);
         }
-        if single && let Some(one) = b.slice(n, n + 1) {
+        if single && let Some(mut one) = b.slice(n, n + 1) {
+            one.alone = true;
             core.requeue.insert(one.first, one);
         }
         from = n + 1;

@@ -58,6 +58,11 @@ pub(crate) fn parse_frame(
     Ok(Some((buf[4], HEADER..total, total)))
 }
 
+/// Whether `buf` starts with a whole frame (so reading it will not wait).
+pub(crate) fn holds_whole_frame(buf: &[u8]) -> bool {
+    matches!(parse_frame(buf), Ok(Some(_)))
+}
+
 /// Reads one frame from a blocking stream into `body` (cleared first).
 ///
 /// Returns `Ok(None)` on a clean end of stream between frames.

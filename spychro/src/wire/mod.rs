@@ -14,5 +14,5 @@ mod zoo;
 
 pub(crate) use codec::{Sink, Values, decode as decode_value, encode as encode_value, encode_into};
 pub(crate) use failure::WireFailure;
-pub(crate) use frame::{Cursor, FrameBuf, begin_frame, end_frame, read_frame};
+pub(crate) use frame::{Cursor, FrameBuf, begin_frame, end_frame, holds_whole_frame, read_frame};
 pub(crate) use message::*;

@@ -34,19 +34,32 @@ impl Pending {
     /// could not be sent, so that the caller can find the one that broke it (see `engine/loss`)
     /// when this worker dies of it.
     pub(crate) fn send(&mut self, link: &Link, next: u64) -> Result<(), WireError> {
-        if self.out.is_empty() {
-            return Ok(());
-        }
-        if let Err(e) = link.send(&self.out) {
-            if let Some(first) = self.first_unsent {
+        if let Err(failure) = link.send_results(&self.out) {
+            // The results held before these were not sent either.
+            if let Some(first) = failure.held_first.or(self.first_unsent) {
+                let held_next = failure.held_first.map_or(0, |_| failure.held_next);
+                let next = next.max(held_next);
                 link.status
                     .unsent(first, next.saturating_sub(1).max(first), now_ms());
             }
-            return Err(e.into());
+            return Err(failure.error.into());
         }
         self.out.clear();
         self.first_unsent = None;
         Ok(())
+    }
+
+    /// Hands everything pending (whole frames; `next` is the item after the last one that
+    /// ran) to the link to hold for a moment (see `held`); false if it is to be sent now.
+    fn hold(&mut self, link: &Link, next: u64) -> bool {
+        if self.out.is_empty() {
+            return true;
+        }
+        if !link.hold(&mut self.out, self.first_unsent, next) {
+            return false;
+        }
+        self.first_unsent = None;
+        true
     }
 }
 
@@ -60,6 +73,8 @@ pub(crate) struct ResultsSink<'a> {
     next: u64,
     frame: Option<wire::ResultsStart>,
     started: Instant,
+    /// When the batch started.
+    batch_started: Instant,
     /// When the current frame got its first outcome, in [`now_ms`] time.
     frame_ms: u64,
     now_ms: u64,
@@ -71,6 +86,11 @@ pub(crate) struct ResultsSink<'a> {
     /// The status page's cancel generation last seen.
     cancel_generation: u64,
 }
+
+/// Only the results of a batch shorter than this are held (see `held`): after a longer one,
+/// another batch's results would seldom join them before the timer sent them, and the
+/// caller would hear of them later for nothing.
+const HOLD_BELOW: std::time::Duration = std::time::Duration::from_micros(200);
 
 /// Without timeouts, the clock (for the age of a results frame) is read this often.
 const CLOCK_EVERY: u32 = 256;
@@ -96,6 +116,7 @@ impl<'a> ResultsSink<'a> {
             next: first,
             frame: None,
             started: Instant::now(),
+            batch_started: Instant::now(),
             frame_ms: 0,
             now_ms: now_ms(),
             failures: 0,
@@ -214,6 +235,19 @@ impl<'a> ResultsSink<'a> {
     #[inline(never)]
     pub(crate) fn flush(&mut self) -> Result<(), WireError> {
         self.finish()?;
+        self.pending.send(self.link, self.next)
+    }
+
+    /// The batch is over: ends its results frame and sends everything pending, or, with
+    /// `hold` (the next batch is already here) and a batch that took less than
+    /// [`HOLD_BELOW`], lets the link hold it for a moment so that it goes out with the next
+    /// batch's results.
+    pub(crate) fn end_batch(&mut self, hold: bool) -> Result<(), WireError> {
+        self.finish()?;
+        let short = self.batch_started.elapsed() < HOLD_BELOW;
+        if hold && short && self.pending.hold(self.link, self.next) {
+            return Ok(());
+        }
         self.pending.send(self.link, self.next)
     }
 

@@ -5,6 +5,9 @@
 //! A write that would block (the caller is busy in a handler and not reading) is recorded on
 //! the status page, so that the time the item spends waiting for its caller does not count
 //! against its timeout.
+//!
+//! Results may be held back for a moment (`held`): whatever is written goes after them, and
+//! the watchdog thread sends them when their timer fires.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd};
@@ -15,6 +18,7 @@ use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{MsgFlags, send};
 
+use super::held::{HOLD, HOLD_BYTES, Held, HoldTimer};
 use crate::sys::status::{StatusPage, now_ms};
 
 /// Exit code of a worker whose caller went away.
@@ -23,8 +27,20 @@ const EXIT_ORPHANED: i32 = 101;
 /// What every thread of a worker shares.
 pub(crate) struct Link {
     sock: UnixStream,
-    write: Mutex<()>,
+    /// Taken to write; holds the results held back.
+    write: Mutex<Held>,
+    /// Fires when held results are due (none: results are never held).
+    timer: Option<HoldTimer>,
     pub(crate) status: StatusPage,
+}
+
+/// A write that failed, and the items of the results held before it.
+pub(crate) struct SendFailure {
+    pub(crate) error: io::Error,
+    /// The first item the held results answered, if any were held.
+    pub(crate) held_first: Option<u64>,
+    /// The item after the last one they answered.
+    pub(crate) held_next: u64,
 }
 
 static LINK: OnceLock<Link> = OnceLock::new();
@@ -41,7 +57,8 @@ pub(crate) fn get() -> Option<&'static Link> {
 pub(crate) fn init(sock: UnixStream, status: StatusPage) -> &'static Link {
     LINK.get_or_init(|| Link {
         sock,
-        write: Mutex::new(()),
+        write: Mutex::new(Held::default()),
+        timer: HoldTimer::new(),
         status,
     })
 }
@@ -66,10 +83,105 @@ impl Link {
         &self.sock
     }
 
-    /// Writes `frame` (whole frames) to the caller.
+    /// Whether bytes from the caller wait in the socket, not read yet.
+    pub(crate) fn has_input(&self) -> bool {
+        let mut waiting: libc::c_int = 0;
+        // SAFETY: FIONREAD stores the number of bytes waiting into the `c_int` it is given.
+        let r = unsafe { libc::ioctl(self.sock.as_raw_fd(), libc::FIONREAD, &mut waiting) };
+        r == 0 && waiting > 0
+    }
+
+    /// Writes `frame` (whole frames) to the caller, after any results held back.
     pub(crate) fn send(&self, frame: &[u8]) -> io::Result<()> {
-        let _guard = self.write.lock().unwrap_or_else(|e| e.into_inner());
-        let mut rest = frame;
+        self.send_results(frame).map_err(|f| f.error)
+    }
+
+    /// [`send`](Link::send), saying on failure which held results were not sent either.
+    pub(crate) fn send_results(&self, frame: &[u8]) -> Result<(), SendFailure> {
+        let mut held = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        let failed = |held: &Held, error| SendFailure {
+            error,
+            held_first: held.first,
+            held_next: held.next,
+        };
+        if !held.out.is_empty() {
+            if let Err(e) = self.write_all(&held.out) {
+                return Err(failed(&held, e));
+            }
+            held.clear();
+        }
+        self.write_all(frame).map_err(|e| failed(&held, e))
+    }
+
+    /// Holds `out` (whole results frames answering items `first..next`) to be sent with what
+    /// is written next, or by the timer within [`HOLD`]; takes it and returns true, or
+    /// returns false (and leaves it) when it is to be sent now: too much is held already, or
+    /// there is no timer.
+    pub(crate) fn hold(&self, out: &mut Vec<u8>, first: Option<u64>, next: u64) -> bool {
+        let Some(timer) = &self.timer else {
+            return false;
+        };
+        let mut held = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        if held.out.len() + out.len() > HOLD_BYTES {
+            return false;
+        }
+        if held.out.is_empty() && !timer.arm(HOLD) {
+            return false;
+        }
+        held.take(out, first, next, now_ms());
+        true
+    }
+
+    /// The timer fired: sends the held results if they are due (without blocking: what the
+    /// socket does not take now stays held, first in line), or sets the timer again for when
+    /// they will be.
+    fn send_held(&self) {
+        let Some(timer) = &self.timer else {
+            return;
+        };
+        timer.clear();
+        let mut held = self.write.lock().unwrap_or_else(|e| e.into_inner());
+        if held.out.is_empty() {
+            return;
+        }
+        let hold_ms = HOLD.as_millis() as u64;
+        let age = now_ms().saturating_sub(held.since_ms);
+        if age < hold_ms {
+            timer.arm(std::time::Duration::from_millis(hold_ms - age));
+            return;
+        }
+        let mut sent = 0;
+        let result = loop {
+            if sent == held.out.len() {
+                break Ok(());
+            }
+            match send(
+                self.sock.as_raw_fd(),
+                &held.out[sent..],
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+            ) {
+                Ok(n) => sent += n,
+                Err(Errno::EINTR) => {}
+                Err(e) => break Err(e),
+            }
+        };
+        match result {
+            Ok(()) => held.clear(),
+            Err(Errno::EAGAIN) => {
+                // The caller is not reading: try again later; what was sent is gone.
+                held.out.drain(..sent);
+                timer.arm(HOLD);
+            }
+            // Broken: kept, so that the worker's next write fails and names these items.
+            Err(_) => {
+                held.out.drain(..sent);
+            }
+        }
+    }
+
+    /// Writes all of `bytes`, waiting while the socket is full.
+    fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+        let mut rest = bytes;
         let mut blocked = false;
         let result = loop {
             if rest.is_empty() {
@@ -113,22 +225,31 @@ pub(crate) fn start_watchdog(link: &'static Link) {
             let borrowed = link.sock.as_fd();
             // Only hang-up is asked for; POLLHUP and POLLERR come unasked. So any event at
             // all means the caller's end is gone. (nix does not know POLLRDHUP, so its
-            // `revents()` cannot be trusted to report it: count events instead.)
+            // `revents()` gives `None` for it.)
             let rdhup = PollFlags::from_bits_retain(libc::POLLRDHUP);
             loop {
-                let mut fds = [PollFd::new(borrowed, rdhup)];
+                let mut fds = vec![PollFd::new(borrowed, rdhup)];
+                if let Some(timer) = &link.timer {
+                    fds.push(PollFd::new(timer.as_fd(), PollFlags::POLLIN));
+                }
                 match poll(&mut fds, PollTimeout::NONE) {
-                    Ok(0) | Err(Errno::EINTR) => {}
+                    Ok(0) | Err(Errno::EINTR) => continue,
+                    Ok(_) => {}
+                    Err(_) => orphaned(),
+                }
+                match fds[0].revents() {
+                    Some(r) if r.is_empty() => {}
                     // The descriptor itself is gone: a job closed it. The caller may well be
                     // there; the worker's own next read or write fails and says so.
-                    Ok(_)
-                        if fds[0]
-                            .revents()
-                            .is_some_and(|r| r.contains(PollFlags::POLLNVAL)) =>
-                    {
-                        return;
-                    }
-                    Ok(_) | Err(_) => orphaned(),
+                    Some(r) if r.contains(PollFlags::POLLNVAL) => return,
+                    _ => orphaned(),
+                }
+                if fds
+                    .get(1)
+                    .and_then(|f| f.revents())
+                    .is_some_and(|r| !r.is_empty())
+                {
+                    link.send_held();
                 }
             }
         });

@@ -105,7 +105,10 @@ pub(crate) fn serve(sock: UnixStream, status: StatusPage) -> Result<i32, WireErr
                     items,
                     &mut sink,
                 )?;
-                sink.flush()?;
+                // With more to do already here, this batch's results can wait to go with the
+                // next one's (a process ends after its one item: it sends at once).
+                let more = wire::holds_whole_frame(reader.buffer()) || link.has_input();
+                sink.end_batch(process.is_none() && more)?;
                 if let Some(name) = process {
                     // A process runs its one item, then ends: 1 if it failed, as Python does.
                     let code = i32::from(sink.failures > 0);
