@@ -16,7 +16,7 @@ use std::sync::{Mutex, OnceLock};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::socket::{MsgFlags, send};
+use nix::sys::socket::{MsgFlags, recv, send};
 
 use super::held::{HOLD, HOLD_BYTES, Held, HoldTimer};
 use crate::sys::status::{StatusPage, now_ms};
@@ -85,10 +85,9 @@ impl Link {
 
     /// Whether bytes from the caller wait in the socket, not read yet.
     pub(crate) fn has_input(&self) -> bool {
-        let mut waiting: libc::c_int = 0;
-        // SAFETY: FIONREAD stores the number of bytes waiting into the `c_int` it is given.
-        let r = unsafe { libc::ioctl(self.sock.as_raw_fd(), libc::FIONREAD, &mut waiting) };
-        r == 0 && waiting > 0
+        let mut byte = [0u8; 1];
+        let peek = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
+        matches!(recv(self.sock.as_raw_fd(), &mut byte, peek), Ok(n) if n > 0)
     }
 
     /// Writes `frame` (whole frames) to the caller, after any results held back.
