@@ -1,5 +1,5 @@
 //! Jobs that misbehave around their items rather than in them: an output whose `Serialize`
-//! panics or whose `Drop` blocks, an item whose `Deserialize` panics, a job that closes the
+//! panics or whose `Drop` blocks or panics, an item whose `Deserialize` panics, a job that closes the
 //! worker's descriptors, forks a copy that lingers, sends a message above the frame limit, or
 //! blocks on a caller that is busy in a handler. Each is one item's clear failure (or no
 //! failure at all), the rest are delivered, and nothing hangs or runs again and again.
@@ -204,6 +204,70 @@ fn an_item_whose_deserialize_panics_fails_with_the_message_and_the_caller_does_n
     );
     for (i, o) in outcomes.iter().enumerate().filter(|(i, _)| *i != 4) {
         assert_eq!(o.as_ref().ok(), Some(&(i as u32)));
+    }
+}
+
+/// An output whose `Drop` panics when it holds a multiple of 10.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Brittle(u32);
+
+impl Drop for Brittle {
+    fn drop(&mut self) {
+        if self.0 % 10 == 0 && spychro::current_process().name != "MainProcess" {
+            panic!("brittle {} broke", self.0);
+        }
+    }
+}
+
+/// A step of an item panics for some items of one batch: the item's `Deserialize` (4), the
+/// job (7, 17, 27, 37) and the output's `Drop` (0, 10, 20, 30). (A `Serialize` that panics
+/// is `Grenade`'s test above.)
+#[spychro::job]
+fn all_steps(m: Mine) -> Brittle {
+    if m.0 % 10 == 7 {
+        panic!("job {} gave up", m.0);
+    }
+    Brittle(m.0)
+}
+
+/// One batch of 40 items where items panic at every step: each fails alone with what
+/// panicked, and every other item of the batch is delivered.
+#[test]
+fn panics_at_every_step_of_one_batch_fail_their_items_alone() {
+    let outcomes = Job::new(all_steps, (0..40).map(Mine))
+        .processes(1)
+        .chunk_size(40)
+        .keep_going()
+        .run_multi_processed()
+        .unwrap();
+    assert_eq!(outcomes.len(), 40);
+    for (i, o) in outcomes.iter().enumerate() {
+        let i = i as u32;
+        match o {
+            Ok(b) => {
+                assert!(i != 4 && i % 10 != 7 && i % 10 != 0, "item {i} succeeded");
+                assert_eq!(b.0, i);
+                // Dropped here, in the caller: it does not panic.
+            }
+            Err(f) => {
+                let text = f.to_string();
+                match i {
+                    4 => assert!(
+                        matches!(f.kind(), FailureKind::DeserializeItem { message } if message.contains("mine 4 went off")),
+                        "{text}"
+                    ),
+                    _ if i % 10 == 7 => assert!(
+                        matches!(f.kind(), FailureKind::Panicked { message, .. } if message == &format!("job {i} gave up")),
+                        "{text}"
+                    ),
+                    _ if i % 10 == 0 => assert!(
+                        matches!(f.kind(), FailureKind::Panicked { message, .. } if message.contains(&format!("dropping the job's output panicked: brittle {i} broke"))),
+                        "{text}"
+                    ),
+                    _ => panic!("item {i} failed: {text}"),
+                }
+            }
+        }
     }
 }
 
