@@ -213,7 +213,7 @@ struct Brittle(u32);
 
 impl Drop for Brittle {
     fn drop(&mut self) {
-        if self.0 % 10 == 0 && spychro::current_process().name != "MainProcess" {
+        if self.0.is_multiple_of(10) && spychro::current_process().name != "MainProcess" {
             panic!("brittle {} broke", self.0);
         }
     }
@@ -245,7 +245,10 @@ fn panics_at_every_step_of_one_batch_fail_their_items_alone() {
         let i = i as u32;
         match o {
             Ok(b) => {
-                assert!(i != 4 && i % 10 != 7 && i % 10 != 0, "item {i} succeeded");
+                assert!(
+                    i != 4 && i % 10 != 7 && !i.is_multiple_of(10),
+                    "item {i} succeeded"
+                );
                 assert_eq!(b.0, i);
                 // Dropped here, in the caller: it does not panic.
             }
@@ -260,7 +263,7 @@ fn panics_at_every_step_of_one_batch_fail_their_items_alone() {
                         matches!(f.kind(), FailureKind::Panicked { message, .. } if message == &format!("job {i} gave up")),
                         "{text}"
                     ),
-                    _ if i % 10 == 0 => assert!(
+                    _ if i.is_multiple_of(10) => assert!(
                         matches!(f.kind(), FailureKind::Panicked { message, .. } if message.contains(&format!("dropping the job's output panicked: brittle {i} broke"))),
                         "{text}"
                     ),
