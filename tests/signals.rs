@@ -435,6 +435,39 @@ fn sigterm_to_the_caller_ends_every_pool_job_and_leaves_no_worker() {
     interrupt_pool_jobs("pool-sigterm", "TERM", 15, false);
 }
 
+/// A job that closed its worker's socket cannot be told by it that its caller died: the worker
+/// then watches its parent as a process. The caller is stopped while the job closes the socket
+/// (so that it cannot end the worker itself first), then SIGKILLed: the worker still goes.
+#[test]
+fn a_worker_whose_socket_a_job_closed_still_exits_when_its_caller_is_killed() {
+    let dir = fresh_dir("closed-sigkill");
+    let mut probe = Probe::start(&dir, &["hang-closed", dir.to_str().unwrap()], false);
+    let workers = wait_announced(&dir, "worker-", 1);
+    assert_workers_of(probe.pid, &workers);
+    send("STOP", &probe.pid.to_string());
+    std::fs::write(dir.join("close"), b"").unwrap();
+    let closed = wait_announced(&dir, "closed-", 1);
+    assert_eq!(closed, workers);
+
+    let killed = Instant::now();
+    probe.child.kill().unwrap();
+    let (status, _) = probe.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.signal(), Some(9), "{status}");
+    let took = wait_gone(
+        "the worker whose socket was closed",
+        &workers,
+        TEARDOWN + Duration::from_secs(2),
+    );
+    eprintln!(
+        "caller SIGKILLed: the worker without its socket was gone {:?} after the kill",
+        killed.elapsed()
+    );
+    assert!(
+        took < TEARDOWN,
+        "the worker outlived its caller by {took:?}"
+    );
+}
+
 #[test]
 fn workers_exit_when_their_caller_is_killed() {
     let dir = fresh_dir("sigkill");

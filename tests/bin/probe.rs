@@ -101,6 +101,25 @@ fn hang_item(prefix: String) -> u32 {
     std::process::id()
 }
 
+/// Announces this worker, waits for `DIR/close`, closes every descriptor above stderr (its
+/// socket among them), announces that as `DIR/closed-PID`, then sleeps far longer than any
+/// test waits.
+#[spychro::job]
+fn close_then_hang(dir: String) -> u32 {
+    announce(&format!("{dir}/worker-"));
+    if !wait_for(&Path::new(&dir).join("close")) {
+        return 0;
+    }
+    for fd in 3..1024 {
+        // SAFETY: none needed: closing descriptors this job does not own is the misbehaviour
+        // under test.
+        unsafe { libc::close(fd) };
+    }
+    announce(&format!("{dir}/closed-"));
+    std::thread::sleep(Duration::from_secs(60));
+    std::process::id()
+}
+
 /// Announces this (non-daemonic) worker, then runs a pool of `q` hanging workers.
 #[spychro::job]
 fn nest_outer(dir: String, q: usize) -> u32 {
@@ -262,7 +281,7 @@ fn sigint_disposition() -> &'static str {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: spychro-probe run N PROCESSES | hang DIR P | nested DIR P Q | release DIR P \
+        "usage: spychro-probe run N PROCESSES | hang DIR P | hang-closed DIR | nested DIR P Q | release DIR P \
          | chatty N LINES | held DIR | handled DIR | descendants DIR MODE | longline BYTES \
          | nofile | storm RUNS | pool DIR | supervisor DIR | supervisor-handler DIR \
          | supervisor-stale DIR | supervisor-input"
@@ -796,6 +815,12 @@ fn main() {
                 .chunk_size(1)
                 .run_multi_processed();
             end_interrupted(result, Path::new(dir), &["worker-"]);
+        }
+        ["hang-closed", dir] => {
+            let result = spychro::Job::new(close_then_hang, [dir.to_string()])
+                .processes(1)
+                .run_multi_processed();
+            println!("ran: {:?}", result.map(|v| v.len()));
         }
         ["nested", dir, p, q] => {
             let (p, q) = (num(p) as usize, num(q) as usize);

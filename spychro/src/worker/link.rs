@@ -226,6 +226,7 @@ pub(crate) fn start_watchdog(link: &'static Link) {
             // all means the caller's end is gone. (nix does not know POLLRDHUP, so its
             // `revents()` gives `None` for it.)
             let rdhup = PollFlags::from_bits_retain(libc::POLLRDHUP);
+            let caller = nix::unistd::getppid();
             loop {
                 let mut fds = vec![PollFd::new(borrowed, rdhup)];
                 if let Some(timer) = &link.timer {
@@ -239,8 +240,9 @@ pub(crate) fn start_watchdog(link: &'static Link) {
                 match fds[0].revents() {
                     Some(r) if r.is_empty() => {}
                     // The descriptor itself is gone: a job closed it. The caller may well be
-                    // there; the worker's own next read or write fails and says so.
-                    Some(r) if r.contains(PollFlags::POLLNVAL) => return,
+                    // there; the worker's own next read or write fails and says so. Should
+                    // the job run on regardless, the caller is watched as a process instead.
+                    Some(r) if r.contains(PollFlags::POLLNVAL) => watch_parent(caller),
                     _ => orphaned(),
                 }
                 if fds
@@ -254,6 +256,17 @@ pub(crate) fn start_watchdog(link: &'static Link) {
         });
     if let Err(e) = spawned {
         eprintln!("spychro worker: no watchdog thread ({e}); the worker may outlive its caller");
+    }
+}
+
+/// Ends the process once it is no longer `caller`'s child (the caller died and it was
+/// re-parented), looking every 100 ms: for a worker whose socket a job closed.
+fn watch_parent(caller: nix::unistd::Pid) -> ! {
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if nix::unistd::getppid() != caller {
+            orphaned();
+        }
     }
 }
 
