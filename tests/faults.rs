@@ -172,12 +172,17 @@ fn a_worker_killed_from_outside_fails_its_item_and_is_replaced() {
         ),
         "{f}"
     );
-    // One worker: it ran the items before the victim; a single replacement ran the rest.
+    // One worker: it ran the items before the victim; a single replacement ran the rest. The
+    // outputs the victim's worker still held back when it was killed (at most 2 ms of them,
+    // `worker/held.rs`) were never answered, so those items ran again on the replacement.
     let before: HashSet<u32> = outcomes[..7].iter().map(|o| *o.as_ref().unwrap()).collect();
     let after: HashSet<u32> = outcomes[8..].iter().map(|o| *o.as_ref().unwrap()).collect();
-    assert_eq!(before, HashSet::from([victim]));
     assert_eq!(after.len(), 1, "{after:?}");
     assert!(!after.contains(&victim));
+    assert!(
+        before.is_subset(&HashSet::from([victim, *after.iter().next().unwrap()])),
+        "{before:?} {after:?}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
