@@ -238,14 +238,14 @@ impl<'a> ResultsSink<'a> {
         self.pending.send(self.link, self.next)
     }
 
-    /// The batch is over: ends its results frame and sends everything pending, or, with
-    /// `hold` (the next batch is already here) and a batch that took less than
-    /// [`HOLD_BELOW`], lets the link hold it for a moment so that it goes out with the next
-    /// batch's results.
-    pub(crate) fn end_batch(&mut self, hold: bool) -> Result<(), WireError> {
+    /// The batch is over: ends its results frame and sends everything pending, or, for a
+    /// batch that took less than [`HOLD_BELOW`] when `more` says the next batch is already
+    /// here (asked only then), lets the link hold it for a moment so that it goes out with the
+    /// next batch's results.
+    pub(crate) fn end_batch(&mut self, more: impl FnOnce() -> bool) -> Result<(), WireError> {
         self.finish()?;
         let short = self.batch_started.elapsed() < HOLD_BELOW;
-        if hold && short && self.pending.hold(self.link, self.next) {
+        if short && more() && self.pending.hold(self.link, self.next) {
             return Ok(());
         }
         self.pending.send(self.link, self.next)

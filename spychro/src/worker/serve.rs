@@ -69,7 +69,7 @@ pub(crate) fn serve(sock: UnixStream, status: StatusPage) -> Result<i32, WireErr
                     pending.send(link, 0)?;
                 }
                 // What the job's items freed and the allocator kept goes back once the
-                // worker has been idle a while (see below).
+                // worker has been idle a while (at the top of the loop).
                 trim_due = true;
             }
             wire::TAG_BATCH => {
@@ -107,8 +107,10 @@ pub(crate) fn serve(sock: UnixStream, status: StatusPage) -> Result<i32, WireErr
                 )?;
                 // With more to do already here, this batch's results can wait to go with the
                 // next one's (a process ends after its one item: it sends at once).
-                let more = wire::holds_whole_frame(reader.buffer()) || link.has_input();
-                sink.end_batch(process.is_none() && more)?;
+                sink.end_batch(|| {
+                    process.is_none()
+                        && (wire::holds_whole_frame(reader.buffer()) || link.has_input())
+                })?;
                 if let Some(name) = process {
                     // A process runs its one item, then ends: 1 if it failed, as Python does.
                     let code = i32::from(sink.failures > 0);
