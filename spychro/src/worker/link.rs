@@ -149,21 +149,7 @@ impl Link {
             timer.arm(std::time::Duration::from_millis(hold_ms - age));
             return;
         }
-        let mut sent = 0;
-        let result = loop {
-            if sent == held.out.len() {
-                break Ok(());
-            }
-            match send(
-                self.sock.as_raw_fd(),
-                &held.out[sent..],
-                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
-            ) {
-                Ok(n) => sent += n,
-                Err(Errno::EINTR) => {}
-                Err(e) => break Err(e),
-            }
-        };
+        let (sent, result) = self.send_some(&held.out);
         match result {
             Ok(()) => held.clear(),
             Err(Errno::EAGAIN) => {
@@ -178,21 +164,33 @@ impl Link {
         }
     }
 
+    /// Sends as much of `bytes` as the socket takes without waiting: how many bytes went,
+    /// and `Ok` if all did, or the error that stopped it (`EAGAIN`: the socket is full).
+    fn send_some(&self, bytes: &[u8]) -> (usize, Result<(), Errno>) {
+        let mut sent = 0;
+        while sent < bytes.len() {
+            match send(
+                self.sock.as_raw_fd(),
+                &bytes[sent..],
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+            ) {
+                Ok(n) => sent += n,
+                Err(Errno::EINTR) => {}
+                Err(e) => return (sent, Err(e)),
+            }
+        }
+        (sent, Ok(()))
+    }
+
     /// Writes all of `bytes`, waiting while the socket is full.
     fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
         let mut rest = bytes;
         let mut blocked = false;
         let result = loop {
-            if rest.is_empty() {
-                break Ok(());
-            }
-            match send(
-                self.sock.as_raw_fd(),
-                rest,
-                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
-            ) {
-                Ok(n) => rest = &rest[n..],
-                Err(Errno::EINTR) => {}
+            let (sent, result) = self.send_some(rest);
+            rest = &rest[sent..];
+            match result {
+                Ok(()) => break Ok(()),
                 Err(Errno::EAGAIN) => {
                     if !blocked {
                         blocked = true;
