@@ -260,6 +260,18 @@ fn expand(ast: &JobFnAst) -> TokenStream {
                     use ::spychro::__private::{DescribeDebug as _, DescribeOpaque as _};
                     (&&::spychro::__private::Describe(item)).spychro_describe()
                 }
+
+                fn plain_sizes() -> (
+                    ::core::option::Option<usize>,
+                    ::core::option::Option<usize>,
+                ) {
+                    #[allow(unused_imports)]
+                    use ::spychro::__private::{PlainNo as _, PlainYes as _};
+                    (
+                        (&&::spychro::__private::Probe::<Self::Item>::NEW).spychro_plain_size(),
+                        (&&::spychro::__private::Probe::<Self::Output>::NEW).spychro_plain_size(),
+                    )
+                }
             }
 
             #[::spychro::__private::linkme::distributed_slice(::spychro::__private::JOBS)]

@@ -61,6 +61,7 @@ mod worker;
 
 pub use call::ctx::Ctx;
 pub use call::job_fn::{AsJob, JobFn, TakesArgs};
+pub use call::plain::Plain;
 pub use call::state::{ExitOf, WorkerState};
 pub use channel::{
     JoinError, JoinTimeoutError, Mailbox, PipeEnd, Postbox, Receiver, RecvError, RecvTimeoutError,
@@ -196,6 +197,7 @@ macro_rules! __cluster_entry {
 pub mod __private {
     pub use crate::call::describe::{CloneArg, Describe, DescribeDebug, DescribeOpaque, JobError};
     pub use crate::call::job_fn::Sealed;
+    pub use crate::call::plain::{PlainNo, PlainYes, Probe};
     pub use crate::process::{TaskJob, TaskRunner};
     pub use crate::supervisor::{ActorJob, ActorRunner};
     pub use crate::worker::registry::{JOBS, JobEntry};

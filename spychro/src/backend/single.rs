@@ -45,7 +45,9 @@ pub(crate) fn run_here<F: JobFn>(
         return fail(FailureKind::SerializeItem { message }, F::describe(&item));
     }
     drop(item);
-    let described = |bytes: &[u8]| crate::engine::intake::describe::<F>(Some(bytes));
+    let described = |bytes: &[u8]| {
+        crate::engine::intake::describe::<F>(Some(crate::engine::batch::ItemBytes::Encoded(bytes)))
+    };
     let capturing = Capturing::start();
     let item = match catch(|| wire::decode_value::<F::Item>(&scratch.item)) {
         Ok(Ok(item)) => item,

@@ -76,6 +76,13 @@ pub trait JobFn: Copy + Send + Sync + 'static + Sealed + AsJob<Job = Self> {
     /// A short `Debug` of the item, when its type implements `Debug`.
     #[doc(hidden)]
     fn describe(item: &Self::Item) -> Option<String>;
+
+    /// The sizes of the item and output types, for those that are [`Plain`](crate::Plain)
+    /// (`#[job]` finds out); `None` for the others.
+    #[doc(hidden)]
+    fn plain_sizes() -> (Option<usize>, Option<usize>) {
+        (None, None)
+    }
 }
 
 /// What [`Job::new`](crate::Job::new) takes as its job: a `#[spychro::job]` function, which

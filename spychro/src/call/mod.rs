@@ -7,4 +7,5 @@ pub(crate) mod ctx;
 pub(crate) mod describe;
 pub(crate) mod job_fn;
 pub(crate) mod panic;
+pub(crate) mod plain;
 pub(crate) mod state;

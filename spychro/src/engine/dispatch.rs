@@ -10,7 +10,9 @@ use super::batch::InFlight;
 use super::conductor::{Engine, Jobs};
 use super::job::JobIo;
 use super::sizer::MAX_BYTES;
+use super::slots::Slots;
 use super::worker::{Load, State};
+use crate::call::plain::PlainSizes;
 use crate::error::Error;
 
 /// Batches in flight per worker before every worker is up; once they are, small batches go
@@ -125,6 +127,14 @@ impl Engine {
                     if level >= depths[j] {
                         continue;
                     }
+                    let mut size_cap = size_cap;
+                    if let Some(sizes) = jobs[j].core().plain {
+                        // A plain job's batch must fit the worker's region.
+                        size_cap = plain_cap(&self.workers.workers[i].slots, sizes, size_cap);
+                        if size_cap == 0 {
+                            continue;
+                        }
+                    }
                     let Some(batch) =
                         next_batch(&mut *jobs[j], live, depths[j], size_cap, level == 0)
                     else {
@@ -141,7 +151,7 @@ impl Engine {
 
     /// Queues `batch` of `job` to worker `i`, after the job's set-up if the worker does not
     /// have it yet.
-    fn send(&mut self, i: usize, job: &mut dyn JobIo, batch: InFlight) -> Result<(), Error> {
+    fn send(&mut self, i: usize, job: &mut dyn JobIo, mut batch: InFlight) -> Result<(), Error> {
         let start_timeout = self.workers.options.start_timeout;
         let w = &mut self.workers.workers[i];
         let core = job.core_mut();
@@ -157,14 +167,30 @@ impl Engine {
         if w.inflight.is_empty() {
             w.answered_at = Instant::now();
         }
-        if let Err(e) = w.queue_batch(core.id, &batch) {
-            return Err(Error::internal(format!("a batch could not be framed: {e}")));
+        let queued = match batch.plain {
+            Some(sizes) => w.queue_plain_batch(core.id, &mut batch, sizes),
+            None => w.queue_batch(core.id, &batch).map_err(|e| e.to_string()),
+        };
+        if let Err(e) = queued {
+            return Err(Error::internal(format!("a batch could not be queued: {e}")));
         }
         w.assigned += batch.count as u64;
         w.inflight.push_back(batch);
         core.in_flight += 1;
         Ok(())
     }
+}
+
+/// How many items of a plain job of `sizes` the next batch to a worker whose region has
+/// `slots` may hold: what its largest free run holds, and no more than a quarter of the
+/// region, so that several batches can wait there.
+fn plain_cap(slots: &Slots, sizes: PlainSizes, cap: usize) -> usize {
+    let per_item = sizes.item.max(sizes.output) as usize;
+    let quarter = match per_item {
+        0 => cap,
+        per => (slots.region_len() / 4 / per).max(1),
+    };
+    slots.room(per_item, cap.min(quarter))
 }
 
 /// The next batch of `job`, of the size its sizer says (at most `size_cap`): items to send
@@ -218,12 +244,6 @@ fn next_batch(
     let count = job.read_items(size, MAX_BYTES, &mut items);
     let core = job.core_mut();
     core.sizer.built(count, items.len());
-    (count > 0).then(|| InFlight {
-        job: id,
-        first,
-        count,
-        done: 0,
-        items: std::sync::Arc::new(items),
-        alone: false,
-    })
+    let plain = core.plain;
+    (count > 0).then(|| InFlight::new(id, first, count, items, plain))
 }

@@ -5,10 +5,11 @@
 
 use std::sync::Arc;
 
+use super::batch::ItemBytes;
 use super::conductor::{Engine, Jobs, find};
 use super::handshake::{self, Step};
 use super::hooks::{WorkerLog, reemit};
-use super::job::Outcome;
+use super::job::{Outcome, PlainOutputs};
 use super::loss::Cause;
 use super::outcomes::Outcomes;
 use super::worker::{Load, State};
@@ -221,11 +222,28 @@ impl Engine {
                 batch.count - batch.done
             )));
         }
+        // A plain batch's outputs are in the worker's region, from where its slot says.
+        let plain = match (batch.plain, batch.slot, w.status.region()) {
+            (None, ..) => None,
+            (Some(sizes), Some(slot), Some((region, _))) => {
+                let size = sizes.output as usize;
+                let at = slot.outputs_at + (h.first - batch.first) as usize * size;
+                // SAFETY: the slot lies within the region (the worker checked the same
+                // bounds), and so do the outputs of the frame, which answers items of it.
+                let first = unsafe { region.add(at).cast_const() };
+                Some(PlainOutputs { first, size })
+            }
+            _ => {
+                return Err(bad(
+                    "a plain batch has no slot in its worker's region".into()
+                ));
+            }
+        };
         if let Some(j) = find(jobs, h.job) {
             let job = &mut *jobs[j];
             // A job that ended (failed, cancelled) drops what still comes for it.
             if !job.core().ended() {
-                job.take_results(w.pid, batch, &h, rest)?;
+                job.take_results(w.pid, batch, &h, rest, plain)?;
                 job.core_mut().tally.add(i, h.count, h.busy_ns);
                 if !job.stopped() {
                     job.core_mut().sizer.observe(h.count, h.busy_ns);
@@ -266,8 +284,13 @@ impl Engine {
         w.answered_at = std::time::Instant::now();
         if batch.done == batch.count
             && let Some(answered) = w.inflight.pop_front()
-            && let Some(j) = find(jobs, job)
         {
+            if let Some(slot) = &answered.slot {
+                w.slots.free(slot);
+            }
+            let Some(j) = find(jobs, job) else {
+                return Ok(());
+            };
             let core = jobs[j].core_mut();
             core.in_flight -= 1;
             if core.spare_items.len() < SPARE_BUFFERS
@@ -280,13 +303,21 @@ impl Engine {
     }
 }
 
-/// Describes an item of job `F` from its encoding, for error messages. User code runs here
+/// Describes an item of job `F` from its bytes, for error messages. User code runs here
 /// (the item's `Deserialize` and `Debug`): a panic in it only loses the description.
-pub(crate) fn describe<F: JobFn>(encoded: Option<&[u8]>) -> Option<String> {
-    let encoded = encoded?;
+pub(crate) fn describe<F: JobFn>(item: Option<ItemBytes<'_>>) -> Option<String> {
+    let item = item?;
     let capturing = crate::call::panic::Capturing::start();
     let described = crate::call::panic::catch(|| {
-        let item: F::Item = wire::decode_value(encoded).ok()?;
+        let item: F::Item = match item {
+            ItemBytes::Encoded(bytes) => wire::decode_value(bytes).ok()?,
+            ItemBytes::Plain(bytes) => {
+                let size = F::plain_sizes().0.filter(|&n| n == bytes.len())?;
+                // SAFETY: only plain types have a plain size, and `bytes` holds exactly one
+                // value of it.
+                unsafe { crate::call::plain::read(bytes.as_ptr(), 0, size) }
+            }
+        };
         F::describe(&item)
     });
     drop(capturing);
@@ -311,7 +342,7 @@ pub(crate) fn decode_one<F: JobFn>(
         });
     }
     let mut outcomes = Outcomes::<F, ()>::new(false, ());
-    outcomes.take_results(pid, &h, rest, |_| item.clone())?;
+    outcomes.take_results(pid, &h, rest, None, |_| item.clone())?;
     match outcomes.pop_outcome() {
         Some(outcome) => Ok(outcome),
         None => outcomes

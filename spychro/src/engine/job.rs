@@ -8,12 +8,21 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use super::batch::InFlight;
+use super::batch::{InFlight, ItemBytes};
 use super::hooks::WorkerLog;
 use super::insights::{Insights, JobTally};
 use super::sizer::Sizer;
+use crate::call::plain::PlainSizes;
 use crate::error::{Error, ItemError, WireError};
 use crate::wire::ResultsHeader;
+
+/// Where a plain job's outputs for one results frame are: the first one's address in the
+/// worker's region (mapped while the worker lives), and each one's size.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PlainOutputs {
+    pub(crate) first: *const u8,
+    pub(crate) size: usize,
+}
 
 /// One item's outcome.
 pub(crate) type Outcome<O> = Result<O, Box<ItemError>>;
@@ -46,6 +55,9 @@ pub(crate) struct JobCore {
     pub(crate) options: JobOptions,
     /// The set-up frame, sent to each worker before the job's first batch there.
     pub(crate) setup: Vec<u8>,
+    /// The job's item and output types are plain: its items and outputs travel through its
+    /// workers' regions (see `call/plain.rs`).
+    pub(crate) plain: Option<PlainSizes>,
     pub(crate) sizer: Sizer,
     /// Items to send again (their worker died before answering), by first index.
     pub(crate) requeue: BTreeMap<u64, InFlight>,
@@ -89,6 +101,7 @@ impl JobCore {
             sizer: Sizer::new(options.chunk_size),
             options,
             setup,
+            plain: None,
             requeue: BTreeMap::new(),
             attempts: HashMap::new(),
             next_index: 0,
@@ -103,6 +116,18 @@ impl JobCore {
             unloading: 0,
             tally: JobTally::default(),
         }
+    }
+
+    /// The core of a job of `F`: plain when its item and output types are.
+    pub(crate) fn of<F: crate::call::job_fn::JobFn>(
+        id: u32,
+        options: JobOptions,
+        setup: Vec<u8>,
+    ) -> JobCore {
+        let mut core = JobCore::new(id, F::NAME, F::STATEFUL, options, setup);
+        let (item, output) = F::plain_sizes();
+        core.plain = PlainSizes::of(item, output);
+        core
     }
 
     /// Every item was read, sent and answered.
@@ -155,13 +180,16 @@ pub(crate) trait JobIo {
     fn starved(&mut self) {}
 
     /// Takes in the outcomes a results frame carries for `batch` (already checked against
-    /// it): outputs, then the failure that ended the frame, if one did.
+    /// it): outputs, then the failure that ended the frame, if one did. A plain job's outputs
+    /// are not in the frame but at `plain` (the first one the frame answers, in its worker's
+    /// region).
     fn take_results(
         &mut self,
         pid: u32,
         batch: &InFlight,
         header: &ResultsHeader,
         outcomes: &[u8],
+        plain: Option<PlainOutputs>,
     ) -> Result<(), WireError>;
 
     /// An item failed outside its worker's results (a crash, a timeout, its serialization).
@@ -179,8 +207,8 @@ pub(crate) trait JobIo {
     /// Item `item` reported progress.
     fn progress(&mut self, pid: u32, item: u64, fraction: f64);
 
-    /// A short `Debug` of an item from its encoding, for error messages.
-    fn describe(&self, encoded: Option<&[u8]>) -> Option<String>;
+    /// A short `Debug` of an item from its bytes, for error messages.
+    fn describe(&self, item: Option<ItemBytes<'_>>) -> Option<String>;
 
     /// A handler of the caller's panicked: the job must end with this.
     fn take_broken(&mut self) -> Option<Error>;

@@ -2,14 +2,15 @@
 //! items are read from the caller's iterator as batches are built, and outcomes reach the
 //! caller's handlers at once.
 
-use super::batch::InFlight;
+use super::batch::{InFlight, ItemBytes};
 use super::handlers::Handlers;
 use super::hooks::{Hooks, WorkerLog};
 use super::insights::Insights;
 use super::intake::describe;
-use super::job::{JobCore, JobIo};
+use super::job::{JobCore, JobIo, PlainOutputs};
 use super::outcomes::Outcomes;
 use crate::call::job_fn::JobFn;
+use crate::call::plain;
 use crate::error::{Error, FailureKind, ItemError, WireError};
 use crate::wire::{self, ResultsHeader};
 
@@ -54,10 +55,12 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> JobIo for LocalJob<'_, F, It> {
         batch: &InFlight,
         header: &ResultsHeader,
         outcomes: &[u8],
+        plain: Option<PlainOutputs>,
     ) -> Result<(), WireError> {
-        self.outcomes.take_results(pid, header, outcomes, |index| {
-            describe::<F>(batch.item((index - batch.first) as u32))
-        })
+        self.outcomes
+            .take_results(pid, header, outcomes, plain, |index| {
+                describe::<F>(batch.item((index - batch.first) as u32))
+            })
     }
 
     fn fail(&mut self, failure: Box<ItemError>) {
@@ -80,8 +83,8 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> JobIo for LocalJob<'_, F, It> {
         Handlers::progress(&mut self.outcomes.handlers, pid, item, fraction);
     }
 
-    fn describe(&self, encoded: Option<&[u8]>) -> Option<String> {
-        describe::<F>(encoded)
+    fn describe(&self, item: Option<ItemBytes<'_>>) -> Option<String> {
+        describe::<F>(item)
     }
 
     fn take_broken(&mut self) -> Option<Error> {
@@ -115,6 +118,9 @@ pub(crate) fn read_items<F: JobFn>(
     items: &mut Vec<u8>,
     mut fail: impl FnMut(Box<ItemError>),
 ) -> u32 {
+    if let Some(sizes) = core.plain {
+        return read_plain::<F>(core, input, size, max_bytes, items, sizes.item as usize);
+    }
     let first = core.next_index;
     let mut count = 0u32;
     let mut failed = false;
@@ -142,4 +148,37 @@ pub(crate) fn read_items<F: JobFn>(
     // The failed item, if one ended the batch, is used up too.
     core.next_index = first + u64::from(count) + u64::from(failed);
     count
+}
+
+/// [`read_items`] for a plain job: the items' raw bytes, back to back.
+fn read_plain<F: JobFn>(
+    core: &mut JobCore,
+    input: &mut impl Iterator<Item = F::Item>,
+    size: usize,
+    max_bytes: usize,
+    items: &mut Vec<u8>,
+    item_size: usize,
+) -> u32 {
+    let size = match item_size {
+        0 => size,
+        n => size.min((max_bytes / n).max(1)),
+    };
+    items.reserve(size * item_size);
+    let base = items.len();
+    let mut count = 0usize;
+    while count < size {
+        let Some(item) = input.next() else {
+            core.input_done = true;
+            break;
+        };
+        // SAFETY: `F::Item` is plain (the core's sizes come from `F::plain_sizes`, which has
+        // one only for plain types) and `item_size` bytes long; the `reserve` above made room
+        // for `size` of them after `base`.
+        unsafe { plain::write(items.as_mut_ptr().add(base), count, item_size, item) };
+        count += 1;
+    }
+    // SAFETY: the `count` items after `base` were written just now.
+    unsafe { items.set_len(base + count * item_size) };
+    core.next_index += count as u64;
+    count as u32
 }

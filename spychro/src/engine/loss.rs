@@ -6,7 +6,7 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use super::batch::InFlight;
+use super::batch::{InFlight, ItemBytes, OwnedItem};
 use super::conductor::{Engine, Jobs, find};
 use super::handshake::death_before_handshake;
 use super::job::JobCore;
@@ -97,7 +97,12 @@ impl Engine {
             if let Some(k) = culprit_here
                 && let Some(n) = b.position(k)
             {
-                blamed = Some((b.job, k, b.item(n).map(<[u8]>::to_vec), b.slice(n, n + 1)));
+                blamed = Some((
+                    b.job,
+                    k,
+                    b.item(n).map(ItemBytes::to_owned),
+                    b.slice(n, n + 1),
+                ));
             }
             let alone = suspects
                 .as_ref()
@@ -136,7 +141,7 @@ impl Engine {
                             self.workers.options.memory_limit,
                             oom.as_deref(),
                         );
-                        let item = job.describe(encoded.as_deref());
+                        let item = job.describe(encoded.as_ref().map(OwnedItem::as_bytes));
                         let name = job.core().name;
                         job.fail(Box::new(ItemError::new(name, k, item, pid, kind)));
                     }

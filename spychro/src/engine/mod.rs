@@ -14,7 +14,8 @@
 //!   `hooks`: the caller's handlers and the progress bar; `insights`: how the workers spent
 //!   their time;
 //! - `sizer` (batch sizes), `reorder` (in-order delivery), `placed` (in-place collection),
-//!   `outbox` (what waits to be sent), `output` (forwarded stdout/stderr).
+//!   `outbox` (what waits to be sent), `output` (forwarded stdout/stderr), `slots` (where a
+//!   plain job's batches go in a worker's region).
 
 pub(crate) mod batch;
 pub(crate) mod conductor;
@@ -37,5 +38,6 @@ pub(crate) mod reorder;
 pub(crate) mod run;
 pub(crate) mod service;
 pub(crate) mod sizer;
+mod slots;
 pub(crate) mod worker;
 pub(crate) mod workers;

@@ -3,7 +3,7 @@
 //! results frame is decoded into them.
 
 use super::handlers::Handlers;
-use super::job::{Indexed, Outcome};
+use super::job::{Indexed, Outcome, PlainOutputs};
 use super::placed::{Placed, Writer};
 use super::reorder::Reorder;
 use crate::call::job_fn::JobFn;
@@ -160,6 +160,7 @@ impl<F: JobFn, H: Handlers> Outcomes<F, H> {
         pid: u32,
         h: &ResultsHeader,
         rest: &[u8],
+        plain: Option<PlainOutputs>,
         describe: impl Fn(u64) -> Option<String>,
     ) -> Result<(), WireError> {
         let bad = |message: String| WireError::Decode {
@@ -191,11 +192,14 @@ impl<F: JobFn, H: Handlers> Outcomes<F, H> {
         let mut failure = None;
         while index < end {
             let wanted = outputs_end.saturating_sub(index) as usize;
-            let (decoded, stopped) = match &mut target {
-                Target::Direct(w) => values.decode_into(wanted, w),
-                Target::Chunk(chunk) => values.decode_into(wanted, &mut Chunk(chunk)),
-            }
-            .map_err(bad)?;
+            let (decoded, stopped) = match (&mut target, plain) {
+                (Target::Direct(w), Some(p)) => take_plain::<F::Output>(p, wanted, w),
+                (Target::Chunk(chunk), Some(p)) => take_plain(p, wanted, &mut Chunk(chunk)),
+                (Target::Direct(w), None) => values.decode_into(wanted, w).map_err(bad)?,
+                (Target::Chunk(chunk), None) => {
+                    values.decode_into(wanted, &mut Chunk(chunk)).map_err(bad)?
+                }
+            };
             index += decoded as u64;
             if index == end {
                 break;
@@ -228,6 +232,22 @@ impl<F: JobFn, H: Handlers> Outcomes<F, H> {
         }
         Ok(())
     }
+}
+
+/// Copies the `wanted` outputs of a plain job from its worker's region into `sink`; they are
+/// the first outputs of the frame, so they start at `p.first`.
+fn take_plain<O>(
+    p: PlainOutputs,
+    wanted: usize,
+    sink: &mut impl wire::Sink<O>,
+) -> (usize, Option<String>) {
+    for n in 0..wanted {
+        // SAFETY: `O` is the plain output type of the job whose sizes gave `p.size` (only
+        // plain types have one), and the frame's outputs lie within the region (see
+        // `Engine::receive_results`), which stays mapped while its worker is held.
+        sink.push(unsafe { crate::call::plain::read::<O>(p.first, n, p.size) });
+    }
+    (wanted, None)
 }
 
 /// Where one results frame's outcomes go.

@@ -8,12 +8,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::batch::InFlight;
+use super::batch::{InFlight, ItemBytes};
 use super::handlers::Handlers;
 use super::hooks::{Hooks, WorkerLog};
 use super::insights::Insights;
 use super::intake::describe;
-use super::job::{JobCore, JobIo};
+use super::job::{JobCore, JobIo, PlainOutputs};
 use super::local::{exact_len, read_items};
 use super::outcomes::Outcomes;
 use crate::call::job_fn::JobFn;
@@ -241,11 +241,14 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> JobIo for PooledJob<F, It> {
         batch: &InFlight,
         header: &ResultsHeader,
         outcomes: &[u8],
+        plain: Option<PlainOutputs>,
     ) -> Result<(), WireError> {
         let mut state = self.shared.lock();
-        let taken = state.outcomes.take_results(pid, header, outcomes, |index| {
-            describe::<F>(batch.item((index - batch.first) as u32))
-        });
+        let taken = state
+            .outcomes
+            .take_results(pid, header, outcomes, plain, |index| {
+                describe::<F>(batch.item((index - batch.first) as u32))
+            });
         self.shared.notify(state);
         taken
     }
@@ -278,8 +281,8 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> JobIo for PooledJob<F, It> {
         self.shared.notify(state);
     }
 
-    fn describe(&self, encoded: Option<&[u8]>) -> Option<String> {
-        describe::<F>(encoded)
+    fn describe(&self, item: Option<ItemBytes<'_>>) -> Option<String> {
+        describe::<F>(item)
     }
 
     fn take_broken(&mut self) -> Option<Error> {

@@ -68,7 +68,7 @@ impl<'h, F: JobFn, It: Iterator<Item = F::Item>> Run<'h, F, It> {
         let engine = Engine::start(pool)?;
         let outcomes = Outcomes::new(options.keep_going, hooks);
         let job = LocalJob {
-            core: JobCore::new(0, F::NAME, F::STATEFUL, options, setup),
+            core: JobCore::of::<F>(0, options, setup),
             input: items,
             outcomes,
         };

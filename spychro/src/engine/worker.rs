@@ -16,6 +16,8 @@ use super::batch::InFlight;
 use super::insights::Life;
 use super::outbox::Outbox;
 use super::output::{Forward, Stream};
+use super::slots::Slots;
+use crate::call::plain::PlainSizes;
 use crate::error::{ExitStatus, WireError, WorkerErrorKind};
 use crate::sys::spawn::{SpawnOptions, spawn_worker};
 use crate::sys::status::StatusPage;
@@ -68,6 +70,8 @@ pub(crate) struct Worker {
     exited: Option<OwnedFd>,
     pub(crate) sock: UnixStream,
     pub(crate) status: StatusPage,
+    /// Where plain batches go in its region.
+    pub(crate) slots: Slots,
     pub(crate) stdout: Forward,
     pub(crate) stderr: Forward,
     pub(crate) rx: FrameBuf,
@@ -125,6 +129,7 @@ impl Worker {
             exited: pidfd::open(pid),
             child: Some(child),
             sock: spawned.sock,
+            slots: Slots::new(spawned.status.region().map_or(0, |(_, len)| len)),
             status: spawned.status,
             stdout,
             stderr,
@@ -178,6 +183,53 @@ impl Worker {
         } else {
             self.tx.share(Arc::clone(&batch.items));
         }
+        Ok(())
+    }
+
+    /// Queues a plain job's batch (of `sizes`): its items are copied into a slot of the
+    /// region, which the batch then holds, and the frame says where.
+    pub(crate) fn queue_plain_batch(
+        &mut self,
+        job: u32,
+        batch: &mut InFlight,
+        sizes: PlainSizes,
+    ) -> Result<(), String> {
+        let Some((region, _)) = self.status.region() else {
+            return Err("the worker has no region for plain batches".into());
+        };
+        let count = batch.count as usize;
+        let items = count * sizes.item as usize;
+        if batch.items.len() != items {
+            return Err(format!(
+                "{} items of {} bytes are in {} bytes",
+                count,
+                sizes.item,
+                batch.items.len()
+            ));
+        }
+        let slot = self
+            .slots
+            .take(count, sizes.item as usize, sizes.output as usize)
+            .ok_or("the batch does not fit the worker's region")?;
+        // SAFETY: the slot lies within the region (`Slots` was made with its length), and
+        // the worker reads it only once this frame reaches it; no other batch holds it.
+        unsafe {
+            std::ptr::copy_nonoverlapping(batch.items.as_ptr(), region.add(slot.items_at), items)
+        };
+        batch.slot = Some(slot);
+        let at = |n: usize| u32::try_from(n).map_err(|_| "the region is too large".to_owned());
+        wire::push_plain_batch(
+            self.tx.bytes(),
+            &wire::PlainBatch {
+                job,
+                first: batch.first,
+                count: batch.count,
+                items_at: at(slot.items_at)?,
+                outputs_at: at(slot.outputs_at)?,
+                item_size: sizes.item,
+                output_size: sizes.output,
+            },
+        );
         Ok(())
     }
 

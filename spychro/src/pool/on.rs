@@ -109,7 +109,7 @@ where
         let hooks = ready_hooks::<P>(job.hooks, o, &items);
         let shared = Shared::<F>::new(options.keep_going);
         let pooled = PooledJob {
-            core: JobCore::new(id, F::NAME, F::STATEFUL, options, setup),
+            core: JobCore::of::<F>(id, options, setup),
             input: items,
             shared: shared.clone(),
         };

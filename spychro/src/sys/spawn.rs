@@ -60,7 +60,7 @@ pub(crate) fn spawn_worker(opts: &SpawnOptions<'_>) -> io::Result<Spawned> {
         None,
         SockFlag::SOCK_CLOEXEC,
     )?;
-    let (status, status_fd) = StatusPage::create()?;
+    let (status, status_fd) = StatusPage::create_with_region()?;
     let mut cmd = if opts.exec_self {
         let mut cmd = Command::new("/proc/self/exe");
         cmd.arg0(opts.program);

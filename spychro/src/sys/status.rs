@@ -1,6 +1,10 @@
 //! A page of memory shared by the caller and one worker, where the worker records the item it
 //! is running and when it started. It survives the worker's death, so the caller knows exactly
 //! which item a crash interrupted, and can time items out even when the worker is wedged.
+//!
+//! A worker's page is followed by its **region** ([`REGION_LEN`] bytes in the same memfd,
+//! mapped with it): where the items and outputs of plain jobs travel (`engine/slots.rs`).
+//! Its pages cost nothing until touched.
 
 use std::io;
 use std::num::NonZeroUsize;
@@ -21,6 +25,9 @@ struct Slots {
 
 const LEN: usize = 4096;
 
+/// The size of a worker's region, after its status page.
+pub(crate) const REGION_LEN: usize = 4 << 20;
+
 const CURRENT: usize = 0;
 const START: usize = 1;
 const PHASE: usize = 2;
@@ -36,10 +43,13 @@ const CANCEL_SLOTS: usize = 8;
 /// One worker's status page, mapped in this process.
 pub(crate) struct StatusPage {
     slots: NonNull<Slots>,
+    /// The whole mapping's length: the page, and the region after it if there is one.
+    len: usize,
 }
 
-// SAFETY: the mapping is only accessed through atomics, which are safe to share between threads
-// (and processes).
+// SAFETY: the page is only accessed through atomics, which are safe to share between threads
+// (and processes); the region only through raw pointers, by code that says why each access is
+// sound.
 unsafe impl Send for StatusPage {}
 // SAFETY: as above.
 unsafe impl Sync for StatusPage {}
@@ -47,22 +57,41 @@ unsafe impl Sync for StatusPage {}
 impl StatusPage {
     /// Creates a zeroed page and returns it with the fd a worker maps it from.
     pub(crate) fn create() -> io::Result<(StatusPage, OwnedFd)> {
+        Self::create_sized(LEN)
+    }
+
+    /// Creates a zeroed page followed by a worker's region.
+    pub(crate) fn create_with_region() -> io::Result<(StatusPage, OwnedFd)> {
+        Self::create_sized(LEN + REGION_LEN)
+    }
+
+    fn create_sized(len: usize) -> io::Result<(StatusPage, OwnedFd)> {
         use nix::sys::memfd::{MFdFlags, memfd_create};
         let fd = memfd_create(c"spychro-status", MFdFlags::MFD_CLOEXEC)?;
-        nix::unistd::ftruncate(&fd, LEN as i64)?;
-        let page = StatusPage::map(&fd)?;
+        nix::unistd::ftruncate(&fd, len as i64)?;
+        let page = StatusPage::map_len(&fd, len)?;
         Ok((page, fd))
     }
 
-    /// Maps the page a caller created.
+    /// Maps the page a caller created, with the region after it if the memfd has one.
     pub(crate) fn map(fd: &impl AsFd) -> io::Result<StatusPage> {
-        let len = NonZeroUsize::new(LEN).expect("LEN is not zero");
-        // SAFETY: a fresh shared mapping of a memfd of LEN bytes; nothing else in this process
-        // aliases it. It stays mapped until this StatusPage is dropped.
+        let size = nix::sys::stat::fstat(fd.as_fd())?.st_size;
+        let len = if size >= (LEN + REGION_LEN) as i64 {
+            LEN + REGION_LEN
+        } else {
+            LEN
+        };
+        Self::map_len(fd, len)
+    }
+
+    fn map_len(fd: &impl AsFd, len: usize) -> io::Result<StatusPage> {
+        let size = NonZeroUsize::new(len).expect("LEN is not zero");
+        // SAFETY: a fresh shared mapping of a memfd of at least `len` bytes; nothing else in
+        // this process aliases it. It stays mapped until this StatusPage is dropped.
         let ptr = unsafe {
             mmap(
                 None,
-                len,
+                size,
                 ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
                 MapFlags::MAP_SHARED,
                 fd,
@@ -71,6 +100,20 @@ impl StatusPage {
         };
         Ok(StatusPage {
             slots: ptr.cast::<Slots>(),
+            len,
+        })
+    }
+
+    /// The region after the page, if it has one: its start and length. It stays mapped for
+    /// as long as `self` lives; the other process may write to it at any time, so it is only
+    /// touched through raw pointers, never through references.
+    pub(crate) fn region(&self) -> Option<(*mut u8, usize)> {
+        (self.len > LEN).then(|| {
+            // SAFETY: the mapping is `self.len` bytes long, so `LEN` is inside it.
+            (
+                unsafe { self.slots.cast::<u8>().as_ptr().add(LEN) },
+                self.len - LEN,
+            )
         })
     }
 
@@ -94,6 +137,17 @@ impl StatusPage {
         self.word(PAUSED).store(0, Ordering::Relaxed);
         self.word(PHASE)
             .store(Phase::Item as u64, Ordering::Relaxed);
+        self.word(CURRENT).store(index + 1, Ordering::Release);
+    }
+
+    /// The worker starts item `index` of a plain job, whose items need no decoding: it runs
+    /// the job at once.
+    #[inline(always)]
+    pub(crate) fn begin_running(&self, index: u64, now_ms: u64) {
+        self.word(START).store(now_ms, Ordering::Relaxed);
+        self.word(PAUSED).store(0, Ordering::Relaxed);
+        self.word(PHASE)
+            .store(Phase::Running as u64, Ordering::Relaxed);
         self.word(CURRENT).store(index + 1, Ordering::Release);
     }
 
@@ -234,7 +288,7 @@ impl Running {
 impl Drop for StatusPage {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the mapping made in `map`; no reference to it outlives self.
-        let _ = unsafe { munmap(self.slots.cast(), LEN) };
+        let _ = unsafe { munmap(self.slots.cast(), self.len) };
     }
 }
 

@@ -24,8 +24,8 @@ use crate::error::WireError;
 /// Bumped whenever the layout of any message changes (7: spychro's own MessagePack codec;
 /// 8: the wire's own failure record, per-job settings, unload, skipped batches; 9: a `Some`
 /// whose value would read as `None` is wrapped in a marker, and values nest at most 128 levels
-/// deep; 10: per-worker state, set-up failures by kind, unloaded).
-pub(crate) const PROTOCOL_VERSION: u32 = 10;
+/// deep; 10: per-worker state, set-up failures by kind, unloaded; 11: plain batches).
+pub(crate) const PROTOCOL_VERSION: u32 = 11;
 
 // Caller to worker.
 pub(crate) const TAG_SETUP: u8 = 1;
@@ -432,6 +432,7 @@ pub(crate) fn decode_any(tag: u8, body: &[u8]) -> Result<(), WireError> {
             read_all(&values, "results")
         }
         TAG_SHUTDOWN => Ok(()),
+        super::TAG_PLAIN_BATCH => super::parse_plain_batch(body).map(drop),
         TAG_UNLOAD => parse_job(body, "unload").map(drop),
         TAG_SKIPPED => parse_skipped(body).map(drop),
         TAG_UNLOADED => decode::<Unloaded<Result<Vec<u8>, String>>>(body, "unloaded").map(drop),

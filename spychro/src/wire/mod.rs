@@ -9,6 +9,7 @@ mod failure;
 mod frame;
 mod message;
 mod msgpack;
+mod plain_batch;
 #[cfg(test)]
 mod zoo;
 
@@ -16,3 +17,4 @@ pub(crate) use codec::{Sink, Values, decode as decode_value, encode as encode_va
 pub(crate) use failure::WireFailure;
 pub(crate) use frame::{Cursor, FrameBuf, begin_frame, end_frame, holds_whole_frame, read_frame};
 pub(crate) use message::*;
+pub(crate) use plain_batch::{PlainBatch, TAG_PLAIN_BATCH, parse_plain_batch, push_plain_batch};

@@ -93,7 +93,7 @@ pub(crate) struct ResultsSink<'a> {
 const HOLD_BELOW: std::time::Duration = std::time::Duration::from_micros(200);
 
 /// Without timeouts, the clock (for the age of a results frame) is read this often.
-const CLOCK_EVERY: u32 = 256;
+pub(crate) const CLOCK_EVERY: u32 = 256;
 
 /// A results frame is sent once it holds this many bytes...
 const FLUSH_BYTES: usize = 128 * 1024;
@@ -147,6 +147,16 @@ impl<'a> ResultsSink<'a> {
             self.next += u64::from(count);
         }
         self.flush()
+    }
+
+    /// The worker's link.
+    pub(crate) fn link(&self) -> &'a Link {
+        self.link
+    }
+
+    /// The item the next outcome is for.
+    pub(crate) fn next(&self) -> u64 {
+        self.next
     }
 
     /// The next item starts.
@@ -206,8 +216,35 @@ impl<'a> ResultsSink<'a> {
         Ok(())
     }
 
+    /// The next `count` items (a plain job's) wrote their outputs to the region: they count
+    /// in the frame, which carries no bytes for them. `now_ms` is the clock read last.
+    #[inline]
+    pub(crate) fn ok_plain(&mut self, count: u32, now_ms: u64) -> Result<(), WireError> {
+        self.now_ms = now_ms;
+        if count == 0 {
+            return Ok(());
+        }
+        self.frame().count += count;
+        self.next += u64::from(count);
+        self.items = self.items.wrapping_add(count);
+        if self.now_ms.saturating_sub(self.frame_ms) >= FLUSH_MS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Whether items are timed (the clock is read for each).
+    pub(crate) fn timed(&self) -> bool {
+        self.timed
+    }
+
+    /// The clock as last read.
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
     #[cold]
-    fn failed(&mut self, kind: FailureKind) -> Result<(), WireError> {
+    pub(crate) fn failed(&mut self, kind: FailureKind) -> Result<(), WireError> {
         self.failures += 1;
         self.frame().failed = true;
         if let Err(message) = wire::push_value(&mut self.pending.out, &WireFailure::from_kind(kind))

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use super::batch::{ResultsSink, run_batch};
+use super::plain::run_plain_batch;
 use crate::call::job_fn::JobFn;
 use crate::error::WireError;
 
@@ -26,6 +27,14 @@ pub(crate) type ExitFn = fn(Box<dyn Any>) -> Result<Vec<u8>, String>;
 pub(crate) type RunBatchFn =
     fn(&dyn Any, &mut dyn Any, u32, &[u8], &mut ResultsSink<'_>) -> Result<(), WireError>;
 
+/// Runs one plain batch (its items and outputs in the worker's region).
+pub(crate) type RunPlainFn = fn(
+    &dyn Any,
+    &mut dyn Any,
+    &crate::wire::PlainBatch,
+    &mut ResultsSink<'_>,
+) -> Result<(), WireError>;
+
 /// A job as the worker sees it: a name, a signature hash, and type-erased entry points.
 #[doc(hidden)]
 pub struct JobEntry {
@@ -37,6 +46,7 @@ pub struct JobEntry {
     pub(crate) init: InitFn,
     pub(crate) exit: ExitFn,
     pub(crate) run_batch: RunBatchFn,
+    pub(crate) run_plain: RunPlainFn,
 }
 
 impl JobEntry {
@@ -50,6 +60,7 @@ impl JobEntry {
             init: init::<F>,
             exit: exit::<F>,
             run_batch: run_batch::<F>,
+            run_plain: run_plain_batch::<F>,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! The worker's loop: say hello, then read frames from the caller — job set-ups, batches,
-//! shutdown — until the caller is done.
+//! The worker's loop: say hello, then read frames from the caller — job set-ups, batches
+//! (encoded, or a plain job's in the worker's region), shutdown — until the caller is done.
 
 use std::io::{BufReader, Write};
 use std::os::fd::AsFd;
@@ -72,8 +72,19 @@ pub(crate) fn serve(sock: UnixStream, status: StatusPage) -> Result<i32, WireErr
                 // worker has been idle a while (at the top of the loop).
                 trim_due = true;
             }
-            wire::TAG_BATCH => {
-                let (header, items) = wire::parse_batch(&body)?;
+            wire::TAG_BATCH | wire::TAG_PLAIN_BATCH => {
+                let (header, items, plain) = if tag == wire::TAG_BATCH {
+                    let (header, items) = wire::parse_batch(&body)?;
+                    (header, items, None)
+                } else {
+                    let b = wire::parse_plain_batch(&body)?;
+                    let header = wire::BatchHeader {
+                        job: b.job,
+                        first: b.first,
+                        count: b.count,
+                    };
+                    (header, &[][..], Some(b))
+                };
                 if jobs.dropped(header.job) || link.status.is_cancelled(header.job) {
                     wire::push_skipped(&mut pending.out, header.job, header.first, header.count);
                     pending.send(link, 0)?;
@@ -98,13 +109,18 @@ pub(crate) fn serve(sock: UnixStream, status: StatusPage) -> Result<i32, WireErr
                     header.first,
                     loaded.settings.timed,
                 );
-                (loaded.entry.run_batch)(
-                    &*loaded.args,
-                    &mut *loaded.state,
-                    header.count,
-                    items,
-                    &mut sink,
-                )?;
+                match plain {
+                    None => (loaded.entry.run_batch)(
+                        &*loaded.args,
+                        &mut *loaded.state,
+                        header.count,
+                        items,
+                        &mut sink,
+                    )?,
+                    Some(b) => {
+                        (loaded.entry.run_plain)(&*loaded.args, &mut *loaded.state, &b, &mut sink)?
+                    }
+                }
                 // With more to do already here, this batch's results can wait to go with the
                 // next one's (a process ends after its one item: it sends at once).
                 sink.end_batch(|| {
