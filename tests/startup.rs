@@ -112,3 +112,33 @@ fn the_probe_binary_runs_its_own_job() {
         .unwrap();
     assert_eq!(sum, (0..1000u64).map(|x| x * x).sum::<u64>());
 }
+
+#[spychro::job]
+fn pid_after(ms: u64) -> u32 {
+    std::thread::sleep(Duration::from_millis(ms));
+    std::process::id()
+}
+
+#[test]
+fn a_large_pool_starts_every_worker_and_leaves_none() {
+    // Twelve workers are started from several threads where there are cores for them.
+    let pids = Job::new(pid_after, vec![40u64; 48])
+        .processes(12)
+        .run_multi_processed()
+        .unwrap();
+    let distinct: std::collections::HashSet<u32> = pids.iter().copied().collect();
+    assert_eq!(distinct.len(), 12, "{distinct:?}");
+    for pid in distinct {
+        assert!(!suite::alive(pid), "worker {pid} outlived its pool");
+    }
+    // And when none can start, the error says so.
+    let err = Job::new(double, 0..100u32)
+        .processes(12)
+        .worker_program("/nonexistent/spychro-worker")
+        .run_multi_processed()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("No such file or directory"),
+        "{err}"
+    );
+}

@@ -64,28 +64,29 @@ impl Workers {
             failed_starts: 0,
             started: Instant::now(),
         };
-        for _ in 0..pool.options.processes {
-            let w = pool.spawn_one()?;
-            pool.workers.push(w);
+        let mut first_error = None;
+        for spawned in spawn_many(&pool.options) {
+            match spawned {
+                Ok(w) => {
+                    if let Some(g) = &pool.signals {
+                        g.watch(w.pid);
+                    }
+                    pool.workers.push(w);
+                }
+                // The workers that did start are killed and reaped as `pool` drops.
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        Ok(pool)
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(pool),
+        }
     }
 
     fn spawn_one(&self) -> Result<Worker, Error> {
-        let o = &self.options;
-        let worker = Worker::spawn(
-            &SpawnOptions {
-                program: &o.program,
-                exec_self: o.exec_self,
-                memory_limit: o.memory_limit,
-                capture_output: o.capture_output,
-                inherit: &[],
-            },
-            o.start_timeout,
-            o.kill_descendants,
-            !o.exec_self,
-        )
-        .map_err(|kind| WorkerError::new(None, o.program.clone(), kind))?;
+        let worker = spawn(&self.options)?;
         if let Some(g) = &self.signals {
             g.watch(worker.pid);
         }
@@ -169,11 +170,14 @@ impl Workers {
     }
 
     /// Asks every worker to exit, waits a moment for them (2 s in all), then kills and reaps
-    /// the rest.
+    /// the rest. A worker still starting (it has not said hello, so no job's code has run in
+    /// it) is killed at once rather than waited for.
     pub(crate) fn shutdown(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(2);
         for w in &mut self.workers {
-            if w.state != State::Gone {
+            if w.state.handshake_deadline().is_some() && w.inflight.is_empty() {
+                w.kill();
+            } else if w.state != State::Gone {
                 wire::push_empty(w.queue(), wire::TAG_SHUTDOWN);
                 let _ = w.sock.set_nonblocking(false);
                 let _ = w.sock.set_write_timeout(Some(Duration::from_millis(500)));
@@ -196,6 +200,68 @@ impl Workers {
             self.reap(i, Duration::ZERO);
         }
     }
+}
+
+/// At most this many threads start a pool's workers together...
+const SPAWN_THREADS: usize = 8;
+/// ...each starting at least this many: a thread costs about what starting a worker does,
+/// and two workers started from two threads on two cores came up later than one after the
+/// other (the start workload: 2.05 against 1.86 ms, medians of 40), while eight from two
+/// threads came up sooner (7.16 against 7.65 ms).
+const SPAWNS_PER_THREAD: usize = 4;
+
+/// Starts a worker as `o` says.
+fn spawn(o: &PoolOptions) -> Result<Worker, Error> {
+    let worker = Worker::spawn(
+        &SpawnOptions {
+            program: &o.program,
+            exec_self: o.exec_self,
+            memory_limit: o.memory_limit,
+            capture_output: o.capture_output,
+            inherit: &[],
+        },
+        o.start_timeout,
+        o.kill_descendants,
+        !o.exec_self,
+    )
+    .map_err(|kind| WorkerError::new(None, o.program.clone(), kind))?;
+    Ok(worker)
+}
+
+/// Starts a pool's workers, from several threads where there are cores for them: starting one
+/// blocks its thread until the new process has replaced itself with the worker program (about
+/// 0.2 ms here), and those waits need not add up.
+fn spawn_many(o: &PoolOptions) -> Vec<Result<Worker, Error>> {
+    let n = o.processes;
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let threads = (n / SPAWNS_PER_THREAD).min(cores).min(SPAWN_THREADS);
+    if threads <= 1 {
+        return (0..n).map(|_| spawn(o)).collect();
+    }
+    let share = |t: usize| n / threads + usize::from(t < n % threads);
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads)
+            .filter_map(|t| {
+                let count = share(t);
+                std::thread::Builder::new()
+                    .name("spychro-spawn".into())
+                    .spawn_scoped(scope, move || (0..count).map(|_| spawn(o)).collect())
+                    .ok()
+                    .map(|h| (count, h))
+            })
+            .collect();
+        // This thread starts its own share, and any share a helper thread could not take.
+        let taken: usize = helpers.iter().map(|(count, _)| count).sum();
+        let mut all: Vec<Result<Worker, Error>> = (0..n - taken).map(|_| spawn(o)).collect();
+        for (count, h) in helpers {
+            match h.join() {
+                Ok(started) => all.extend::<Vec<_>>(started),
+                // A helper cannot panic short of a bug; start its share here instead.
+                Err(_) => all.extend((0..count).map(|_| spawn(o))),
+            }
+        }
+        all
+    })
 }
 
 impl Drop for Workers {
