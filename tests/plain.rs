@@ -39,6 +39,15 @@ fn float(x: f64) -> f64 {
 #[spychro::job]
 fn nothing(_x: u32) {}
 
+/// 8 KiB items: a batch holds at most a quarter of a worker's region (128 of them).
+#[spychro::job]
+fn total(block: [[u64; 32]; 32]) -> u64 {
+    block
+        .iter()
+        .flatten()
+        .fold(0u64, |a, &v| a.wrapping_mul(31).wrapping_add(v))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[repr(C)]
 struct Point {
@@ -74,6 +83,7 @@ fn plain_sizes_are_found_for_plain_types_only() {
     assert_eq!(sizes(odd), (Some(3), Some(5)));
     assert_eq!(sizes(nothing), (Some(4), Some(0)));
     assert_eq!(sizes(mirror), (Some(16), Some(16)));
+    assert_eq!(sizes(total), (Some(8192), Some(8)));
     assert_eq!(sizes(label), (Some(8), None));
     assert_eq!(sizes(pair), (Some(4), None));
 }
@@ -133,6 +143,17 @@ fn plain_jobs_of_every_shape_give_what_one_process_gives() {
             .unwrap()
             .len(),
         10_000
+    );
+    // 24 MiB of items through two 4 MiB regions: slots are given back and taken again.
+    let blocks: Vec<[[u64; 32]; 32]> = (0..3_000u64)
+        .map(|i| std::array::from_fn(|r| std::array::from_fn(|c| i * 1024 + (r * 32 + c) as u64)))
+        .collect();
+    assert_eq!(
+        Job::new(total, blocks.clone())
+            .processes(2)
+            .run_multi_processed()
+            .unwrap(),
+        blocks.iter().map(|&b| total(b)).collect::<Vec<_>>()
     );
     let points: Vec<Point> = (0..40_000)
         .map(|i| Point {

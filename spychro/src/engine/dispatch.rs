@@ -127,16 +127,16 @@ impl Engine {
                     if level >= depths[j] {
                         continue;
                     }
-                    let mut size_cap = size_cap;
-                    if let Some(sizes) = jobs[j].core().plain {
-                        // A plain job's batch must fit the worker's region.
-                        size_cap = plain_cap(&self.workers.workers[i].slots, sizes, size_cap);
-                        if size_cap == 0 {
-                            continue;
-                        }
-                    }
-                    let Some(batch) =
-                        next_batch(&mut *jobs[j], live, depths[j], size_cap, level == 0)
+                    // A plain job's batch must fit the worker's region.
+                    let room = match jobs[j].core().plain {
+                        Some(sizes) => plain_cap(&self.workers.workers[i].slots, sizes, size_cap),
+                        None => size_cap,
+                    };
+                    let caps = Caps {
+                        size: size_cap,
+                        room,
+                    };
+                    let Some(batch) = next_batch(&mut *jobs[j], live, depths[j], caps, level == 0)
                     else {
                         continue;
                     };
@@ -181,6 +181,9 @@ impl Engine {
     }
 }
 
+/// A plain job's batches of fewer items than this are serialized (see `next_batch`).
+const PLAIN_FROM: usize = 16;
+
 /// How many items of a plain job of `sizes` the next batch to a worker whose region has
 /// `slots` may hold: what its largest free run holds, and no more than a quarter of the
 /// region, so that several batches can wait there.
@@ -193,16 +196,26 @@ fn plain_cap(slots: &Slots, sizes: PlainSizes, cap: usize) -> usize {
     slots.room(per_item, cap.min(quarter))
 }
 
-/// The next batch of `job`, of the size its sizer says (at most `size_cap`): items to send
-/// again first, then new items (fewer if they pass [`MAX_BYTES`]), serialized. `None` when
-/// the job has nothing to send now (over, stopped, waiting for its stream's consumer, or at
-/// the end of its input), or when what comes next must run alone and the worker (`idle`
-/// false) has other batches.
+/// How large the next batch to a worker may be.
+#[derive(Clone, Copy)]
+struct Caps {
+    /// Items, whatever their kind.
+    size: usize,
+    /// Items of a plain job sent through the region: what its free room holds.
+    room: usize,
+}
+
+/// The next batch of `job`, of the size its sizer says (at most `caps.size`; a plain one at
+/// most `caps.room`): items to send again first, then new items (fewer if they pass
+/// [`MAX_BYTES`]), serialized, or raw for a plain job's batch of [`PLAIN_FROM`] items or more.
+/// `None` when the job has nothing to send now (over, stopped, waiting for its stream's
+/// consumer, or at the end of its input), or when what comes next must run alone and the
+/// worker (`idle` false) has other batches, or is plain and finds no room.
 fn next_batch(
     job: &mut dyn JobIo,
     live: usize,
     depth: usize,
-    size_cap: usize,
+    caps: Caps,
     idle: bool,
 ) -> Option<InFlight> {
     if job.stopped() || job.core().error.is_some() || job.core().cancelled {
@@ -211,10 +224,13 @@ fn next_batch(
     let remaining = job.remaining();
     let delivered = job.delivered();
     let core = job.core_mut();
-    let size = core.sizer.next(remaining, live).min(size_cap).max(1);
+    let mut size = core.sizer.next(remaining, live).min(caps.size).max(1);
     if let Some((_, batch)) = core.requeue.pop_first() {
-        if batch.alone && !idle {
-            // It waits for a worker with nothing else.
+        if batch.plain.is_some() {
+            size = size.min(caps.room);
+        }
+        if (batch.alone && !idle) || size == 0 {
+            // It waits for a worker with nothing else, or with room for it.
             core.requeue.insert(batch.first, batch);
             return None;
         }
@@ -241,9 +257,19 @@ fn next_batch(
     let id = core.id;
     let mut items = core.spare_items.pop().unwrap_or_default();
     items.clear();
-    let count = job.read_items(size, MAX_BYTES, &mut items);
+    // A plain job's small batches are serialized like any other: below PLAIN_FROM items, a
+    // slot in the region costs more than encoding the items does. So is one that finds too
+    // little room in the region.
+    if core.plain.is_some() && size > caps.room {
+        size = if caps.room >= PLAIN_FROM {
+            caps.room
+        } else {
+            size.min(PLAIN_FROM - 1)
+        };
+    }
+    let plain = core.plain.filter(|_| size >= PLAIN_FROM);
+    let count = job.read_items(size, MAX_BYTES, &mut items, plain.is_some());
     let core = job.core_mut();
     core.sizer.built(count, items.len());
-    let plain = core.plain;
     (count > 0).then(|| InFlight::new(id, first, count, items, plain))
 }

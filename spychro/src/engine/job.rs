@@ -164,10 +164,11 @@ pub(crate) trait JobIo {
     fn core_mut(&mut self) -> &mut JobCore;
 
     /// Reads up to `size` items from the input (fewer once `items` passes `max_bytes`) and
-    /// appends their encodings to `items`; returns how many, and advances the core's
-    /// `next_index` (past an item that could not be serialized too: that item failed, was
-    /// reported, and ends the batch). Sets `input_done` at the input's end.
-    fn read_items(&mut self, size: usize, max_bytes: usize, items: &mut Vec<u8>) -> u32;
+    /// appends their encodings to `items` (their raw bytes when `raw` is set and the job is
+    /// plain); returns how many, and advances the core's `next_index` (past an item that
+    /// could not be serialized too: that item failed, was reported, and ends the batch). Sets
+    /// `input_done` at the input's end.
+    fn read_items(&mut self, size: usize, max_bytes: usize, items: &mut Vec<u8>, raw: bool) -> u32;
 
     /// Items the input still holds, when it knows exactly.
     fn remaining(&self) -> Option<usize>;

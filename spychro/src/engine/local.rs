@@ -30,13 +30,14 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> JobIo for LocalJob<'_, F, It> {
         &mut self.core
     }
 
-    fn read_items(&mut self, size: usize, max_bytes: usize, items: &mut Vec<u8>) -> u32 {
+    fn read_items(&mut self, size: usize, max_bytes: usize, items: &mut Vec<u8>, raw: bool) -> u32 {
         read_items::<F>(
             &mut self.core,
             &mut self.input,
             size,
             max_bytes,
             items,
+            raw,
             |f| self.outcomes.fail(f),
         )
     }
@@ -109,16 +110,18 @@ pub(crate) fn exact_len(input: &impl Iterator) -> Option<usize> {
 }
 
 /// Reads up to `size` items of job `F` from `input` into `items` (see
-/// [`JobIo::read_items`]); an item that cannot be serialized is handed to `fail`.
+/// [`JobIo::read_items`]), raw if `raw` and the job is plain; an item that cannot be
+/// serialized is handed to `fail`.
 pub(crate) fn read_items<F: JobFn>(
     core: &mut JobCore,
     input: &mut impl Iterator<Item = F::Item>,
     size: usize,
     max_bytes: usize,
     items: &mut Vec<u8>,
+    raw: bool,
     mut fail: impl FnMut(Box<ItemError>),
 ) -> u32 {
-    if let Some(sizes) = core.plain {
+    if let Some(sizes) = core.plain.filter(|_| raw) {
         return read_plain::<F>(core, input, size, max_bytes, items, sizes.item as usize);
     }
     let first = core.next_index;

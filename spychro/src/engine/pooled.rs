@@ -207,7 +207,7 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> JobIo for PooledJob<F, It> {
         &mut self.core
     }
 
-    fn read_items(&mut self, size: usize, max_bytes: usize, items: &mut Vec<u8>) -> u32 {
+    fn read_items(&mut self, size: usize, max_bytes: usize, items: &mut Vec<u8>, raw: bool) -> u32 {
         let shared = &self.shared;
         read_items::<F>(
             &mut self.core,
@@ -215,6 +215,7 @@ impl<F: JobFn, It: Iterator<Item = F::Item>> JobIo for PooledJob<F, It> {
             size,
             max_bytes,
             items,
+            raw,
             |f| {
                 let mut state = shared.lock();
                 state.outcomes.fail(f);
