@@ -193,7 +193,12 @@ impl<F: JobFn, H: Handlers> Outcomes<F, H> {
         while index < end {
             let wanted = outputs_end.saturating_sub(index) as usize;
             let (decoded, stopped) = match (&mut target, plain) {
-                (Target::Direct(w), Some(p)) => take_plain::<F::Output>(p, wanted, w),
+                (Target::Direct(w), Some(p)) => {
+                    // SAFETY: as in `take_plain`; the frame's outputs start at `p.first` and
+                    // `p.size` is the size of `F::Output`, a plain type.
+                    unsafe { w.copy_plain(p.first, wanted) };
+                    (wanted, None)
+                }
                 (Target::Chunk(chunk), Some(p)) => take_plain(p, wanted, &mut Chunk(chunk)),
                 (Target::Direct(w), None) => values.decode_into(wanted, w).map_err(bad)?,
                 (Target::Chunk(chunk), None) => {

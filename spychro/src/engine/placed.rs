@@ -209,6 +209,29 @@ impl<O> crate::wire::Sink<O> for Writer<'_, O> {
     }
 }
 
+impl<O> Writer<'_, O> {
+    /// Copies the next `n` outputs from `src`, where they lie back to back as `O`'s bytes
+    /// (a plain job's outputs in its worker's region), at once. Past its room they are left
+    /// out, as with `push`.
+    ///
+    /// # Safety
+    /// `O` must be plain (see `call/plain.rs`) and `src` must hold `n` values of it.
+    pub(crate) unsafe fn copy_plain(&mut self, src: *const u8, n: usize) {
+        let n = n.min(self.room - self.written);
+        // SAFETY: positions `written..written + n` are within the writer's room (as in
+        // `push`); `src` holds `n` plain values, which are valid `O`s whatever their bytes,
+        // and cannot overlap the caller's vector (it is in another mapping).
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                src,
+                self.base.add(self.written).cast::<u8>(),
+                n * std::mem::size_of::<O>(),
+            )
+        };
+        self.written += n;
+    }
+}
+
 impl<O> Drop for Writer<'_, O> {
     fn drop(&mut self) {
         let placed = &mut *self.placed;
