@@ -27,6 +27,8 @@ pub(crate) struct Slots {
     len: usize,
     /// `(start, end)` of each run taken, by start.
     taken: Vec<(usize, usize)>,
+    /// The end of the furthest run ever taken: how much of the region batches have touched.
+    high_water: usize,
 }
 
 fn round_up(n: usize) -> usize {
@@ -39,7 +41,13 @@ impl Slots {
         Slots {
             len,
             taken: Vec::new(),
+            high_water: 0,
         }
+    }
+
+    /// How many bytes from the region's start batches have used (and made resident).
+    pub(crate) fn touched(&self) -> usize {
+        self.high_water
     }
 
     /// The region's size.
@@ -98,6 +106,7 @@ impl Slots {
             return None;
         }
         self.taken.insert(at, (start, start + len));
+        self.high_water = self.high_water.max(start + len);
         Some(slot(start))
     }
 

@@ -69,7 +69,8 @@ pub(crate) struct Worker {
     /// Readable once the process has ended (where the kernel has pidfds).
     exited: Option<OwnedFd>,
     pub(crate) sock: UnixStream,
-    pub(crate) status: StatusPage,
+    /// Shared with whoever unmaps it once the worker is gone (see `Workers::drop`).
+    pub(crate) status: Arc<StatusPage>,
     /// Where plain batches go in its region.
     pub(crate) slots: Slots,
     pub(crate) stdout: Forward,
@@ -130,7 +131,7 @@ impl Worker {
             child: Some(child),
             sock: spawned.sock,
             slots: Slots::new(spawned.status.region().map_or(0, |(_, len)| len)),
-            status: spawned.status,
+            status: Arc::new(spawned.status),
             stdout,
             stderr,
             rx: FrameBuf::default(),
