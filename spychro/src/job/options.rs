@@ -168,7 +168,8 @@ impl<'h, F: JobFn, I, A, P> Job<'h, F, I, A, P> {
     /// fails under the limit fails as [`FailureKind::OutOfMemory`](crate::FailureKind); its
     /// worker is replaced. Applies to multi-processed runs (ignored in the other modes, with a note
     /// on stderr); keep the limit well above the
-    /// program's own footprint (hundreds of MiB: thread stacks count).
+    /// program's own footprint (hundreds of MiB: thread stacks count, and so do the 4 MiB each
+    /// worker shares with the caller for plain items).
     ///
     /// ```
     /// #[spychro::job]
