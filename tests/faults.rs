@@ -463,12 +463,20 @@ fn triple(x: u32) -> u32 {
     x * 3
 }
 
+/// `triple`, taking long enough that a replacement worker comes up before the run ends (a
+/// worker still starting when a run ends is killed, not waited for).
+#[spychro::job]
+fn slow_triple(x: u32) -> u32 {
+    std::thread::sleep(Duration::from_millis(15));
+    x * 3
+}
+
 #[test]
 fn a_worker_killed_before_its_handshake_is_started_again() {
     let dir = fresh_dir("killed-start");
     let d = dir.display();
     let script = wrapper(&dir, &format!("mkdir {d}/killed 2>/dev/null"));
-    let out = Job::new(triple, 0..20u32)
+    let out = Job::new(slow_triple, 0..20u32)
         .processes(2)
         .worker_program(&script)
         .run_multi_processed()
@@ -509,6 +517,65 @@ fn workers_killed_before_their_handshake_again_and_again_end_the_run_with_what_h
     assert!(
         !err.contains("does not run spychro's worker entry"),
         "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Aborts its worker on item 3, once (a marker directory records that it did).
+#[spychro::job]
+fn crash_on_three(x: u32, marker: PathBuf) -> u32 {
+    std::thread::sleep(Duration::from_millis(5));
+    if x == 3 && std::fs::create_dir(&marker).is_ok() {
+        std::process::abort();
+    }
+    x * 3
+}
+
+#[test]
+fn a_worker_still_starting_when_the_run_ends_is_killed_not_waited_for() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = fresh_dir("slow-start");
+    let d = dir.display();
+    let real = std::env::current_exe().unwrap();
+    // The worker started in place of the one that crashed sleeps 5 s before it becomes one;
+    // the other worker runs the rest.
+    let script = dir.join("worker.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nif [ -e {d}/crashed ]; then echo $$ > {d}/slow-pid; sleep 5; fi\n\
+             exec {} \"$@\"\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let started = Instant::now();
+    let out = Job::new(crash_on_three, 0..40u32)
+        .args(dir.join("crashed"))
+        .processes(2)
+        .keep_going()
+        .worker_program(&script)
+        .run_multi_processed()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(out[3].is_err(), "{:?}", out[3]);
+    for (i, o) in out.iter().enumerate().filter(|(i, _)| *i != 3) {
+        assert_eq!(*o.as_ref().unwrap(), i as u32 * 3);
+    }
+    // (Asked to stop, it would have been waited for 2 s before being killed.)
+    assert!(
+        took < Duration::from_secs(1),
+        "the run waited for the worker still starting: {took:?}"
+    );
+    let pid: u32 = std::fs::read_to_string(dir.join("slow-pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        gone(pid),
+        "the worker still starting ({pid}) outlived the run"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
