@@ -10,6 +10,9 @@
 /// Runs are aligned to this (a cache line), so that two batches never share a line.
 const ALIGN: usize = 64;
 
+/// The region is made resident this much at a time, ahead of the batches that use it.
+const RESIDENT_STEP: usize = 256 * 1024;
+
 /// One batch's run of a region.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Slot {
@@ -29,6 +32,8 @@ pub(crate) struct Slots {
     taken: Vec<(usize, usize)>,
     /// The end of the furthest run ever taken: how much of the region batches have touched.
     high_water: usize,
+    /// How much of the region, from its start, was made resident at once.
+    resident: usize,
 }
 
 fn round_up(n: usize) -> usize {
@@ -42,7 +47,20 @@ impl Slots {
             len,
             taken: Vec::new(),
             high_water: 0,
+            resident: 0,
         }
+    }
+
+    /// What to make resident before `slot` is written, if it reaches past what already is:
+    /// up to its end, rounded up to [`RESIDENT_STEP`] (not past the region).
+    pub(crate) fn to_make_resident(&mut self, slot: &Slot) -> Option<(usize, usize)> {
+        let end = slot.start + slot.len;
+        if end <= self.resident {
+            return None;
+        }
+        let from = self.resident;
+        self.resident = end.next_multiple_of(RESIDENT_STEP).min(self.len);
+        Some((from, self.resident))
     }
 
     /// How many bytes from the region's start batches have used (and made resident).
