@@ -53,7 +53,7 @@ impl Slots {
 
     /// What to make resident before `slot` is written, if it reaches past what already is:
     /// up to its end, rounded up to [`RESIDENT_STEP`] (not past the region).
-    pub(crate) fn to_make_resident(&mut self, slot: &Slot) -> Option<(usize, usize)> {
+    pub(crate) fn resident_for(&mut self, slot: &Slot) -> Option<(usize, usize)> {
         let end = slot.start + slot.len;
         if end <= self.resident {
             return None;

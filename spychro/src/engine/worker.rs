@@ -212,7 +212,7 @@ impl Worker {
             .slots
             .take(count, sizes.item as usize, sizes.output as usize)
             .ok_or("the batch does not fit the worker's region")?;
-        if let Some((from, to)) = self.slots.to_make_resident(&slot) {
+        if let Some((from, to)) = self.slots.resident_for(&slot) {
             self.status.populate_region(from, to);
         }
         // SAFETY: the slot lies within the region (`Slots` was made with its length), and
