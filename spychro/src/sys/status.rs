@@ -175,6 +175,17 @@ impl StatusPage {
         self.word(CURRENT).store(index + 1, Ordering::Release);
     }
 
+    /// The worker moves on to item `index` of a plain job, straight from the item before it,
+    /// begun with [`begin_running`](Self::begin_running) in the same millisecond: only the
+    /// item changes (and the time the last one was blocked, if it was, is cleared).
+    #[inline(always)]
+    pub(crate) fn next_running(&self, index: u64) {
+        if self.word(PAUSED).load(Ordering::Relaxed) != 0 {
+            self.word(PAUSED).store(0, Ordering::Relaxed);
+        }
+        self.word(CURRENT).store(index + 1, Ordering::Release);
+    }
+
     /// The worker starts a batch of job `job` (its items are then that job's).
     #[inline]
     pub(crate) fn set_job(&self, job: u32) {

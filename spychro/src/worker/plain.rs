@@ -76,6 +76,8 @@ pub(crate) fn run_plain_batch<F: JobFn>(
         let stretch_end = batch.count.min(n + CLOCK_EVERY);
         let from = n;
         let mut failure = None;
+        // The start time the page holds (none yet in this stretch).
+        let mut started = None;
         while n < stretch_end {
             let g = status.cancel_generation();
             if g != generation {
@@ -90,7 +92,12 @@ pub(crate) fn run_plain_batch<F: JobFn>(
                 now = now_ms();
             }
             let index = first + u64::from(n);
-            status.begin_running(index, now);
+            if started == Some(now) {
+                status.next_running(index);
+            } else {
+                status.begin_running(index, now);
+                started = Some(now);
+            }
             // SAFETY: `F::Item` is plain and `item_size` bytes long (its sizes were checked
             // above, and only plain types have them), and item `n` of the batch lies within
             // the region (`fits`). The caller wrote it before sending the batch and does not
