@@ -157,21 +157,22 @@ impl StatusPage {
     /// The worker starts item `index` (decoding it first).
     #[inline]
     pub(crate) fn begin(&self, index: u64, now_ms: u64) {
-        self.word(START).store(now_ms, Ordering::Relaxed);
-        self.word(PAUSED).store(0, Ordering::Relaxed);
-        self.word(PHASE)
-            .store(Phase::Item as u64, Ordering::Relaxed);
-        self.word(CURRENT).store(index + 1, Ordering::Release);
+        self.begin_in(index, now_ms, Phase::Item);
     }
 
     /// The worker starts item `index` of a plain job, whose items need no decoding: it runs
     /// the job at once.
     #[inline(always)]
     pub(crate) fn begin_running(&self, index: u64, now_ms: u64) {
+        self.begin_in(index, now_ms, Phase::Running);
+    }
+
+    /// The worker starts item `index` at `now_ms`, in `phase`.
+    #[inline(always)]
+    fn begin_in(&self, index: u64, now_ms: u64, phase: Phase) {
         self.word(START).store(now_ms, Ordering::Relaxed);
         self.word(PAUSED).store(0, Ordering::Relaxed);
-        self.word(PHASE)
-            .store(Phase::Running as u64, Ordering::Relaxed);
+        self.word(PHASE).store(phase as u64, Ordering::Relaxed);
         self.word(CURRENT).store(index + 1, Ordering::Release);
     }
 
