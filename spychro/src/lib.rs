@@ -78,7 +78,7 @@ pub use job::{
 };
 pub use pool::{JobHandle, OnPool, Pool, PoolBuilder, Unordered};
 pub use process::{
-    CurrentProcess, Joined, Process, ProcessControl, ProcessList, Task, current_process,
+    CurrentProcess, ForkServer, Joined, Process, ProcessControl, ProcessList, Task, current_process,
 };
 pub use results::{Results, UnorderedResults};
 pub use supervisor::{

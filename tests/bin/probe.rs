@@ -490,8 +490,40 @@ fn print_supervisor_pids(s: &spychro::Supervisor<'_, ProbeMsg>) {
     println!("pids: {pids:?}");
 }
 
+/// Prints a line to stdout and one to stderr; returns its pid.
+#[spychro::job]
+fn shout(x: u64) -> u32 {
+    println!("shout {x}");
+    eprintln!("whisper {x}");
+    std::process::id()
+}
+
 fn more(args: &[&str]) {
     match args {
+        // Workers from a fork server: their output forwarded, nothing left once it is dropped.
+        ["fork-server-output"] => {
+            let server = spychro::ForkServer::start().unwrap();
+            println!("server {}", server.pid());
+            let pids = spychro::Job::new(shout, 1..=2u64)
+                .processes(2)
+                .chunk_size(1)
+                .run_multi_processed()
+                .unwrap();
+            println!("workers {pids:?}");
+            drop(server);
+            print_children();
+        }
+        // A fork server whose caller is then killed (by the test).
+        ["fork-server-orphan"] => {
+            let server = spychro::ForkServer::start().unwrap();
+            let out = spychro::Job::new(square, 1..=3u64)
+                .run_multi_processed()
+                .unwrap();
+            println!("server {} squares {out:?}", server.pid());
+            std::io::Write::flush(&mut std::io::stdout()).unwrap();
+            std::thread::sleep(Duration::from_secs(60));
+            println!("still running after 60 s");
+        }
         ["held", dir] => {
             let _stream = held_stream(dir);
             std::fs::write(Path::new(dir).join("ready"), b"").unwrap();

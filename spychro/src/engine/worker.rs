@@ -6,7 +6,6 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use super::output::{Forward, Stream};
 use super::slots::Slots;
 use crate::call::plain::PlainSizes;
 use crate::error::{ExitStatus, WireError, WorkerErrorKind};
-use crate::sys::spawn::{SpawnOptions, spawn_worker};
+use crate::sys::spawn::{SpawnOptions, Spawned, WorkerChild, spawn_worker, spawn_workers};
 use crate::sys::status::StatusPage;
 use crate::sys::{pidfd, tree};
 use crate::wire::{self, FrameBuf};
@@ -65,7 +64,7 @@ const SHARE_FROM: usize = 16 * 1024;
 /// One worker process.
 pub(crate) struct Worker {
     pub(crate) pid: u32,
-    child: Option<Child>,
+    child: Option<WorkerChild>,
     /// Readable once the process has ended (where the kernel has pidfds).
     exited: Option<OwnedFd>,
     pub(crate) sock: UnixStream,
@@ -109,12 +108,42 @@ impl Worker {
             error,
             custom_program,
         })?;
+        Worker::started(spawned, start_timeout, kill_descendants)
+    }
+
+    /// Starts `n` worker processes at once (see [`spawn_workers`]), as [`Worker::spawn`]
+    /// does each.
+    pub(crate) fn spawn_many(
+        options: &SpawnOptions<'_>,
+        n: usize,
+        start_timeout: Duration,
+        kill_descendants: bool,
+        custom_program: bool,
+    ) -> Vec<Result<Worker, WorkerErrorKind>> {
+        spawn_workers(options, n)
+            .into_iter()
+            .map(|spawned| {
+                let spawned = spawned.map_err(|error| WorkerErrorKind::Spawn {
+                    error,
+                    custom_program,
+                })?;
+                Worker::started(spawned, start_timeout, kill_descendants)
+            })
+            .collect()
+    }
+
+    /// The caller's side of a worker just started.
+    fn started(
+        spawned: Spawned,
+        start_timeout: Duration,
+        kill_descendants: bool,
+    ) -> Result<Worker, WorkerErrorKind> {
         let mut child = spawned.child;
         let pid = child.id();
         let setup = (|| -> io::Result<_> {
             spawned.sock.set_nonblocking(true)?;
-            let stdout = Forward::new(child.stdout.take().map(Into::into), Stream::Stdout, pid)?;
-            let stderr = Forward::new(child.stderr.take().map(Into::into), Stream::Stderr, pid)?;
+            let stdout = Forward::new(spawned.stdout, Stream::Stdout, pid)?;
+            let stderr = Forward::new(spawned.stderr, Stream::Stderr, pid)?;
             Ok((stdout, stderr))
         })();
         let (stdout, stderr) = match setup {

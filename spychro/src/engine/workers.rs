@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use super::insights::{Insights, Totals};
 use super::worker::{State, Worker};
 use crate::error::{Error, WorkerError, WorkerErrorKind};
-use crate::sys::signals;
 use crate::sys::spawn::SpawnOptions;
+use crate::sys::{fork_server, signals};
 use crate::wire;
 
 /// How to start the workers.
@@ -214,16 +214,21 @@ const SPAWN_THREADS: usize = 8;
 /// threads came up sooner (7.16 against 7.65 ms).
 const SPAWNS_PER_THREAD: usize = 4;
 
+/// How `o` starts a worker.
+fn spawn_options(o: &PoolOptions) -> SpawnOptions<'_> {
+    SpawnOptions {
+        program: &o.program,
+        exec_self: o.exec_self,
+        memory_limit: o.memory_limit,
+        capture_output: o.capture_output,
+        inherit: &[],
+    }
+}
+
 /// Starts a worker as `o` says.
 fn spawn(o: &PoolOptions) -> Result<Worker, Error> {
     let worker = Worker::spawn(
-        &SpawnOptions {
-            program: &o.program,
-            exec_self: o.exec_self,
-            memory_limit: o.memory_limit,
-            capture_output: o.capture_output,
-            inherit: &[],
-        },
+        &spawn_options(o),
         o.start_timeout,
         o.kill_descendants,
         !o.exec_self,
@@ -237,6 +242,19 @@ fn spawn(o: &PoolOptions) -> Result<Worker, Error> {
 /// 0.2 ms here), and those waits need not add up.
 fn spawn_many(o: &PoolOptions) -> Vec<Result<Worker, Error>> {
     let n = o.processes;
+    if o.exec_self && fork_server::installed().is_some() {
+        // Copies from a fork server: its requests go together from this thread.
+        return Worker::spawn_many(
+            &spawn_options(o),
+            n,
+            o.start_timeout,
+            o.kill_descendants,
+            false,
+        )
+        .into_iter()
+        .map(|w| w.map_err(|kind| WorkerError::new(None, o.program.clone(), kind).into()))
+        .collect();
+    }
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let threads = (n / SPAWNS_PER_THREAD).min(cores).min(SPAWN_THREADS);
     if threads <= 1 {

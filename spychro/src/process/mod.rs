@@ -10,11 +10,13 @@
 //! `join`).
 
 mod current;
+mod fork_server;
 mod list;
 mod task;
 mod watch;
 
 pub use current::{CurrentProcess, current_process};
+pub use fork_server::ForkServer;
 pub use list::{Joined, ProcessControl, ProcessList};
 pub use task::{Task, TaskJob, TaskRunner};
 

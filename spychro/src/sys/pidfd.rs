@@ -17,3 +17,13 @@ pub(crate) fn open(pid: u32) -> Option<OwnedFd> {
     // close-on-exec.)
     Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
+
+/// Waits until `fd` (a pidfd) is readable (its process ended) or `deadline` passes.
+pub(crate) fn wait_readable(fd: &OwnedFd, deadline: std::time::Instant) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    let ms = left.as_millis().clamp(1, u16::MAX as u128) as u16;
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    let _ = poll(&mut fds, PollTimeout::from(ms));
+}

@@ -1,6 +1,7 @@
 //! Starting a worker process: the caller's own binary (or another), re-executed with one end
 //! of a private socketpair and its status page: given as stdin and sent over the socket
-//! (posix_spawn), or inherited between fork and exec; an environment variable says which.
+//! (posix_spawn), or inherited between fork and exec; an environment variable says which. Or,
+//! while a fork server is installed, copied from it with the same two ends (`fork_server.rs`).
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -12,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 
 use super::fdpass::{receive_fd, send_fd};
+use super::fork_server::{self, ForkError, WorkerFds};
 use super::status::StatusPage;
 
 /// Names a worker's inherited fds, `SOCKET:STATUS`, or is [`ENV_FD_STDIN`]; set by the caller
@@ -37,9 +39,75 @@ pub(crate) struct SpawnOptions<'a> {
 
 /// A started worker process and the caller's ends of what it shares with it.
 pub(crate) struct Spawned {
-    pub(crate) child: Child,
+    pub(crate) child: WorkerChild,
     pub(crate) sock: UnixStream,
     pub(crate) status: StatusPage,
+    /// The read ends of its stdout and stderr, when they are captured.
+    pub(crate) stdout: Option<OwnedFd>,
+    pub(crate) stderr: Option<OwnedFd>,
+}
+
+/// A worker process that is this process's child: executed (a `std` child) or copied from a
+/// fork server (known by its pid alone). Killing it is sound until it is reaped: its pid
+/// stays ours until then.
+pub(crate) struct WorkerChild {
+    pid: u32,
+    executed: Option<Child>,
+    reaped: bool,
+}
+
+impl WorkerChild {
+    fn executed(child: Child) -> WorkerChild {
+        WorkerChild {
+            pid: child.id(),
+            executed: Some(child),
+            reaped: false,
+        }
+    }
+
+    /// Its pid.
+    pub(crate) fn id(&self) -> u32 {
+        self.pid
+    }
+
+    /// Sends it SIGKILL, unless it was reaped.
+    pub(crate) fn kill(&mut self) -> io::Result<()> {
+        if let Some(child) = self.executed.as_mut() {
+            return child.kill();
+        }
+        if self.reaped {
+            return Ok(());
+        }
+        // SAFETY: kill takes a pid and a signal; the pid is our unreaped child's.
+        if unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGKILL) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Waits for it to end and reaps it.
+    pub(crate) fn wait(&mut self) -> io::Result<std::process::ExitStatus> {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(child) = self.executed.as_mut() {
+            return child.wait();
+        }
+        if self.reaped {
+            return Err(io::Error::other("the worker was reaped already"));
+        }
+        let mut status = 0;
+        loop {
+            // SAFETY: waitpid writes the status into a local.
+            let r = unsafe { libc::waitpid(self.pid as libc::pid_t, &mut status, 0) };
+            if r == self.pid as libc::pid_t {
+                self.reaped = true;
+                return Ok(std::process::ExitStatus::from_raw(status));
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
 }
 
 /// Starts a worker.
@@ -47,6 +115,122 @@ pub(crate) struct Spawned {
 /// The worker gets its own process group, so that a terminal's Ctrl-C reaches only the caller,
 /// which then tears the pool down itself. Its stdin reads as empty (`/dev/null`).
 pub(crate) fn spawn_worker(opts: &SpawnOptions<'_>) -> io::Result<Spawned> {
+    spawn_workers(opts, 1)
+        .pop()
+        .unwrap_or_else(|| Err(io::Error::other("no worker was started")))
+}
+
+/// Starts `n` workers (see [`spawn_worker`]); one result each.
+///
+/// While a fork server is installed, workers of this binary without descriptors for channels
+/// are copied from it (their requests sent together, so the server copies the next while the
+/// first comes up), a memory limit set by the copy itself; where the server cannot be used,
+/// they are executed.
+pub(crate) fn spawn_workers(opts: &SpawnOptions<'_>, n: usize) -> Vec<io::Result<Spawned>> {
+    if opts.exec_self
+        && opts.inherit.is_empty()
+        && let Some(server) = fork_server::installed()
+    {
+        return from_server(&server, opts, n);
+    }
+    (0..n).map(|_| spawn_executed(opts)).collect()
+}
+
+/// A worker's ends, made before asking a fork server for it.
+struct Ends {
+    ours: OwnedFd,
+    theirs: OwnedFd,
+    status: StatusPage,
+    status_fd: OwnedFd,
+    /// Read and write ends of its stdout and stderr, when they are captured.
+    pipes: Option<[OwnedFd; 4]>,
+}
+
+impl Ends {
+    fn new(capture_output: bool) -> io::Result<Ends> {
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::Stream,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )?;
+        let (status, status_fd) = StatusPage::create_with_region()?;
+        let pipes = if capture_output {
+            let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+            let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+            Some([out_r, out_w, err_r, err_w])
+        } else {
+            None
+        };
+        Ok(Ends {
+            ours,
+            theirs,
+            status,
+            status_fd,
+            pipes,
+        })
+    }
+
+    /// What the server passes to the copy.
+    fn for_server(&self) -> WorkerFds<'_> {
+        let (stdout, stderr) = match &self.pipes {
+            Some([_, out_w, _, err_w]) => (out_w.as_fd(), err_w.as_fd()),
+            None => (fork_server::std_fd(1), fork_server::std_fd(2)),
+        };
+        WorkerFds {
+            sock: self.theirs.as_fd(),
+            status: self.status_fd.as_fd(),
+            stdout,
+            stderr,
+        }
+    }
+
+    /// The caller's ends of worker `pid`; the worker's ends close here.
+    fn into_spawned(self, pid: u32) -> Spawned {
+        let (stdout, stderr) = match self.pipes {
+            Some([out_r, _, err_r, _]) => (Some(out_r), Some(err_r)),
+            None => (None, None),
+        };
+        Spawned {
+            child: WorkerChild {
+                pid,
+                executed: None,
+                reaped: false,
+            },
+            sock: UnixStream::from(self.ours),
+            status: self.status,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// Asks the fork server for `n` workers; executes those it could not give.
+fn from_server(
+    server: &fork_server::ServerLink,
+    opts: &SpawnOptions<'_>,
+    n: usize,
+) -> Vec<io::Result<Spawned>> {
+    let ends: Vec<io::Result<Ends>> = (0..n).map(|_| Ends::new(opts.capture_output)).collect();
+    let fds: Vec<WorkerFds<'_>> = ends.iter().flatten().map(Ends::for_server).collect();
+    let mut answers = server.fork_workers(&fds, opts.memory_limit).into_iter();
+    drop(fds);
+    ends.into_iter()
+        .map(|ends| {
+            let ends = ends?;
+            match answers.next() {
+                Some(Ok(pid)) => Ok(ends.into_spawned(pid)),
+                Some(Err(ForkError::Refused(e))) => Err(e),
+                // Fresh ends for the executed worker: a copy the server may still have made
+                // with these sees them close, and exits.
+                Some(Err(ForkError::Unusable)) | None => spawn_executed(opts),
+            }
+        })
+        .collect()
+}
+
+/// Starts a worker by executing its program.
+fn spawn_executed(opts: &SpawnOptions<'_>) -> io::Result<Spawned> {
     // Every fd is close-on-exec. Where nothing must happen between fork and exec, the worker
     // is started with posix_spawn (no copy of this process's page tables: a few times faster
     // than fork, and independent of the caller's size), gets its socket as stdin (it moves
@@ -83,11 +267,7 @@ pub(crate) fn spawn_worker(opts: &SpawnOptions<'_>) -> io::Result<Spawned> {
             let _ = child.wait();
             return Err(e);
         }
-        return Ok(Spawned {
-            child,
-            sock: UnixStream::from(ours),
-            status,
-        });
+        return Ok(executed(child, ours, status));
     }
     let inherit = [theirs.as_raw_fd(), status_fd.as_raw_fd()];
     cmd.env(ENV_FD, format!("{}:{}", inherit[0], inherit[1]))
@@ -111,11 +291,20 @@ pub(crate) fn spawn_worker(opts: &SpawnOptions<'_>) -> io::Result<Spawned> {
     let child = cmd.spawn()?;
     drop(theirs);
     drop(status_fd);
-    Ok(Spawned {
-        child,
+    Ok(executed(child, ours, status))
+}
+
+/// The ends of an executed worker.
+fn executed(mut child: Child, ours: OwnedFd, status: StatusPage) -> Spawned {
+    let stdout = child.stdout.take().map(OwnedFd::from);
+    let stderr = child.stderr.take().map(OwnedFd::from);
+    Spawned {
+        child: WorkerChild::executed(child),
         sock: UnixStream::from(ours),
         status,
-    })
+        stdout,
+        stderr,
+    }
 }
 
 /// In a worker: the socket and the status page the caller gave it, as [`ENV_FD`] says;
@@ -160,6 +349,14 @@ pub(crate) fn take_worker_ends() -> Option<io::Result<(UnixStream, OwnedFd)>> {
 /// reopening stdin on /dev/null, so the job never reads protocol bytes), then the status page
 /// the caller sent over it.
 fn socket_from_stdin() -> io::Result<(UnixStream, OwnedFd)> {
+    let sock = socket_off_stdin()?;
+    let status = receive_fd(sock.as_fd())?;
+    Ok((UnixStream::from(sock), status))
+}
+
+/// Moves the socket the caller gave as stdin to a close-on-exec descriptor, and reopens stdin
+/// on /dev/null.
+pub(crate) fn socket_off_stdin() -> io::Result<OwnedFd> {
     use nix::fcntl::{FcntlArg, OFlag, fcntl, open};
     use nix::sys::stat::Mode;
     let stdin = std::io::stdin();
@@ -174,8 +371,7 @@ fn socket_from_stdin() -> io::Result<(UnixStream, OwnedFd)> {
     // Atomically replaces fd 0 (the new one is not close-on-exec: the job's own children read
     // /dev/null too).
     nix::unistd::dup2_stdin(&null)?;
-    let status = receive_fd(sock.as_fd())?;
-    Ok((UnixStream::from(sock), status))
+    Ok(sock)
 }
 
 /// Clears FD_CLOEXEC on `fd`.

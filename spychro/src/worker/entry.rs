@@ -7,6 +7,7 @@ use std::io::Write;
 use super::current;
 use crate::sys::spawn::take_worker_ends;
 use crate::sys::status::StatusPage;
+use crate::sys::zygote::serve_if_server;
 
 /// Exit code of a worker that hit a protocol error, or whose socket failed.
 pub(crate) const EXIT_PROTOCOL: i32 = 102;
@@ -20,7 +21,9 @@ fn enter_before_main() {
 
 /// Becomes a worker if this process was started as one, and never returns in that case.
 pub(crate) fn enter_if_worker() {
-    let (sock, status) = match take_worker_ends() {
+    // A fork server serves here until its caller goes; its copies come back as workers.
+    let ends = serve_if_server().or_else(take_worker_ends);
+    let (sock, status) = match ends {
         None => return,
         Some(Ok(ends)) => ends,
         Some(Err(e)) if e.kind() == std::io::ErrorKind::InvalidInput => {
