@@ -300,3 +300,28 @@ fn the_server_ends_when_its_caller_is_killed() {
         "the fork server {server} outlived its caller"
     );
 }
+
+#[test]
+fn a_fork_of_the_caller_executes_its_workers_and_leaves_the_server_to_the_caller() {
+    let _turn = serial();
+    let out = std::process::Command::new(PROBE)
+        .arg("fork-server-fork")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("child: parents ok true copied [false, false]\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("child exited 0\n"), "{stdout}");
+    assert!(
+        stdout.contains("parent: parents ok true copied [true, true]\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("server alive true\n"), "{stdout}");
+}

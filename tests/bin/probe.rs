@@ -490,6 +490,17 @@ fn print_supervisor_pids(s: &spychro::Supervisor<'_, ProbeMsg>) {
     println!("pids: {pids:?}");
 }
 
+/// Its parent's pid, and whether its process started as a fork server (whose environment,
+/// as the kernel keeps it from `execve`, a copy shares).
+#[spychro::job]
+fn parent_and_origin(_: u32) -> (u32, bool) {
+    let environ = std::fs::read("/proc/self/environ").unwrap_or_default();
+    let copied = environ
+        .split(|&b| b == 0)
+        .any(|e| e.starts_with(b"SPYCHRO_FORK_SERVER="));
+    (std::os::unix::process::parent_id(), copied)
+}
+
 /// Prints a line to stdout and one to stderr; returns its pid.
 #[spychro::job]
 fn shout(x: u64) -> u32 {
@@ -512,6 +523,37 @@ fn more(args: &[&str]) {
             println!("workers {pids:?}");
             drop(server);
             print_children();
+        }
+        // A process forked from one with a fork server: its workers are its own children
+        // (executed), and the server still serves the process that started it.
+        ["fork-server-fork"] => {
+            let server = spychro::ForkServer::start().unwrap();
+            let run = || {
+                let out = spychro::Job::new(parent_and_origin, 0..2u32)
+                    .processes(2)
+                    .run_multi_processed()
+                    .unwrap();
+                let me = std::process::id();
+                let parents_ok = out.iter().all(|o| o.0 == me);
+                let copied: Vec<bool> = out.iter().map(|o| o.1).collect();
+                format!("parents ok {parents_ok} copied {copied:?}")
+            };
+            std::io::Write::flush(&mut std::io::stdout()).unwrap();
+            // SAFETY: this process is single-threaded here (no run is under way).
+            let child = unsafe { libc::fork() };
+            if child == 0 {
+                println!("child: {}", run());
+                drop(server);
+                std::io::Write::flush(&mut std::io::stdout()).unwrap();
+                // SAFETY: ends the forked child at once.
+                unsafe { libc::_exit(0) };
+            }
+            let mut status = 0;
+            // SAFETY: waits for the child forked above.
+            unsafe { libc::waitpid(child, &mut status, 0) };
+            println!("child exited {status}");
+            println!("parent: {}", run());
+            println!("server alive {}", suite::alive(server.pid()));
         }
         // A fork server whose caller is then killed (by the test).
         ["fork-server-orphan"] => {

@@ -149,6 +149,10 @@ impl Drop for ForkServer {
         let Some(mut child) = self.child.take() else {
             return;
         };
+        if !self.link.is_ours() {
+            // A fork of the process that started the server: the server is not ours to end.
+            return;
+        }
         // It exits as soon as it sees its socket end; it is killed if it does not.
         let deadline = Instant::now() + STOP_GRACE;
         let exited = pidfd::open(child.id());

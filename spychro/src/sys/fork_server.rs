@@ -63,6 +63,9 @@ pub(crate) struct ServerLink {
     /// Held for a whole request and its reply.
     sock: Mutex<Option<OwnedFd>>,
     pid: u32,
+    /// The process that started it: a fork of that process (which has a copy of this link)
+    /// must not use it, as the copies it would get are not its children.
+    owner: u32,
     /// It failed a request (timed out, closed): it is not asked again.
     broken: AtomicBool,
 }
@@ -74,18 +77,18 @@ fn installed_slot() -> MutexGuard<'static, Option<Arc<ServerLink>>> {
     INSTALLED.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The installed server, if there is one that still works.
+/// The installed server, if there is one that still works and this process started it.
 pub(crate) fn installed() -> Option<Arc<ServerLink>> {
     installed_slot()
         .as_ref()
-        .filter(|s| !s.broken.load(Ordering::Relaxed))
+        .filter(|s| !s.broken.load(Ordering::Relaxed) && s.is_ours())
         .cloned()
 }
 
 /// Installs `link` unless a server is installed already (then returns its pid).
 pub(crate) fn install(link: &Arc<ServerLink>) -> Result<(), u32> {
     let mut slot = installed_slot();
-    if let Some(other) = slot.as_ref() {
+    if let Some(other) = slot.as_ref().filter(|s| s.is_ours()) {
         return Err(other.pid);
     }
     *slot = Some(Arc::clone(link));
@@ -118,9 +121,12 @@ pub(crate) fn start(program: &Path, timeout: Duration) -> Result<(Child, ServerL
     )
     .map_err(|e| StartError::Spawn(e.into()))?;
     let mut cmd = Command::new("/proc/self/exe");
+    // The loader binds every symbol of the server at start-up, once, rather than each copy
+    // binding those it calls (copies take the caller's environment, without the variable).
     cmd.arg0(program)
         .process_group(0)
         .env(ENV_SERVER, "stdin")
+        .env("LD_BIND_NOW", "1")
         .stdin(Stdio::from(theirs));
     let child = cmd.spawn().map_err(StartError::Spawn)?;
     match hello(&ours, timeout) {
@@ -129,6 +135,7 @@ pub(crate) fn start(program: &Path, timeout: Duration) -> Result<(Child, ServerL
             ServerLink {
                 sock: Mutex::new(Some(ours)),
                 pid,
+                owner: std::process::id(),
                 broken: AtomicBool::new(false),
             },
         )),
@@ -197,6 +204,11 @@ impl ServerLink {
     /// The server's pid.
     pub(crate) fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// Whether this process started the server (not a fork of the process that did).
+    pub(crate) fn is_ours(&self) -> bool {
+        self.owner == std::process::id()
     }
 
     /// Asks the server for a worker for each of `fds`, all requests first and then their
@@ -274,9 +286,11 @@ impl ServerLink {
     pub(crate) fn close(&self) {
         self.broken.store(true, Ordering::Relaxed);
         let mut guard = self.sock.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(sock) = guard.take() {
+        if let Some(sock) = guard.take()
+            && self.is_ours()
+        {
             // Shut down, not only closed: a copy of the descriptor elsewhere cannot keep the
-            // server waiting.
+            // server waiting. (A fork of the process that started it only closes its copy.)
             let _ = nix::sys::socket::shutdown(sock.as_raw_fd(), nix::sys::socket::Shutdown::Both);
         }
     }

@@ -177,10 +177,12 @@ impl Guard {
     /// [`unwatch`]: Guard::unwatch
     pub(crate) fn watch(&self, pid: u32) {
         let Ok(pid) = i32::try_from(pid) else { return };
-        // A full table only delays the kill until the run sees the signal.
+        // A full table only delays the kill until the run sees the signal. Slots are read
+        // before they are swapped: a locked instruction on each of 4096 would cost ~50 µs.
         let _ = WORKERS.iter().find(|s| {
-            s.compare_exchange(0, pid, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
+            s.load(Ordering::Relaxed) == 0
+                && s.compare_exchange(0, pid, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
         });
     }
 
@@ -188,9 +190,11 @@ impl Guard {
     /// reused).
     pub(crate) fn unwatch(&self, pid: u32) {
         let Ok(pid) = i32::try_from(pid) else { return };
+        // Read first, as in `watch`: a pid unwatched already is looked for through the table.
         for s in &WORKERS {
-            if s.compare_exchange(pid, 0, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
+            if s.load(Ordering::Relaxed) == pid
+                && s.compare_exchange(pid, 0, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
             {
                 return;
             }

@@ -126,9 +126,13 @@ impl FrameBuf {
             self.end -= self.start;
             self.start = 0;
         }
-        if self.buf.len() - self.end < RX_ROOM {
+        if self.buf.is_empty() {
+            // Zeroed by the allocator (fresh pages from the kernel, touched only as bytes
+            // arrive), not written: most links never use more than a page or two of it.
+            self.buf = vec![0; RX_START];
+        } else if self.buf.len() - self.end < RX_ROOM {
             // Grows (and zeroes) only new room, once.
-            let len = (self.buf.len() * 2).max(RX_START);
+            let len = self.buf.len() * 2;
             self.buf.resize(len, 0);
         }
         loop {

@@ -21,8 +21,9 @@ fn enter_before_main() {
 
 /// Becomes a worker if this process was started as one, and never returns in that case.
 pub(crate) fn enter_if_worker() {
-    // A fork server serves here until its caller goes; its copies come back as workers.
-    let ends = serve_if_server().or_else(take_worker_ends);
+    // A fork server serves here until its caller goes; its copies come back as workers,
+    // with the job registry's index built once, in the server.
+    let ends = serve_if_server(super::registry::warm).or_else(take_worker_ends);
     let (sock, status) = match ends {
         None => return,
         Some(Ok(ends)) => ends,

@@ -88,16 +88,26 @@ fn exit<F: JobFn>(state: Box<dyn Any>) -> Result<Vec<u8>, String> {
     crate::call::state::end::<F>(*state)
 }
 
-/// Finds a job by name and checks its signature; the error says what differs.
-pub(crate) fn find(name: &str, signature: u64) -> Result<&'static JobEntry, String> {
+/// The jobs by name, indexed on first use.
+fn index() -> &'static HashMap<&'static str, Vec<&'static JobEntry>> {
     static INDEX: OnceLock<HashMap<&'static str, Vec<&'static JobEntry>>> = OnceLock::new();
-    let index = INDEX.get_or_init(|| {
+    INDEX.get_or_init(|| {
         let mut map: HashMap<_, Vec<_>> = HashMap::new();
         for entry in JOBS.iter() {
             map.entry(entry.name).or_default().push(entry);
         }
         map
-    });
+    })
+}
+
+/// Builds the index now (a fork server does, so that its copies find it built).
+pub(crate) fn warm() {
+    index();
+}
+
+/// Finds a job by name and checks its signature; the error says what differs.
+pub(crate) fn find(name: &str, signature: u64) -> Result<&'static JobEntry, String> {
+    let index = index();
     match index.get(name).map(Vec::as_slice) {
         None | Some([]) => Err(format!(
             "this binary has no job named `{name}` ({} jobs are registered); the worker \
