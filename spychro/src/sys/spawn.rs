@@ -144,6 +144,8 @@ struct Ends {
     status_fd: OwnedFd,
     /// Read and write ends of its stdout and stderr, when they are captured.
     pipes: Option<[OwnedFd; 4]>,
+    /// `/dev/null`, for this process's stdout or stderr where one is closed.
+    null: Option<OwnedFd>,
 }
 
 impl Ends {
@@ -162,20 +164,41 @@ impl Ends {
         } else {
             None
         };
+        let open = |fd| nix::fcntl::fcntl(fork_server::std_fd(fd), nix::fcntl::FcntlArg::F_GETFD);
+        let null = if pipes.is_none() && (open(1).is_err() || open(2).is_err()) {
+            Some(nix::fcntl::open(
+                "/dev/null",
+                nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )?)
+        } else {
+            None
+        };
         Ok(Ends {
             ours,
             theirs,
             status,
             status_fd,
             pipes,
+            null,
         })
     }
 
     /// What the server passes to the copy.
     fn for_server(&self) -> WorkerFds<'_> {
+        let std = |fd| match &self.null {
+            // A closed one reads as /dev/null in the copy.
+            Some(null)
+                if nix::fcntl::fcntl(fork_server::std_fd(fd), nix::fcntl::FcntlArg::F_GETFD)
+                    .is_err() =>
+            {
+                null.as_fd()
+            }
+            _ => fork_server::std_fd(fd),
+        };
         let (stdout, stderr) = match &self.pipes {
             Some([_, out_w, _, err_w]) => (out_w.as_fd(), err_w.as_fd()),
-            None => (fork_server::std_fd(1), fork_server::std_fd(2)),
+            None => (std(1), std(2)),
         };
         WorkerFds {
             sock: self.theirs.as_fd(),
