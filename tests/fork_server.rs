@@ -325,3 +325,18 @@ fn a_fork_of_the_caller_executes_its_workers_and_leaves_the_server_to_the_caller
     );
     assert!(stdout.contains("server alive true\n"), "{stdout}");
 }
+
+#[test]
+fn a_closed_stdout_of_the_caller_is_dev_null_in_copied_and_executed_workers() {
+    let _turn = serial();
+    for (how, copied) in [("fork-server", true), ("executed", false)] {
+        let out = std::process::Command::new(PROBE)
+            .args(["closed-stdout", how])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        let want = format!(r#"ran: copied [({copied}, "/dev/null"), ({copied}, "/dev/null")]"#);
+        assert!(stderr.contains(&want), "{how}: {stderr}");
+    }
+}

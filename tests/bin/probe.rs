@@ -501,6 +501,18 @@ fn parent_and_origin(_: u32) -> (u32, bool) {
     (std::os::unix::process::parent_id(), copied)
 }
 
+/// Writes a line to stdout; returns whether its process is a fork server's copy, and what
+/// its stdout is (`/proc/self/fd/1`).
+#[spychro::job]
+fn shout_and_origin(x: u64) -> (bool, String) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "shout {x}");
+    let target = std::fs::read_link("/proc/self/fd/1")
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|e| format!("none ({e})"));
+    (parent_and_origin(0).1, target)
+}
+
 /// Prints a line to stdout and one to stderr; returns its pid.
 #[spychro::job]
 fn shout(x: u64) -> u32 {
@@ -554,6 +566,23 @@ fn more(args: &[&str]) {
             println!("child exited {status}");
             println!("parent: {}", run());
             println!("server alive {}", suite::alive(server.pid()));
+        }
+        // A caller whose stdout is closed: its workers, copied from a fork server or
+        // executed, write theirs to /dev/null.
+        ["closed-stdout", how] => {
+            let server = (*how == "fork-server").then(|| spychro::ForkServer::start().unwrap());
+            std::io::Write::flush(&mut std::io::stdout()).unwrap();
+            // SAFETY: closes this process's stdout; nothing here writes to it after this.
+            unsafe { libc::close(1) };
+            let out = spychro::Job::new(shout_and_origin, 0..2u64)
+                .processes(2)
+                .forward_output(false)
+                .run_multi_processed();
+            match out {
+                Ok(copied) => eprintln!("ran: copied {copied:?}"),
+                Err(e) => eprintln!("error: {e}"),
+            }
+            drop(server);
         }
         // A fork server whose caller is then killed (by the test).
         ["fork-server-orphan"] => {

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 
 use super::fdpass::{receive_fd, send_fd};
-use super::fork_server::{self, ForkError, WorkerFds};
+use super::fork_server::{self, ForkError, WorkerFds, std_fd};
 use super::status::StatusPage;
 
 /// Names a worker's inherited fds, `SOCKET:STATUS`, or is [`ENV_FD_STDIN`]; set by the caller
@@ -164,8 +164,7 @@ impl Ends {
         } else {
             None
         };
-        let open = |fd| nix::fcntl::fcntl(fork_server::std_fd(fd), nix::fcntl::FcntlArg::F_GETFD);
-        let null = if pipes.is_none() && (open(1).is_err() || open(2).is_err()) {
+        let null = if pipes.is_none() && (!inheritable(1) || !inheritable(2)) {
             Some(nix::fcntl::open(
                 "/dev/null",
                 nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
@@ -187,13 +186,8 @@ impl Ends {
     /// What the server passes to the copy.
     fn for_server(&self) -> WorkerFds<'_> {
         let std = |fd| match &self.null {
-            // A closed one reads as /dev/null in the copy.
-            Some(null)
-                if nix::fcntl::fcntl(fork_server::std_fd(fd), nix::fcntl::FcntlArg::F_GETFD)
-                    .is_err() =>
-            {
-                null.as_fd()
-            }
+            // One an executed worker would not have is /dev/null in the copy.
+            Some(null) if !inheritable(fd) => null.as_fd(),
             _ => fork_server::std_fd(fd),
         };
         let (stdout, stderr) = match &self.pipes {
@@ -226,6 +220,15 @@ impl Ends {
             stderr,
         }
     }
+}
+
+/// Whether this process's descriptor `fd` (stdout or stderr) is open and survives an exec:
+/// what an executed worker would inherit. Closed, its number may since have gone to one of
+/// this process's own descriptors (all close-on-exec), which a copy must not get.
+fn inheritable(fd: RawFd) -> bool {
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    fcntl(fork_server::std_fd(fd), FcntlArg::F_GETFD)
+        .is_ok_and(|flags| !FdFlag::from_bits_truncate(flags).contains(FdFlag::FD_CLOEXEC))
 }
 
 /// Asks the fork server for `n` workers; executes those it could not give.
@@ -342,6 +345,9 @@ pub(crate) fn take_worker_ends() -> Option<io::Result<(UnixStream, OwnedFd)>> {
     // SAFETY: the variable is set only on worker processes, where this runs before `main`
     // (from a constructor) or as main's first statement, before the program starts threads.
     unsafe { std::env::remove_var(ENV_FD) };
+    if let Err(e) = open_stdout_and_stderr() {
+        return Some(Err(e));
+    }
     if value == ENV_FD_STDIN {
         return Some(socket_from_stdin());
     }
@@ -366,6 +372,24 @@ pub(crate) fn take_worker_ends() -> Option<io::Result<(UnixStream, OwnedFd)>> {
             format!("{ENV_FD}={value:?} does not name inherited descriptors"),
         ))),
     }
+}
+
+/// Opens `/dev/null` as stdout or stderr where the caller had closed its own: otherwise the
+/// worker's next descriptor (its status page) would take the number, and the job's prints
+/// would land in it. (Rust does this for a program's `main`; a worker starts before it.)
+fn open_stdout_and_stderr() -> io::Result<()> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl, open};
+    for fd in [1, 2] {
+        if fcntl(std_fd(fd), FcntlArg::F_GETFD).is_err() {
+            // The lowest free number: `fd` itself (0 is open: the socket, or /dev/null).
+            let null = open("/dev/null", OFlag::O_WRONLY, nix::sys::stat::Mode::empty())?;
+            if null.as_raw_fd() == fd {
+                // Stays open for the worker's life, as its stdout or stderr.
+                let _ = std::os::fd::IntoRawFd::into_raw_fd(null);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Takes the socket the caller gave as stdin (moving it to a close-on-exec descriptor and
