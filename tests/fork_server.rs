@@ -340,3 +340,29 @@ fn a_closed_stdout_of_the_caller_is_dev_null_in_copied_and_executed_workers() {
         assert!(stderr.contains(&want), "{how}: {stderr}");
     }
 }
+
+#[test]
+fn the_server_does_not_hold_the_callers_stdout() {
+    use std::io::Read;
+    let _turn = serial();
+    let mut probe = std::process::Command::new(PROBE)
+        .arg("fork-server-release")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = probe.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    // The pipe ends while the probe (and its server) still run.
+    let text = rx.recv_timeout(Duration::from_secs(20));
+    let running = probe.try_wait().unwrap().is_none();
+    probe.kill().unwrap();
+    probe.wait().unwrap();
+    let text = text.expect("the caller's stdout stayed open after it let go of it");
+    assert!(text.contains("squares [1, 4]"), "{text}");
+    assert!(running);
+}

@@ -584,6 +584,23 @@ fn more(args: &[&str]) {
             }
             drop(server);
         }
+        // A caller that lets go of its stdout while it goes on (as a daemon does): the pipe's
+        // reader must see its end, though the fork server still runs.
+        ["fork-server-release"] => {
+            let server = spychro::ForkServer::start().unwrap();
+            let out = spychro::Job::new(square, 1..=2u64)
+                .run_multi_processed()
+                .unwrap();
+            println!("server {} squares {out:?}", server.pid());
+            std::io::Write::flush(&mut std::io::stdout()).unwrap();
+            let null = std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/null")
+                .unwrap();
+            // SAFETY: replaces this process's stdout; nothing writes to it meanwhile.
+            unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), 1) };
+            std::thread::sleep(Duration::from_secs(60));
+        }
         // A fork server whose caller is then killed (by the test).
         ["fork-server-orphan"] => {
             let server = spychro::ForkServer::start().unwrap();

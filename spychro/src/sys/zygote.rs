@@ -58,6 +58,10 @@ pub(crate) fn serve_if_server(warm: fn()) -> Option<io::Result<(UnixStream, Owne
     if let Err(e) = send(&sock, &hello) {
         fail("say hello", e);
     }
+    // From here on the server writes nothing, and its copies get stdout and stderr with each
+    // request: it lets go of the caller's own (a pipe whose reader waits for its end must not
+    // wait for the server).
+    release_stdout_and_stderr();
     let mut buf = vec![0u8; REQUEST_MAX + 1];
     loop {
         let request = match receive(&sock, &mut buf) {
@@ -105,6 +109,23 @@ fn warm_up() {
         .spawn(|| drop(std::hint::black_box(vec![0u8; 64])));
     if let Ok(thread) = started {
         let _ = thread.join();
+    }
+}
+
+/// Points stdout and stderr at `/dev/null`.
+fn release_stdout_and_stderr() {
+    use nix::fcntl::{OFlag, open};
+    if let Ok(null) = open(
+        "/dev/null",
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    ) {
+        // SAFETY: dup2 onto this process's own stdout and stderr, which nothing else here
+        // uses; `null` stays open until both are done.
+        unsafe {
+            libc::dup2(null.as_raw_fd(), 1);
+            libc::dup2(null.as_raw_fd(), 2);
+        }
     }
 }
 
