@@ -70,6 +70,34 @@ fn workers_are_copied_from_the_server_as_children_of_the_caller() {
 }
 
 #[test]
+fn a_large_pool_is_copied_a_few_requests_at_a_time() {
+    let _turn = serial();
+    let server = ForkServer::start().unwrap();
+    let me = std::process::id();
+    let pool = spychro::Pool::builder().processes(20).start().unwrap();
+    let pids = pool.pids();
+    assert_eq!(pids.len(), 20);
+    for &pid in &pids {
+        // Read from outside: the environment the kernel keeps from the process's start.
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        assert!(
+            environ
+                .split(|&b| b == 0)
+                .any(|e| e.starts_with(b"SPYCHRO_FORK_SERVER=")),
+            "worker {pid} was not copied from the server"
+        );
+    }
+    let mut children = suite::children(me);
+    children.retain(|c| *c != server.pid());
+    let mut sorted = pids.clone();
+    sorted.sort_unstable();
+    assert_eq!(children, sorted);
+    drop(pool);
+    drop(server);
+    assert_eq!(suite::children(me), Vec::<u32>::new());
+}
+
+#[test]
 fn only_one_server_at_a_time() {
     let _turn = serial();
     let first = ForkServer::start().unwrap();
@@ -364,5 +392,6 @@ fn the_server_does_not_hold_the_callers_stdout() {
     probe.wait().unwrap();
     let text = text.expect("the caller's stdout stayed open after it let go of it");
     assert!(text.contains("squares [1, 4]"), "{text}");
+    assert!(text.contains("inherited pipe ended: true\n"), "{text}");
     assert!(running);
 }

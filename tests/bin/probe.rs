@@ -587,7 +587,23 @@ fn more(args: &[&str]) {
         // A caller that lets go of its stdout while it goes on (as a daemon does): the pipe's
         // reader must see its end, though the fork server still runs.
         ["fork-server-release"] => {
+            // An inheritable pipe the server would inherit: its reader must see the end too.
+            let mut ends = [0; 2];
+            // SAFETY: pipe writes two descriptors into `ends`.
+            assert_eq!(unsafe { libc::pipe(ends.as_mut_ptr()) }, 0);
             let server = spychro::ForkServer::start().unwrap();
+            // SAFETY: closes this process's write end; reads from its read end, which becomes
+            // readable (at its end) once no process holds the write end.
+            let seen = unsafe {
+                libc::close(ends[1]);
+                let mut fds = [libc::pollfd {
+                    fd: ends[0],
+                    events: libc::POLLIN,
+                    revents: 0,
+                }];
+                libc::poll(fds.as_mut_ptr(), 1, 10_000) == 1
+            };
+            println!("inherited pipe ended: {seen}");
             let out = spychro::Job::new(square, 1..=2u64)
                 .run_multi_processed()
                 .unwrap();

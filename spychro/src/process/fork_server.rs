@@ -30,14 +30,25 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 /// as an executed worker: crash attribution, kills, exit codes and the watchdog that ends it
 /// with its caller are unchanged. It takes from the caller, at each start, its environment,
 /// working directory, stdout and stderr, and the worker's memory limit. It has, from when the
-/// server started, the user and group, resource limits, umask, ignored signals, priority,
-/// namespaces and cgroup, and the program itself (a rebuilt binary on disk is not picked up
-/// until the server is started again).
+/// server started, the user and group, resource limits, umask, ignored signals, CPU
+/// affinity, priority, namespaces and cgroup, and the program itself (a rebuilt binary on
+/// disk is not picked up until the server is started again). Where a copy differs from an
+/// executed worker:
 ///
-/// The server does nothing but wait between starts; it ends when dropped, or when this
-/// process ends, however it ends. If it cannot be reached (it was killed, or stopped),
-/// workers are executed as usual. It needs glibc on Linux (where it cannot work, `start`
-/// says why).
+/// - it inherits no descriptor of the caller's beyond stdout and stderr (an executed worker
+///   inherits those not marked close-on-exec, which Rust marks on all it opens);
+/// - the program's constructors (code before `main`: spychro's worker entry and any of the
+///   program's own) ran once, in the server; what they computed is shared by every copy;
+/// - copies share the server's memory layout, stack canary and hash-map seeds (each
+///   executed worker draws its own), and `pthread_atfork` handlers do not run in them;
+/// - `/proc/<pid>/environ`, which shows a process's environment as it was at its start,
+///   shows the server's.
+///
+/// The server does nothing but wait between starts; it holds nothing of the caller's open
+/// (its stdout and stderr point at `/dev/null`, its directory is `/`); it ends when dropped,
+/// or when this process ends, however it ends. If it cannot be reached (it was killed, or
+/// stopped), workers are executed as usual. It needs glibc on Linux, x86-64 or AArch64, and a
+/// program with one thread before `main` (where it cannot work, `start` says why).
 ///
 /// ```
 /// #[spychro::job]

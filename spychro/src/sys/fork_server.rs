@@ -258,7 +258,7 @@ impl ServerLink {
                 _ => 0,
             };
             out.push(match answer {
-                pid if pid > 0 && pid <= i64::from(i32::MAX) => {
+                pid if pid > 0 && pid <= i64::from(i32::MAX) && is_our_child(pid as u32) => {
                     let pid = pid as u32;
                     // The copy puts itself in a group of its own as its first step; so does its
                     // parent here, so that the group exists before this returns (a signal to
@@ -294,6 +294,16 @@ impl ServerLink {
             let _ = nix::sys::socket::shutdown(sock.as_raw_fd(), nix::sys::socket::Shutdown::Both);
         }
     }
+}
+
+/// Whether `pid` is this process's child (not reaped), as a reply says it is.
+fn is_our_child(pid: u32) -> bool {
+    use nix::sys::wait::{Id, WaitPidFlag, waitid};
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    !matches!(
+        waitid(Id::Pid(nix::unistd::Pid::from_raw(pid as i32)), flags),
+        Err(nix::errno::Errno::ECHILD)
+    )
 }
 
 /// A request's bytes (without the descriptors) and the working directory to send with it;

@@ -142,10 +142,11 @@ struct Ends {
     theirs: OwnedFd,
     status: StatusPage,
     status_fd: OwnedFd,
-    /// Read and write ends of its stdout and stderr, when they are captured.
-    pipes: Option<[OwnedFd; 4]>,
-    /// `/dev/null`, for this process's stdout or stderr where one is closed.
-    null: Option<OwnedFd>,
+    /// The read ends of its stdout and stderr, when they are captured.
+    read: Option<(OwnedFd, OwnedFd)>,
+    /// What its stdout and stderr are: the pipes' write ends, or this process's own
+    /// (duplicated), or `/dev/null` where one of those is closed.
+    give: (OwnedFd, OwnedFd),
 }
 
 impl Ends {
@@ -157,55 +158,37 @@ impl Ends {
             SockFlag::SOCK_CLOEXEC,
         )?;
         let (status, status_fd) = StatusPage::create_with_region()?;
-        let pipes = if capture_output {
+        let (read, give) = if capture_output {
             let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
             let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-            Some([out_r, out_w, err_r, err_w])
+            (Some((out_r, err_r)), (out_w, err_w))
         } else {
-            None
-        };
-        let null = if pipes.is_none() && (!inheritable(1) || !inheritable(2)) {
-            Some(nix::fcntl::open(
-                "/dev/null",
-                nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )?)
-        } else {
-            None
+            (None, (for_copy(1)?, for_copy(2)?))
         };
         Ok(Ends {
             ours,
             theirs,
             status,
             status_fd,
-            pipes,
-            null,
+            read,
+            give,
         })
     }
 
     /// What the server passes to the copy.
     fn for_server(&self) -> WorkerFds<'_> {
-        let std = |fd| match &self.null {
-            // One an executed worker would not have is /dev/null in the copy.
-            Some(null) if !inheritable(fd) => null.as_fd(),
-            _ => fork_server::std_fd(fd),
-        };
-        let (stdout, stderr) = match &self.pipes {
-            Some([_, out_w, _, err_w]) => (out_w.as_fd(), err_w.as_fd()),
-            None => (std(1), std(2)),
-        };
         WorkerFds {
             sock: self.theirs.as_fd(),
             status: self.status_fd.as_fd(),
-            stdout,
-            stderr,
+            stdout: self.give.0.as_fd(),
+            stderr: self.give.1.as_fd(),
         }
     }
 
     /// The caller's ends of worker `pid`; the worker's ends close here.
     fn into_spawned(self, pid: u32) -> Spawned {
-        let (stdout, stderr) = match self.pipes {
-            Some([out_r, _, err_r, _]) => (Some(out_r), Some(err_r)),
+        let (stdout, stderr) = match self.read {
+            Some((out_r, err_r)) => (Some(out_r), Some(err_r)),
             None => (None, None),
         };
         Spawned {
@@ -222,17 +205,48 @@ impl Ends {
     }
 }
 
-/// Whether this process's descriptor `fd` (stdout or stderr) is open and survives an exec:
-/// what an executed worker would inherit. Closed, its number may since have gone to one of
-/// this process's own descriptors (all close-on-exec), which a copy must not get.
-fn inheritable(fd: RawFd) -> bool {
-    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
-    fcntl(fork_server::std_fd(fd), FcntlArg::F_GETFD)
-        .is_ok_and(|flags| !FdFlag::from_bits_truncate(flags).contains(FdFlag::FD_CLOEXEC))
+/// This process's stdout or stderr (`fd`), duplicated for a copy, if it is open and survives
+/// an exec (what an executed worker would inherit); otherwise `/dev/null`. Closed, its number
+/// may since have gone to one of this process's own descriptors (all close-on-exec), which a
+/// copy must not get.
+fn for_copy(fd: RawFd) -> io::Result<OwnedFd> {
+    use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+    let std = fork_server::std_fd(fd);
+    let inheritable = fcntl(std, FcntlArg::F_GETFD)
+        .is_ok_and(|flags| !FdFlag::from_bits_truncate(flags).contains(FdFlag::FD_CLOEXEC));
+    if inheritable && let Ok(copy) = fcntl(std, FcntlArg::F_DUPFD_CLOEXEC(3)) {
+        // SAFETY: fcntl just made `copy` in this process for us alone.
+        return Ok(unsafe { OwnedFd::from_raw_fd(copy) });
+    }
+    Ok(nix::fcntl::open(
+        "/dev/null",
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?)
 }
 
 /// Asks the fork server for `n` workers; executes those it could not give.
 fn from_server(
+    server: &fork_server::ServerLink,
+    opts: &SpawnOptions<'_>,
+    n: usize,
+) -> Vec<io::Result<Spawned>> {
+    // A few at a time: each holds ~7 descriptors until its copy is made.
+    let mut all = Vec::with_capacity(n);
+    let mut left = n;
+    while left > 0 {
+        let now = left.min(REQUESTS_AT_ONCE);
+        all.extend(from_server_at_once(server, opts, now));
+        left -= now;
+    }
+    all
+}
+
+/// Workers asked of a fork server together.
+const REQUESTS_AT_ONCE: usize = 16;
+
+/// Asks the fork server for `n` workers at once (see [`from_server`]).
+fn from_server_at_once(
     server: &fork_server::ServerLink,
     opts: &SpawnOptions<'_>,
     n: usize,

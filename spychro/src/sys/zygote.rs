@@ -49,6 +49,13 @@ pub(crate) fn serve_if_server(warm: fn()) -> Option<io::Result<(UnixStream, Owne
     };
     let sock = super::spawn::socket_off_stdin().unwrap_or_else(|e| fail("take its socket", e));
     let tid = tid_address().unwrap_or_else(|e| fail("find its thread id's address", e));
+    if let Err(e) = single_threaded() {
+        fail("copy itself safely", e);
+    }
+    if !cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+        let e = io::Error::new(io::ErrorKind::Unsupported, "not on this architecture");
+        fail("copy itself", e);
+    }
     warm();
     warm_up();
     let mut hello = Vec::with_capacity(10);
@@ -62,6 +69,7 @@ pub(crate) fn serve_if_server(warm: fn()) -> Option<io::Result<(UnixStream, Owne
     // request: it lets go of the caller's own (a pipe whose reader waits for its end must not
     // wait for the server).
     release_stdout_and_stderr();
+    release_the_rest(&sock);
     let mut buf = vec![0u8; REQUEST_MAX + 1];
     loop {
         let request = match receive(&sock, &mut buf) {
@@ -129,6 +137,51 @@ fn release_stdout_and_stderr() {
     }
 }
 
+/// Closes every descriptor but 0, 1, 2 and `sock` (what the caller could inherit when the
+/// server started: copies get theirs with each request), and leaves the working directory
+/// (copies go to the caller's): the server holds nothing of the caller's open.
+fn release_the_rest(sock: &OwnedFd) {
+    let keep = sock.as_raw_fd() as libc::c_uint;
+    // SAFETY: close_range closes descriptor numbers of this process; none of those closed is
+    // owned by anything here (the server holds only `sock` and 0, 1, 2).
+    unsafe {
+        if keep > 3 {
+            libc::syscall(
+                libc::SYS_close_range,
+                3 as libc::c_uint,
+                keep - 1,
+                0 as libc::c_uint,
+            );
+        }
+        libc::syscall(
+            libc::SYS_close_range,
+            keep + 1,
+            libc::c_uint::MAX,
+            0 as libc::c_uint,
+        );
+    }
+    let _ = std::env::set_current_dir("/");
+}
+
+/// Fails unless this process has one thread: a copy of a process with others would hold
+/// whatever locks they held (a program's own constructor may have started one).
+fn single_threaded() -> io::Result<()> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // The 20th field, counted after the command name (which may hold spaces), in parentheses.
+    let threads = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(17))
+        .and_then(|t| t.parse::<u64>().ok());
+    match threads {
+        Some(1) => Ok(()),
+        Some(n) => Err(io::Error::other(format!(
+            "{n} threads run before main (started by a constructor?); a fork server must be \
+             single-threaded"
+        ))),
+        None => Err(io::Error::other("cannot read /proc/self/stat")),
+    }
+}
+
 /// One request: its descriptors and what the copy applies.
 struct Request {
     sock: OwnedFd,
@@ -186,11 +239,13 @@ fn set_environment(env: &[u8]) {
     if have == want {
         return;
     }
-    for (key, _) in old {
+    // A key with '=' (one that starts with it: the C library allows it) can be neither set
+    // nor removed through `std::env`, which would panic: it is left as it is.
+    for (key, _) in old.iter().filter(|(k, _)| !k.as_bytes().contains(&b'=')) {
         // SAFETY: single-threaded (a fresh copy of the server, before `main`).
         unsafe { std::env::remove_var(key) };
     }
-    for (key, value) in entries(env) {
+    for (key, value) in entries(env).filter(|(k, _)| !k.contains(&b'=')) {
         // SAFETY: as above; the key is not empty and has no '=' and no NUL, the value no NUL.
         unsafe { std::env::set_var(OsStr::from_bytes(key), OsStr::from_bytes(value)) };
     }
@@ -314,6 +369,7 @@ fn tid_address() -> io::Result<*mut libc::pid_t> {
 
 /// Makes a copy of this process whose parent is this process's parent; returns 0 in the copy,
 /// its pid here, or the errno.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 fn clone_parent(tid: *mut libc::pid_t) -> Result<libc::pid_t, i32> {
     let flags = (libc::CLONE_PARENT | libc::CLONE_CHILD_SETTID | libc::SIGCHLD) as libc::c_ulong;
     // The child-tid pointer goes in both the fourth and the fifth argument: their order differs
@@ -337,6 +393,13 @@ fn clone_parent(tid: *mut libc::pid_t) -> Result<libc::pid_t, i32> {
             .unwrap_or(libc::EIO));
     }
     Ok(r as libc::pid_t)
+}
+
+/// Elsewhere the order of `clone`'s arguments differs: no copies (the caller executes its
+/// workers).
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn clone_parent(_: *mut libc::pid_t) -> Result<libc::pid_t, i32> {
+    Err(libc::ENOSYS)
 }
 
 #[cfg(test)]

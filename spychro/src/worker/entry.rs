@@ -22,8 +22,16 @@ fn enter_before_main() {
 /// Becomes a worker if this process was started as one, and never returns in that case.
 pub(crate) fn enter_if_worker() {
     // A fork server serves here until its caller goes; its copies come back as workers,
-    // with the job registry's index built once, in the server.
-    let ends = serve_if_server(super::registry::warm).or_else(take_worker_ends);
+    // with the job registry's index built once, in the server. A copy that cannot take its
+    // place exits: it must never go on to the program's `main`.
+    let ends = match serve_if_server(super::registry::warm) {
+        Some(Err(e)) => {
+            current::set_worker();
+            cannot_start(&format!("take its place as a copy of the fork server: {e}"));
+        }
+        Some(Ok(ends)) => Some(Ok(ends)),
+        None => take_worker_ends(),
+    };
     let (sock, status) = match ends {
         None => return,
         Some(Ok(ends)) => ends,
