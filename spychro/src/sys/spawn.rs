@@ -136,6 +136,19 @@ pub(crate) fn spawn_workers(opts: &SpawnOptions<'_>, n: usize) -> Vec<io::Result
     (0..n).map(|_| spawn_executed(opts)).collect()
 }
 
+/// What every worker shares with the caller, however it starts: a private socket pair (ours,
+/// theirs) and its status page (with the region after it) and the page's descriptor.
+fn link_and_page() -> io::Result<(OwnedFd, OwnedFd, StatusPage, OwnedFd)> {
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
+    let (status, status_fd) = StatusPage::create_with_region()?;
+    Ok((ours, theirs, status, status_fd))
+}
+
 /// A worker's ends, made before asking a fork server for it.
 struct Ends {
     ours: OwnedFd,
@@ -151,13 +164,7 @@ struct Ends {
 
 impl Ends {
     fn new(capture_output: bool) -> io::Result<Ends> {
-        let (ours, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::Stream,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )?;
-        let (status, status_fd) = StatusPage::create_with_region()?;
+        let (ours, theirs, status, status_fd) = link_and_page()?;
         let (read, give) = if capture_output {
             let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
             let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
@@ -278,13 +285,7 @@ fn spawn_executed(opts: &SpawnOptions<'_>) -> io::Result<Spawned> {
     // the socket. Otherwise (a memory limit, descriptors for channels) the fds it needs are
     // made inheritable in the child between fork and exec, so no other process ever holds
     // them.
-    let (ours, theirs): (OwnedFd, OwnedFd) = socketpair(
-        AddressFamily::Unix,
-        SockType::Stream,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )?;
-    let (status, status_fd) = StatusPage::create_with_region()?;
+    let (ours, theirs, status, status_fd) = link_and_page()?;
     let mut cmd = if opts.exec_self {
         let mut cmd = Command::new("/proc/self/exe");
         cmd.arg0(opts.program);
