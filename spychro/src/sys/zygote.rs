@@ -10,12 +10,13 @@
 //! registered, found with `PR_GET_TID_ADDRESS` and checked against `gettid`). Where that
 //! address cannot be found, the server refuses to start.
 
-use std::io::{self, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+use nix::sys::socket::MsgFlags;
 
+use super::fdpass::receive_with_fds;
 use super::fork_server::{
     ENV_SERVER, HELLO_MAGIC, REQUEST_FDS, REQUEST_HEAD, REQUEST_MAGIC, REQUEST_MAX, VERSION,
 };
@@ -263,31 +264,7 @@ fn entries(env: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 /// message that is not a whole request (its descriptors are closed).
 fn receive(sock: &OwnedFd, buf: &mut [u8]) -> io::Result<Option<Result<Request, i32>>> {
     let mut space = nix::cmsg_space!([RawFd; REQUEST_FDS]);
-    let (bytes, flags, mut fds) = loop {
-        let mut iov = [IoSliceMut::new(buf)];
-        match recvmsg::<()>(
-            sock.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            MsgFlags::MSG_CMSG_CLOEXEC,
-        ) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-            Ok(msg) => {
-                let mut fds = Vec::with_capacity(REQUEST_FDS);
-                for c in msg.cmsgs()? {
-                    if let ControlMessageOwned::ScmRights(raw) = c {
-                        // SAFETY: the kernel just installed these in this process for us.
-                        fds.extend(
-                            raw.into_iter()
-                                .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
-                        );
-                    }
-                }
-                break (msg.bytes, msg.flags, fds);
-            }
-        }
-    };
+    let (bytes, flags, mut fds) = receive_with_fds(sock.as_fd(), buf, &mut space)?;
     if bytes == 0 && fds.is_empty() {
         return Ok(None);
     }
